@@ -75,3 +75,22 @@ def test_train_grpo(tmp_path: Path) -> None:
 def test_train_grpo_vllm_is_documented() -> None:
     """It needs a GPU: here only its command line is checked."""
     assert "--group-size" in run("examples/train_grpo_vllm.py", "--help")
+
+
+def test_corpus_benchmark() -> None:
+    pytest.importorskip("bm25s")
+    last = run("benchmarks/corpus.py", "--sizes", "300", "--queries", "5").splitlines()[-1]
+    figures = json.loads(last)["300"]
+    assert figures["build_s"] > 0 and figures["query_ms_mean"] > 0
+
+
+def test_corpus_recall_benchmark(tmp_path: Path) -> None:
+    pytest.importorskip("bm25s")
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"id": "1", "title": "Ada", "text": "Ada Vell founded Pogre Works."}\n')
+    tasks = tmp_path / "t.jsonl"
+    tasks.write_text('{"question": "Who founded Pogre Works?", "answers": ["Ada Vell"], '
+                     '"dataset": "toy"}\n')
+    last = run("benchmarks/corpus_recall.py", "--web", f"corpus:{corpus}", "--tasks",
+               str(tasks)).splitlines()[-1]
+    assert json.loads(last)["toy"]["recall"] == 1.0

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from webresearch.corpus.cli import add_index_command, run_index
 from webresearch.envs.formats import FORMATS
 from webresearch.envs.tasks import Task
 from webresearch.envs.web_research import WebResearchEnv
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_replay_commands(commands)
     add_view_command(commands)
     add_eval_command(commands)
+    add_index_command(commands)
     return parser
 
 
@@ -144,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_replay_command(args)
         if args.command == "eval":
             return run_eval(args)
+        if args.command == "index":
+            return run_index(args)
         if args.command == "view":
             return view(args.store, host=args.host, port=args.port)
         command = _serve_web if args.command == "serve-web" else _rollout

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import weakref
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aiohttp.abc import AbstractResolver
 
+from webresearch._home import default_cache_dir
 from webresearch.crawlers.cache import DAY, SingleFlight, WebCache
 from webresearch.crawlers.fetcher import PageFetcher
 from webresearch.crawlers.http import HttpClient, HttpConfig
@@ -21,11 +20,6 @@ from webresearch.errors import unknown_name_error
 from webresearch.web.base import Page, SearchResults, WebBackend
 
 __all__ = ["LiveWeb", "LiveWebConfig", "default_cache_dir"]
-
-
-def default_cache_dir() -> str:
-    """``$WEBRESEARCH_CACHE_DIR``, else ``~/.cache/webresearch``."""
-    return os.environ.get("WEBRESEARCH_CACHE_DIR") or str(Path.home() / ".cache" / "webresearch")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

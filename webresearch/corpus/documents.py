@@ -1,0 +1,136 @@
+"""A JSONL corpus on disk: its documents by row, by URL, read without loading the file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+
+from webresearch.errors import ConfigError
+
+__all__ = ["CorpusDoc", "DocTable", "parse_record", "scan_corpus"]
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusDoc:
+    """One passage of a corpus.
+
+    Attributes:
+        id: The corpus's own id for it (its ``id`` field, else its row number).
+        title: The title ("" when the corpus has none).
+        text: The passage text, without the title.
+        url: A stable URL: the record's ``url`` field, else ``corpus://<name>/<id>``.
+    """
+
+    id: str
+    title: str
+    text: str
+    url: str
+
+
+def parse_record(line: bytes | str, *, row: int, name: str) -> CorpusDoc:
+    """Read one JSONL line in FlashRAG/Search-R1 (``contents``) or title/text layout.
+
+    Example:
+        >>> parse_record('{"id": "7", "contents": "\\\\"Ada\\\\"\\\\nAda wrote."}', row=0, name="w")
+        CorpusDoc(id='7', title='Ada', text='Ada wrote.', url='corpus://w/7')
+        >>> parse_record('{"title": "Bob", "text": "Bob ran."}', row=3, name="w").url
+        'corpus://w/3'
+    """
+    try:
+        record: Any = json.loads(line)
+    except ValueError as exc:
+        raise ConfigError(f"Corpus {name!r} record {row + 1} is not JSON: {exc}") from None
+    if not isinstance(record, dict):
+        raise ConfigError(f"Corpus {name!r} record {row + 1}: expects a JSON object")
+    if "contents" in record:
+        head, _, body = str(record["contents"]).partition("\n")
+        title, text = head.strip().strip('"'), body.strip()
+    elif "text" in record:
+        title, text = str(record.get("title") or ""), str(record["text"])
+    else:
+        raise ConfigError(f"Corpus {name!r} record {row + 1}: expects a 'contents' field "
+                          f"(FlashRAG) or a 'text' field, actual keys: {sorted(record)}")
+    doc_id = str(record.get("id", record.get("_id", row)))
+    url = str(record.get("url") or f"corpus://{name}/{quote(doc_id, safe='')}")
+    return CorpusDoc(id=doc_id, title=title, text=text, url=url)
+
+
+def url_key(url: str) -> int:
+    """A 63-bit hash of ``url``, the key of the URL table."""
+    digest = hashlib.blake2b(url.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def scan_corpus(path: Path, name: str) -> Iterator[tuple[int, CorpusDoc]]:
+    """Yield ``(byte offset, document)`` for every non-blank line of the file."""
+    with path.open("rb") as f:
+        offset = 0
+        row = 0
+        for line in f:
+            if line.strip():
+                yield offset, parse_record(line, row=row, name=name)
+                row += 1
+            offset += len(line)
+
+
+class DocTable:
+    """Row -> document and URL -> row over the JSONL file, from arrays saved beside the index.
+
+    ``offsets`` (rows + 1 byte offsets) locate every line; URLs are found through a
+    sorted array of URL hashes, so a 21M-passage corpus costs ~400 MB of
+    memory-mapped arrays, not a dictionary of strings.
+    """
+
+    FILES = ("offsets.npy", "url_keys.npy", "url_rows.npy")
+
+    def __init__(self, corpus: Path, name: str, offsets: np.ndarray,
+                 url_keys: np.ndarray, url_rows: np.ndarray) -> None:
+        self.path, self.name = corpus, name
+        self.offsets, self.url_keys, self.url_rows = offsets, url_keys, url_rows
+        self._fd = os.open(corpus, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @staticmethod
+    def save(directory: Path, offsets: list[int], urls: list[int]) -> None:
+        """Write the arrays for documents at byte ``offsets`` (plus the end) with URL keys."""
+        keys = np.asarray(urls, dtype=np.int64)
+        order = np.argsort(keys, kind="stable")
+        np.save(directory / "offsets.npy", np.asarray(offsets, dtype=np.int64))
+        np.save(directory / "url_keys.npy", keys[order])
+        np.save(directory / "url_rows.npy", order.astype(np.int64))
+
+    @classmethod
+    def load(cls, directory: Path, corpus: Path, name: str) -> DocTable:
+        arrays = [np.load(directory / f, mmap_mode="r") for f in cls.FILES]
+        return cls(corpus, name, *arrays)
+
+    def doc(self, row: int) -> CorpusDoc:
+        """The document at ``row`` (0-based, in file order)."""
+        start, end = int(self.offsets[row]), int(self.offsets[row + 1])
+        return parse_record(os.pread(self._fd, end - start, start), row=row, name=self.name)
+
+    def row_of(self, url: str) -> int | None:
+        """The row of the document whose URL is ``url``, or ``None``."""
+        key = url_key(url)
+        lo = int(np.searchsorted(self.url_keys, key, side="left"))
+        while lo < len(self.url_keys) and int(self.url_keys[lo]) == key:
+            row = int(self.url_rows[lo])
+            if self.doc(row).url == url:
+                return row
+            lo += 1
+        return None
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
