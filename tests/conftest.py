@@ -67,3 +67,14 @@ def serve_app(app: object, scenario: object) -> object:
             await runner.cleanup()
 
     return asyncio.run(main())
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Qwen2 model, built once per test session (no weights are downloaded)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    torch.set_num_threads(1)  # on 2 shared cores torch's default threads are 10-70x slower
+    from webresearch.policies.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,10 @@ from webresearch.crawlers.search import ENGINES, SearchEngine
 from webresearch.errors import unknown_name_error
 from webresearch.web.base import Page, SearchResults, WebBackend
 
-__all__ = ["LiveWeb", "LiveWebConfig", "default_cache_dir"]
+__all__ = ["AUTHORITY_ENV", "LiveWeb", "LiveWebConfig", "default_cache_dir"]
+
+AUTHORITY_ENV = "WEBRESEARCH_RATE_AUTHORITY"
+"""Environment variable that sets ``LiveWebConfig.rate_authority`` by default."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,8 +43,10 @@ class LiveWebConfig:
     search_rate: Rate = field(default_factory=lambda: Rate(per_second=5.0, burst=5))
     """Requests per second to the search API."""
     rate_authority: str | None = None
-    """Path of a SQLite file shared by every process of the run; ``None`` limits this
-    process only."""
+    """Who hands out request slots: the path of a SQLite file shared by the processes of a
+    machine, or ``"ray:<actor name>"`` for a Ray run's authority actor. ``None`` reads
+    ``$WEBRESEARCH_RATE_AUTHORITY`` where the backend starts (the Ray runner sets it in
+    its workers), and without it limits this process only."""
     cache_dir: str | None = field(default_factory=default_cache_dir)
     """Disk cache shared by every process on the machine; ``None`` for no cache."""
     search_ttl_s: float = 7 * DAY
@@ -51,12 +57,21 @@ class LiveWebConfig:
     """Obey robots.txt."""
 
 
+def _authority(spec: str | None) -> RateAuthority | None:
+    if not spec:
+        return None
+    if spec.startswith("ray:"):
+        from webresearch.distributed.services import RayAuthority  # noqa: PLC0415 - Ray only
+
+        return RayAuthority(spec.removeprefix("ray:"))
+    return SqliteAuthority(spec)
+
+
 class _Services:
     """What every LiveWeb of one config shares inside one event loop: one session, one cache."""
 
     def __init__(self, config: LiveWebConfig, resolver: AbstractResolver | None) -> None:
-        authority: RateAuthority | None = (SqliteAuthority(config.rate_authority)
-                                           if config.rate_authority else None)
+        authority = _authority(config.rate_authority or os.environ.get(AUTHORITY_ENV))
         self.limiter = RateLimiter(authority, default=config.host_rate)
         self.http = HttpClient(config.http, limiter=self.limiter, resolver=resolver)
         self.cache = (WebCache(config.cache_dir, search_ttl_s=config.search_ttl_s,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -29,6 +30,7 @@ async def run_episode(
     sampling: SamplingParams | None = None,
     timeout_s: float = 300.0,
     policy_version: int = 0,
+    episode_id: str | None = None,
 ) -> EpisodeRecord:
     """Run ``policy`` on ``task`` in ``env`` until the episode ends or ``timeout_s`` passes.
 
@@ -38,6 +40,8 @@ async def run_episode(
     mask 1 and their log-probs) and the policy is given those ids, never a
     re-tokenised conversation. World failures and policy errors end this episode with
     status ``error``; they never escape to stop the others. Bugs (any other exception) do.
+    ``episode_id`` names the record (a fresh id by default); a runner that may re-run an
+    episode gives it a fixed one, so that the store keeps it once.
     """
     tokens = TokenAssembler(policy.tokenizer) if policy.tokenizer is not None else None
     started, start = time.time(), time.perf_counter()
@@ -85,7 +89,7 @@ async def run_episode(
         error = f"{type(exc).__name__}: {exc}"
         logger.warning("episode of task %s failed: %s", task.id, error)
     finished = status not in ("timeout", "error")
-    return EpisodeRecord(
+    record = EpisodeRecord(
         run_id=run_id, task=task, group=group, status=status,
         reward=steps[-1].reward if finished else 0.0,
         f1=info.get("f1", 0.0) if finished else 0.0, em=info.get("em", 0.0) if finished else 0.0,
@@ -96,3 +100,4 @@ async def run_episode(
         token_ids=tuple(tokens.ids) if tokens is not None else None,
         loss_mask=tuple(tokens.mask) if tokens is not None else None,
         logprobs=tuple(tokens.logprobs) if tokens is not None else None)
+    return record if episode_id is None else dataclasses.replace(record, episode_id=episode_id)

@@ -8,8 +8,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tqdm.auto import tqdm
-
 from webresearch.envs.tasks import Task
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError
@@ -18,6 +16,7 @@ from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.writer import EpisodeWriter
 from webresearch.rollout.episode import run_episode
+from webresearch.rollout.progress import Progress
 
 __all__ = ["RolloutConfig", "RolloutReport", "rollout", "schedule"]
 
@@ -104,12 +103,11 @@ async def rollout(
     for i in range(len(jobs)):
         queue.put_nowait(i)
     results: list[EpisodeRecord | None] = [None] * len(jobs)
-    bar = tqdm(total=len(jobs), unit="ep", disable=not config.progress, dynamic_ncols=True)
+    progress = Progress(len(jobs), enabled=config.progress)
     envs = [make_env() for _ in range(min(config.concurrency, len(jobs)))]
-    steps, start = 0, time.perf_counter()
+    start = time.perf_counter()
 
     async def worker(env: WebResearchEnv) -> None:
-        nonlocal steps
         while not queue.empty():
             i = queue.get_nowait()
             task, group = jobs[i]
@@ -120,15 +118,12 @@ async def rollout(
             if writer is not None:
                 await writer.write(result)
             results[i] = result
-            steps += len(result.steps)
-            bar.update(1)
-            bar.set_postfix(steps_per_s=f"{steps / (time.perf_counter() - start):.0f}",
-                            refresh=False)
+            progress.add(result)
 
     try:
         await asyncio.gather(*(worker(env) for env in envs))
     finally:
-        bar.close()
+        progress.close()
         for env in envs:
             await env.aclose()
         if writer is not None:

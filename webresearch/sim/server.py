@@ -9,21 +9,37 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
+from webresearch.envs.tasks import Task
 from webresearch.sim.faults import Faults
 from webresearch.sim.pages import _filler
 from webresearch.sim.test_routes import add_test_routes, broken_body
 from webresearch.sim.web import HOST, SimSite
 from webresearch.sim.world import WorldConfig
 
-__all__ = ["RequestRecord", "SimInternet"]
+__all__ = ["RequestRecord", "SimInternet", "served_tasks"]
 
 _SIM_PREFIX = f"https://{HOST}/wiki/"
+
+
+def served_tasks(tasks: Sequence[Task], base_url: str) -> list[Task]:
+    """The tasks with their supporting pages at the server's URLs (what its search shows).
+
+    Example:
+        >>> from webresearch.sim.web import SimWeb
+        >>> task = served_tasks(SimWeb().default_tasks()[:1], "http://127.0.0.1:8080")[0]
+        >>> task.supporting[0].url.startswith("http://127.0.0.1:8080/wiki/")
+        True
+    """
+    return [replace(task, supporting=tuple(
+        replace(page, url=page.url.replace(_SIM_PREFIX, f"{base_url}/wiki/"))
+        for page in task.supporting)) for task in tasks]
 
 
 @dataclass(frozen=True, slots=True)

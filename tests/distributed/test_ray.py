@@ -1,0 +1,186 @@
+"""The Ray runner on a local, loopback-only Ray: workers, the shared services, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from webresearch.crawlers.http import HttpConfig
+from webresearch.crawlers.live import LiveWeb, LiveWebConfig
+from webresearch.crawlers.rate_limit import Rate
+from webresearch.crawlers.safety import UrlPolicy
+from webresearch.envs.tasks import Task
+from webresearch.envs.web_research import WebResearchEnv
+from webresearch.policies.base import Completion, Policy, PromptLike, SamplingParams
+from webresearch.policies.scripted import OraclePolicy
+from webresearch.replay.store import ReplayStore
+from webresearch.rollout import RolloutConfig
+from webresearch.sim.server import SimInternet, served_tasks
+from webresearch.sim.web import SimWeb
+
+pytestmark = pytest.mark.ray
+ray = pytest.importorskip("ray")
+
+from webresearch.distributed import RayConfig, init_ray, ray_rollout  # noqa: E402
+
+TASKS = SimWeb().default_tasks()[:40]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray() -> Iterator[None]:
+    init_ray(num_cpus=2)
+    yield
+    ray.shutdown()
+
+
+def sim_env() -> WebResearchEnv:
+    return WebResearchEnv(tasks=TASKS, date="2026-01-01")
+
+
+def oracle() -> Policy:
+    return OraclePolicy(TASKS)
+
+
+class SlowOracle(OraclePolicy):
+    """The oracle, thinking for ``delay_s`` before each action."""
+
+    def __init__(self, tasks: Sequence[Task], delay_s: float) -> None:
+        super().__init__(tasks)
+        self.delay_s = delay_s
+
+    async def generate(self, prompts: Sequence[PromptLike],
+                       sampling: SamplingParams | None = None) -> list[Completion]:
+        await asyncio.sleep(self.delay_s)
+        return await super().generate(prompts, sampling)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_episode_runs_once_and_is_recorded_once(workers: int, tmp_path: Path) -> None:
+    config = RolloutConfig(episodes=60, group_size=3, concurrency=8, progress=False)
+    report = asyncio.run(ray_rollout(sim_env, oracle, TASKS, config,
+                                     RayConfig(workers=workers, chunk_size=4),
+                                     store=str(tmp_path)))
+    assert len(report.results) == 60
+    assert {r.f1 for r in report.results} == {1.0}
+    assert [r.group for r in report.results[:6]] == [0, 1, 2, 0, 1, 2]
+    with ReplayStore(tmp_path) as store:
+        stored = store.episodes(report.run_id)
+    assert sorted(e.episode_id for e in stored) == sorted(r.episode_id for r in report.results)
+
+
+def test_a_killed_worker_loses_nothing_and_records_nothing_twice(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+
+    def env() -> WebResearchEnv:
+        (pids / str(os.getpid())).touch()
+        return sim_env()
+
+    def slow() -> Policy:
+        return SlowOracle(TASKS, delay_s=0.05)
+
+    store = tmp_path / "store"
+    killed: list[int] = []
+
+    def killer() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(list(pids.iterdir())) < 2:
+            time.sleep(0.05)
+        time.sleep(1.0)  # let both workers record some episodes
+        victim = int(sorted(pids.iterdir())[0].name)
+        os.kill(victim, signal.SIGKILL)
+        killed.append(victim)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    config = RolloutConfig(episodes=160, concurrency=16, progress=False)
+    report = asyncio.run(ray_rollout(env, slow, TASKS, config,
+                                     RayConfig(workers=2, chunk_size=4), store=str(store)))
+    thread.join()
+    assert killed, "the test never killed a worker"
+    assert len(report.results) == 160 and {r.f1 for r in report.results} == {1.0}
+    ids = [r.episode_id for r in report.results]
+    assert len(set(ids)) == 160
+    with ReplayStore(store) as s:
+        stored = [e.episode_id for e in s.episodes(report.run_id)]
+    assert sorted(stored) == sorted(ids)
+    assert len(list(pids.iterdir())) >= 3  # a replacement worker started
+
+
+def test_host_rate_limit_holds_across_workers() -> None:
+    rate = 8.0
+
+    async def scenario() -> list[float]:
+        async with SimInternet() as net:
+            tasks = served_tasks(TASKS[:12], net.base_url)
+            config = LiveWebConfig(
+                engine="searxng", endpoint=net.base_url + "/searxng", api_key="test-key",
+                http=HttpConfig(url_policy=UrlPolicy(allow=("127.0.0.0/8",))),
+                cache_dir=None, respect_robots=False,
+                host_rate=Rate(per_second=rate, burst=1),
+                search_rate=Rate(per_second=1000.0, burst=1000))
+
+            def env() -> WebResearchEnv:
+                return WebResearchEnv(tasks=tasks, web=LiveWeb(config), date="2026-01-01")
+
+            def policy() -> Policy:
+                return OraclePolicy(tasks)
+
+            report = await ray_rollout(env, policy, tasks,
+                                       RolloutConfig(concurrency=12, progress=False),
+                                       RayConfig(workers=2, chunk_size=2))
+            assert {r.f1 for r in report.results} == {1.0}
+            return [r.time for r in net.log if r.path.startswith("/wiki/")]
+
+    times = asyncio.run(scenario())
+    assert len(times) >= 12
+    worst = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    assert worst <= rate + 1, worst
+
+
+def test_served_policy_is_built_once_and_shared(tmp_path: Path) -> None:
+    marks = tmp_path / "built"
+    marks.mkdir()
+
+    def policy() -> Policy:
+        (marks / str(os.getpid())).touch()
+        return OraclePolicy(TASKS)
+
+    config = RolloutConfig(episodes=40, concurrency=8, progress=False)
+    report = asyncio.run(ray_rollout(sim_env, policy, TASKS, config,
+                                     RayConfig(workers=2, chunk_size=4, serve_policy=True)))
+    assert len(report.results) == 40 and {r.f1 for r in report.results} == {1.0}
+    assert len(list(marks.iterdir())) == 1
+
+
+def test_served_tiny_model_assembles_tokens(tiny_model: Path) -> None:
+    def policy() -> Policy:
+        import torch
+
+        from webresearch.policies.hf import HFPolicy
+
+        torch.set_num_threads(1)
+        return HFPolicy(str(tiny_model))
+
+    config = RolloutConfig(episodes=4, concurrency=4, progress=False,
+                           sampling=SamplingParams(max_tokens=8))
+    report = asyncio.run(ray_rollout(sim_env, policy, TASKS, config,
+                                     RayConfig(workers=2, chunk_size=1, serve_policy=True)))
+    assert len(report.results) == 4
+    for episode in report.results:
+        assert episode.token_ids and episode.loss_mask and 1 in episode.loss_mask
+        assert len(episode.token_ids) == len(episode.loss_mask)
+
+
+def test_bad_ray_config_is_a_clear_error() -> None:
+    from webresearch.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="workers >= 1"):
+        RayConfig(workers=0)

@@ -1,0 +1,30 @@
+"""Rollouts on Ray: worker actors, a shared policy, one rate authority, one store writer.
+
+Importing this package does not import Ray; ``pip install 'webresearch[ray]'`` for it.
+"""
+
+from __future__ import annotations
+
+from webresearch.distributed.cluster import NAMESPACE, init_ray
+from webresearch.distributed.runner import RayConfig, ray_rollout
+from webresearch.distributed.services import (
+    AuthorityServer,
+    PolicyServer,
+    RayAuthority,
+    RemotePolicy,
+    StoreServer,
+)
+from webresearch.distributed.worker import RolloutWorker
+
+__all__ = [
+    "NAMESPACE",
+    "AuthorityServer",
+    "PolicyServer",
+    "RayAuthority",
+    "RayConfig",
+    "RemotePolicy",
+    "RolloutWorker",
+    "StoreServer",
+    "init_ray",
+    "ray_rollout",
+]

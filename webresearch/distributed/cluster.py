@@ -1,0 +1,59 @@
+"""Starting or joining Ray: a local instance bound to loopback, or a cluster by address."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from typing import Any
+
+from webresearch.errors import DependencyNotInstalled
+
+__all__ = ["NAMESPACE", "init_ray", "require_ray"]
+
+logger = logging.getLogger(__name__)
+
+_SINGLE_NODE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+NAMESPACE = "webresearch"
+"""The Ray namespace of this library's named actors."""
+
+
+def require_ray() -> Any:
+    """Import and return ``ray``, or say which extra installs it."""
+    if importlib.util.find_spec("ray") is None:
+        raise DependencyNotInstalled("ray", "ray")
+    import ray  # noqa: PLC0415 - heavy, optional
+
+    return ray
+
+
+def _loopback_only() -> None:
+    """Keep a local Ray on 127.0.0.1: Ray binds to the machine's network address unless
+    told the cluster is single-node (read at import in this process, from the
+    environment in the processes it starts)."""
+    os.environ[_SINGLE_NODE] = "0"
+    from ray._private import ray_constants  # noqa: PLC0415 - no public switch exists
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> Any:
+    """Connect to Ray once per process and return the module.
+
+    Args:
+        address: A cluster's address (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``);
+            ``None`` starts a local instance whose every server listens on 127.0.0.1 only.
+        num_cpus: CPUs of a local instance (all by default).
+    """
+    ray = require_ray()
+    if ray.is_initialized():
+        return ray
+    if address is None:
+        _loopback_only()
+        ray.init(num_cpus=num_cpus, namespace=NAMESPACE, include_dashboard=False,
+                 configure_logging=False, log_to_driver=True)
+    else:
+        ray.init(address=address, namespace=NAMESPACE, configure_logging=False)
+    logger.info("Ray ready: %s", ray.cluster_resources())
+    return ray

@@ -1,0 +1,73 @@
+"""A Ray rollout worker: one process, many episodes in flight on its event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from webresearch.envs.tasks import Task
+from webresearch.envs.web_research import WebResearchEnv
+from webresearch.policies.base import Policy
+from webresearch.replay.schema import EpisodeRecord
+from webresearch.rollout.episode import run_episode
+from webresearch.rollout.local import RolloutConfig
+
+__all__ = ["Job", "RolloutWorker"]
+
+Job = tuple[str, Task, int]
+"""One episode to run: its fixed id, the task, its index in the task's group."""
+
+
+class RolloutWorker:
+    """Ray actor body: runs chunks of episodes, ``concurrency`` at a time, and sends each
+    finished episode to the run's store actor before reporting it done.
+
+    Envs are made on demand and reused; the policy is built once in the worker (a
+    scripted policy, a client of an OpenAI-compatible server, or a
+    :class:`~webresearch.distributed.services.RemotePolicy` of the shared server).
+    """
+
+    def __init__(self, make_env: Callable[[], WebResearchEnv], make_policy: Callable[[], Policy],
+                 config: RolloutConfig, *, concurrency: int, run_id: str, policy_version: int,
+                 store: Any = None, env_vars: dict[str, str] | None = None) -> None:
+        os.environ.update(env_vars or {})
+        self.make_env, self.config, self.store = make_env, config, store
+        self.run_id, self.policy_version = run_id, policy_version
+        self.policy = make_policy()
+        self.slots = asyncio.Semaphore(concurrency)
+        self.idle: list[WebResearchEnv] = []
+        self.envs: list[WebResearchEnv] = []
+
+    def pid(self) -> int:
+        """This worker's process id (tests kill it)."""
+        return os.getpid()
+
+    async def run(self, jobs: Sequence[Job]) -> list[EpisodeRecord]:
+        """Run ``jobs`` concurrently; return their episodes in order, once recorded."""
+        return list(await asyncio.gather(*(self._episode(*job) for job in jobs)))
+
+    async def _episode(self, episode_id: str, task: Task, group: int) -> EpisodeRecord:
+        async with self.slots:
+            if not self.idle:
+                self.envs.append(self.make_env())
+                self.idle.append(self.envs[-1])
+            env = self.idle.pop()
+            try:
+                record = await run_episode(
+                    env, self.policy, task, group=group, run_id=self.run_id,
+                    sampling=self.config.sampling, timeout_s=self.config.episode_timeout_s,
+                    policy_version=self.policy_version, episode_id=episode_id)
+            finally:
+                self.idle.append(env)
+        if self.store is not None:
+            await self.store.write.remote(record)
+        return record
+
+    async def aclose(self) -> None:
+        for env in self.envs:
+            await env.aclose()
+        self.envs.clear()
+        self.idle.clear()
+        await self.policy.aclose()

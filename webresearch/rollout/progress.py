@@ -1,0 +1,57 @@
+"""The rollout's progress bar: episodes/s, steps/s, cache hit rate and errors as they come."""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+
+from tqdm.auto import tqdm
+
+from webresearch.replay.schema import EpisodeRecord
+
+__all__ = ["Progress"]
+
+
+class Progress:
+    """Counts finished episodes and shows them on a tqdm bar (on stderr; off when disabled).
+
+    Example:
+        >>> from webresearch.envs.tasks import Task
+        >>> with Progress(total=2, enabled=False) as progress:
+        ...     progress.add(EpisodeRecord("r", Task(id="t", question="Q?", answers=("a",)),
+        ...                                0, "error", 0.0, 0.0, 0.0))
+        >>> progress.episodes, progress.errors
+        (1, 1)
+    """
+
+    def __init__(self, total: int, *, enabled: bool = True, desc: str | None = None) -> None:
+        self.bar = tqdm(total=total, unit="ep", disable=not enabled, dynamic_ncols=True,
+                        desc=desc)
+        self.start = time.perf_counter()
+        self.episodes = self.steps = self.hits = self.misses = self.errors = 0
+
+    def add(self, episode: EpisodeRecord) -> None:
+        self.episodes += 1
+        self.steps += len(episode.steps)
+        self.hits += episode.cache_hits
+        self.misses += episode.cache_misses
+        self.errors += episode.status in ("error", "timeout")
+        self.bar.update(1)
+        if self.bar.disable:
+            return
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        lookups = self.hits + self.misses
+        self.bar.set_postfix(
+            steps_per_s=f"{self.steps / elapsed:.0f}",
+            cache=f"{self.hits / lookups:.0%}" if lookups else "-",
+            errors=self.errors, refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
