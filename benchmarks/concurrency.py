@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import resource
 import socket
 import subprocess
@@ -142,12 +143,84 @@ async def runner(base: str, episodes: int, concurrency: int, store_dir: str) -> 
             "mean_f1": sum(r.f1 for r in report.results) / len(report.results)}
 
 
+class LiveEnvFactory:
+    """Builds envs on the live web at the server (picklable, for subprocesses and Ray)."""
+
+    def __init__(self, base: str, connections: int) -> None:
+        self.tasks = sim_tasks(base)
+        self.config = web_config(base, connections)
+
+    def __call__(self) -> WebResearchEnv:
+        return WebResearchEnv(tasks=self.tasks, web=LiveWeb(self.config), date="2026-01-01")
+
+
+def vector(base: str, n_envs: int, seconds: float) -> dict[str, Any]:
+    """The peer baseline: AsyncVectorEnv, one subprocess per env, every step a barrier."""
+    import gymnasium as gym
+
+    tasks = sim_tasks(base)
+    policy = OraclePolicy(tasks)
+    envs = gym.vector.AsyncVectorEnv([LiveEnvFactory(base, 4)] * n_envs, shared_memory=False,
+                                     context="spawn")
+    try:
+        observations, _ = envs.reset(seed=0)
+        conversations = [[{"role": "user", "content": o}] for o in observations]
+        fresh = [False] * n_envs
+        steps = episodes = 0
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            # an env that just ended resets on this step and ignores its action
+            actions = ["" if fresh[i] else policy.act(c) for i, c in enumerate(conversations)]
+            observations, _, terminated, truncated, _ = envs.step(actions)
+            for i in range(n_envs):
+                if fresh[i]:  # this step was the autoreset: a new episode begins
+                    conversations[i] = [{"role": "user", "content": observations[i]}]
+                    fresh[i] = False
+                    continue
+                steps += 1
+                conversations[i] += [{"role": "assistant", "content": actions[i]},
+                                     {"role": "user", "content": observations[i]}]
+                if terminated[i] or truncated[i]:
+                    episodes += 1
+                    fresh[i] = True
+        elapsed = time.perf_counter() - start
+    finally:
+        envs.close()
+    return {"envs": n_envs, "steps": steps, "episodes": episodes, "seconds": elapsed,
+            "steps_per_s": steps / elapsed}
+
+
+def ray_runs(base: str, episodes: int, concurrency: int, workers: int, store_dir: str
+             ) -> dict[str, Any]:
+    from webresearch.distributed import RayConfig, ray_rollout
+
+    tasks = sim_tasks(base)
+    factory = LiveEnvFactory(base, math.ceil(concurrency / workers))
+
+    def policy() -> OraclePolicy:
+        return OraclePolicy(tasks)
+
+    report = asyncio.run(ray_rollout(
+        factory, policy, tasks,
+        RolloutConfig(episodes=episodes, concurrency=concurrency, episode_timeout_s=600,
+                      progress=False),
+        RayConfig(workers=workers, chunk_size=64), store=store_dir))
+    steps = sum(len(r.steps) for r in report.results)
+    return {"workers": workers, "episodes": len(report.results), "seconds": report.seconds,
+            "steps_per_s": steps / report.seconds,
+            "errors": sum(r.status in ("error", "timeout") for r in report.results)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=4096, help="episodes in flight")
     parser.add_argument("--rounds", type=int, default=2, help="episodes per slot")
     parser.add_argument("--latency-ms", type=float, default=200.0)
     parser.add_argument("--bare-s", type=float, default=10.0)
+    parser.add_argument("--vector", type=int, default=0,
+                        help="also run AsyncVectorEnv with this many subprocesses")
+    parser.add_argument("--vector-s", type=float, default=20.0)
+    parser.add_argument("--ray", default="", help="also run Ray with these worker counts: 1,2")
     args = parser.parse_args()
     report: dict[str, Any] = {"episodes": args.episodes, "latency_ms": args.latency_ms}
     with sim_server(args.latency_ms) as base, tempfile.TemporaryDirectory() as tmp:
@@ -159,7 +232,20 @@ def main() -> None:
               f"{run['errors']} errors, {run['recorded']} recorded)", flush=True)
         report.update(steps_per_s=run["steps_per_s"], errors=run["errors"],
                       ratio=run["steps_per_s"] / report["bare_rps"], runner=run)
-    report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if args.vector:
+            vec = vector(base, args.vector, args.vector_s)
+            vec["ratio"] = vec["steps_per_s"] / report["bare_rps"]
+            report["vector"] = vec
+            print(f"AsyncVectorEnv x{args.vector}: {vec['steps_per_s']:,.0f} steps/s "
+                  f"(ratio {vec['ratio']:.2f})", flush=True)
+        for workers in (int(w) for w in args.ray.split(",") if w):
+            out = ray_runs(base, args.episodes * args.rounds, args.episodes, workers,
+                           tempfile.mkdtemp(dir=tmp))
+            out["vs_runner"] = out["steps_per_s"] / run["steps_per_s"]
+            report[f"ray_{workers}"] = out
+            print(f"Ray x{workers}: {out['steps_per_s']:,.0f} steps/s ({out['vs_runner']:.2f} "
+                  f"of the single-process runner, {out['errors']} errors)", flush=True)
     print(json.dumps(report))
 
 

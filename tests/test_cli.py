@@ -48,3 +48,28 @@ def test_dev_dataset_rollout(dev_dataset: Path) -> None:
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["episodes"] == 875 and summary["errors"] == 0
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_what_finished(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from webresearch.replay.store import ReplayStore
+
+    store = tmp_path / "store"
+    proc = subprocess.Popen([sys.executable, "-m", "webresearch.cli", "rollout", "--episodes",
+                             "1000000", "--store", str(store), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (store / "cache.db").exists():
+        time.sleep(0.1)
+    time.sleep(1.5)  # some episodes finish
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted:" in err and "finished episodes kept as run" in err
+    kept = int(err.split("interrupted: ")[1].split()[0])
+    with ReplayStore(store) as s:
+        (run,) = s.runs()
+        assert s.count(run.run_id) == kept > 0
+        assert all(e.status == "answered" for e in s.episodes(run.run_id))

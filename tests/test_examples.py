@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -94,3 +95,14 @@ def test_corpus_recall_benchmark(tmp_path: Path) -> None:
     last = run("benchmarks/corpus_recall.py", "--web", f"corpus:{corpus}", "--tasks",
                str(tasks)).splitlines()[-1]
     assert json.loads(last)["toy"]["recall"] == 1.0
+
+
+def test_concurrency_benchmark() -> None:
+    args = ["--episodes", "16", "--rounds", "1", "--bare-s", "1", "--latency-ms", "20",
+            "--vector", "2", "--vector-s", "2"]
+    if importlib.util.find_spec("ray") is not None:
+        args += ["--ray", "1"]
+    figures = json.loads(run("benchmarks/concurrency.py", *args).splitlines()[-1])
+    for key in ("episodes", "steps_per_s", "bare_rps", "ratio", "peak_rss_mb", "errors"):
+        assert key in figures
+    assert figures["errors"] == 0 and figures["vector"]["steps_per_s"] > 0

@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from webresearch.corpus.cli import add_index_command, run_index
@@ -16,13 +16,19 @@ from webresearch.envs.tasks import Task
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import WebResearchError
 from webresearch.evaluation.cli import add_eval_command, run_eval
-from webresearch.policies import SamplingParams
+from webresearch.policies import Policy, SamplingParams
 from webresearch.policies.factory import POLICIES, make_policy
 from webresearch.replay.cli import add_replay_commands, run_replay_command
 from webresearch.replay.schema import RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.viewer import add_view_command, view
-from webresearch.rollout import RolloutConfig, format_summary, rollout, summarize
+from webresearch.rollout import (
+    RolloutConfig,
+    RolloutReport,
+    format_summary,
+    rollout,
+    summarize,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -42,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--episodes", type=int, default=200, help="episodes in all (default: 200)")
     run.add_argument("--group-size", type=int, default=1, help="rollouts per task (GRPO group)")
     run.add_argument("--concurrency", type=int, default=64, help="episodes in flight at once")
+    run.add_argument("--workers", type=int, default=0,
+                     help="Ray rollout workers (0: this process only; -1: one per CPU)")
+    run.add_argument("--ray-address", help="a Ray cluster to join (default: a local Ray)")
+    run.add_argument("--serve-policy", action="store_true",
+                     help="with --workers: build the policy once in a shared actor "
+                          "(the default for hf and vllm)")
     run.add_argument("--tasks", default="default",
                      help="'default' (the web's task set) or a JSONL/JSON/Parquet task file")
     run.add_argument("--web", default="sim", help="web backend spec (default: sim)")
@@ -107,33 +119,69 @@ async def _rollout(args: argparse.Namespace) -> int:
     probe = make_env(args.tasks)  # loads (and checks) the task file once
     tasks = probe.tasks
     await probe.aclose()
-    policy = make_policy(args.policy, tasks=tasks, fmt=args.action_format, model=args.model,
-                         base_url=args.base_url)
+    def build_policy() -> Policy:
+        return make_policy(args.policy, tasks=tasks, fmt=args.action_format, model=args.model,
+                           base_url=args.base_url)
+
     config = RolloutConfig(episodes=args.episodes, group_size=args.group_size,
                            concurrency=args.concurrency, episode_timeout_s=args.timeout,
                            progress=not args.no_progress,
                            sampling=SamplingParams(temperature=args.temperature,
                                                    max_tokens=args.max_tokens))
-    store = None if args.no_store else ReplayStore(args.store)
     run = RunRecord(policy=args.policy, config={k: str(v) for k, v in vars(args).items()})
     try:
-        async with policy:
-            report = await rollout(lambda: make_env(tasks), policy, tasks, config, store=store,
-                                   run=run)
-    finally:
-        if store is not None:
-            store.close()
+        if args.workers:
+            report = await _ray_rollout(args, make_env=lambda: make_env(tasks),
+                                        build_policy=build_policy, tasks=tasks, config=config,
+                                        run=run)
+        else:
+            report = await _local_rollout(args, make_env=lambda: make_env(tasks),
+                                          build_policy=build_policy, tasks=tasks,
+                                          config=config, run=run)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        if not args.no_store:
+            with ReplayStore(args.store) as store:
+                kept = store.count(run.run_id) if run.run_id in {
+                    r.run_id for r in store.runs()} else 0
+            print(f"interrupted: {kept} finished episodes kept as run {run.run_id} in "
+                  f"{args.store}", file=sys.stderr)
+        raise KeyboardInterrupt from None
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         with args.output.open("w", encoding="utf-8") as out:
             for result in report.results:
                 out.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
-    recorded = f"; recorded as run {report.run_id} in {args.store}" if store else ""
+    recorded = f"; recorded as run {report.run_id} in {args.store}" if report.run_id else ""
     print(f"policy {args.policy} on web {args.web}, {args.action_format} format{recorded}")
     print(format_summary(report.results, report.seconds))
     if args.json:
         print(json.dumps(summarize(report.results, report.seconds)))
     return 0
+
+
+async def _local_rollout(args: argparse.Namespace, *, make_env: Callable[[], WebResearchEnv],
+                         build_policy: Callable[[], Policy], tasks: list[Task],
+                         config: RolloutConfig, run: RunRecord) -> RolloutReport:
+    store = None if args.no_store else ReplayStore(args.store)
+    try:
+        async with build_policy() as policy:
+            return await rollout(make_env, policy, tasks, config, store=store, run=run)
+    finally:
+        if store is not None:
+            store.close()
+
+
+async def _ray_rollout(args: argparse.Namespace, *, make_env: Callable[[], WebResearchEnv],
+                       build_policy: Callable[[], Policy], tasks: list[Task],
+                       config: RolloutConfig, run: RunRecord) -> RolloutReport:
+    from webresearch.distributed import RayConfig, ray_rollout  # noqa: PLC0415 - optional
+
+    ray_config = RayConfig(address=args.ray_address,
+                           workers=None if args.workers < 0 else args.workers,
+                           serve_policy=args.serve_policy or args.policy in ("hf", "vllm"))
+    store = None if args.no_store else str(args.store)
+    return await ray_rollout(make_env, build_policy, tasks, config, ray_config, store=store,
+                             run=run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

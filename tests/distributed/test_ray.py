@@ -75,7 +75,9 @@ def test_every_episode_runs_once_and_is_recorded_once(workers: int, tmp_path: Pa
     assert sorted(e.episode_id for e in stored) == sorted(r.episode_id for r in report.results)
 
 
-def test_a_killed_worker_loses_nothing_and_records_nothing_twice(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store_writer", ["workers", "actor"])
+def test_a_killed_worker_loses_nothing_and_records_nothing_twice(tmp_path: Path,
+                                                                 store_writer: str) -> None:
     pids = tmp_path / "pids"
     pids.mkdir()
 
@@ -102,7 +104,8 @@ def test_a_killed_worker_loses_nothing_and_records_nothing_twice(tmp_path: Path)
     thread.start()
     config = RolloutConfig(episodes=160, concurrency=16, progress=False)
     report = asyncio.run(ray_rollout(env, slow, TASKS, config,
-                                     RayConfig(workers=2, chunk_size=4), store=str(store)))
+                                     RayConfig(workers=2, chunk_size=4, store_writer=store_writer),
+                                     store=str(store)))
     thread.join()
     assert killed, "the test never killed a worker"
     assert len(report.results) == 160 and {r.f1 for r in report.results} == {1.0}
@@ -184,3 +187,5 @@ def test_bad_ray_config_is_a_clear_error() -> None:
 
     with pytest.raises(ConfigError, match="workers >= 1"):
         RayConfig(workers=0)
+    with pytest.raises(ConfigError, match="store_writer"):
+        RayConfig(store_writer="driver")

@@ -46,6 +46,11 @@ class RayConfig:
     """CPUs each worker reserves."""
     chunk_size: int = 16
     """Episodes per request to a worker: what a dead worker's loss re-runs at most."""
+    store_writer: str = "workers"
+    """Who writes episodes to the store: ``"workers"``, each into the store directory
+    itself (it must be on a disk every worker reaches: one node, or a shared filesystem
+    that SQLite can lock), or ``"actor"``, one writer actor on the driver's node that
+    every worker sends its episodes to (any cluster; one more copy of each episode)."""
     serve_policy: bool = False
     """Build the policy once in a shared actor (a GPU model) instead of once per worker
     (scripted policies, clients of an OpenAI-compatible server)."""
@@ -60,6 +65,9 @@ class RayConfig:
         if (self.workers is not None and self.workers < 1) or self.chunk_size < 1:
             raise ConfigError(f"Expects workers >= 1 and chunk_size >= 1, actual: "
                               f"{self.workers}, {self.chunk_size}")
+        if self.store_writer not in ("workers", "actor"):
+            raise ConfigError("Expects store_writer 'workers' or 'actor', actual: "
+                              f"{self.store_writer!r}")
 
 
 class _Run:
@@ -100,8 +108,7 @@ class _Run:
             if self.restarts < self.ray_config.max_restarts:
                 self.restarts += 1
                 self.workers[max(self.workers, default=worker) + 1] = self.spawn()
-        ids = [self.jobs[i][0] for i in chunk]
-        recorded = await self.store.stored.remote(ids) if self.store is not None else []
+        recorded = await self.recorded([self.jobs[i][0] for i in chunk])
         for record in recorded:
             self.results[self.index[record.episode_id]] = record
         rest = [i for i in chunk if self.results[i] is None]
@@ -110,6 +117,16 @@ class _Run:
         if not self.workers:
             raise StateError("Expects a live rollout worker, actual: every worker died "
                              f"and {self.restarts} restarts are spent")
+
+    async def recorded(self, episode_ids: list[str]) -> list[EpisodeRecord]:
+        """Which of these episodes the store already holds."""
+        if isinstance(self.store, str):
+            with ReplayStore(self.store) as store:
+                return StoreServer.find(store, episode_ids)
+        if self.store is not None:
+            found: list[EpisodeRecord] = await self.store.stored.remote(episode_ids)
+            return found
+        return []
 
     def discard(self) -> None:
         """Drop the chunks still in flight (the rollout is ending early)."""
@@ -179,14 +196,17 @@ async def ray_rollout(
     jobs: list[Job] = [(f"{batch}-{i:06d}", task, group)
                        for i, (task, group) in enumerate(schedule(tasks, config))]
     run_id, store_actor = "", None
+    store_target: str | Any = None
     if store is not None:
         run = run or RunRecord(policy="ray")
         with ReplayStore(store) as local:
             if run.run_id not in {r.run_id for r in local.runs()}:
                 local.create_run(run)
         run_id = run.run_id
-        store_actor = ray.remote(StoreServer).options(
-            num_cpus=0, max_concurrency=1000).remote(store)
+        store_target = store
+        if ray_config.store_writer == "actor":
+            store_actor = store_target = ray.remote(StoreServer).options(
+                num_cpus=0, max_concurrency=1000).remote(store)
     authority_name = f"webresearch-rate-{batch}"
     authority = ray.remote(AuthorityServer).options(  # the services reserve no CPU:
         name=authority_name, namespace=NAMESPACE, num_cpus=0, max_concurrency=1000).remote()
@@ -205,10 +225,10 @@ async def ray_rollout(
     def spawn() -> Any:
         return worker_class.remote(
             make_env, make_policy, config, concurrency=per_worker, run_id=run_id,
-            policy_version=policy_version, store=store_actor,
+            policy_version=policy_version, store=store_target,
             env_vars={AUTHORITY_ENV: f"ray:{authority_name}"})
 
-    state = _Run(ray, jobs, config, ray_config, spawn=spawn, store=store_actor)
+    state = _Run(ray, jobs, config, ray_config, spawn=spawn, store=store_target)
     state.workers = {k: spawn() for k in range(n)}
     start = time.perf_counter()
     progress = Progress(len(jobs), enabled=config.progress, desc=f"{n} ray workers")

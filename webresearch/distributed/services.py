@@ -100,10 +100,15 @@ class StoreServer:
 
     def stored(self, episode_ids: Sequence[str]) -> list[EpisodeRecord]:
         """The episodes among ``episode_ids`` that are already committed."""
+        return self.find(self.store, episode_ids)
+
+    @staticmethod
+    def find(store: ReplayStore, episode_ids: Sequence[str]) -> list[EpisodeRecord]:
+        """The episodes among ``episode_ids`` that ``store`` holds."""
         found = []
         for episode_id in episode_ids:
             try:
-                found.append(self.store.episode(episode_id))
+                found.append(store.episode(episode_id))
             except WebResearchError:
                 continue
         return found

@@ -11,6 +11,8 @@ from webresearch.envs.tasks import Task
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.policies.base import Policy
 from webresearch.replay.schema import EpisodeRecord
+from webresearch.replay.store import ReplayStore
+from webresearch.replay.writer import EpisodeWriter
 from webresearch.rollout.episode import run_episode
 from webresearch.rollout.local import RolloutConfig
 
@@ -21,8 +23,9 @@ Job = tuple[str, Task, int]
 
 
 class RolloutWorker:
-    """Ray actor body: runs chunks of episodes, ``concurrency`` at a time, and sends each
-    finished episode to the run's store actor before reporting it done.
+    """Ray actor body: runs chunks of episodes, ``concurrency`` at a time, and records each
+    finished episode before reporting it done: into the store directory itself (group
+    commit in a thread, as the local runner does) or through the run's store actor.
 
     Envs are made on demand and reused; the policy is built once in the worker (a
     scripted policy, a client of an OpenAI-compatible server, or a
@@ -31,9 +34,11 @@ class RolloutWorker:
 
     def __init__(self, make_env: Callable[[], WebResearchEnv], make_policy: Callable[[], Policy],
                  config: RolloutConfig, *, concurrency: int, run_id: str, policy_version: int,
-                 store: Any = None, env_vars: dict[str, str] | None = None) -> None:
+                 store: str | Any = None, env_vars: dict[str, str] | None = None) -> None:
         os.environ.update(env_vars or {})
-        self.make_env, self.config, self.store = make_env, config, store
+        self.make_env, self.config = make_env, config
+        self.writer = EpisodeWriter(ReplayStore(store)) if isinstance(store, str) else None
+        self.store: Any = None if isinstance(store, str) else store  # the store actor
         self.run_id, self.policy_version = run_id, policy_version
         self.policy = make_policy()
         self.slots = asyncio.Semaphore(concurrency)
@@ -61,7 +66,9 @@ class RolloutWorker:
                     policy_version=self.policy_version, episode_id=episode_id)
             finally:
                 self.idle.append(env)
-        if self.store is not None:
+        if self.writer is not None:
+            await self.writer.write(record)
+        elif self.store is not None:
             await self.store.write.remote(record)
         return record
 
@@ -71,3 +78,7 @@ class RolloutWorker:
         self.envs.clear()
         self.idle.clear()
         await self.policy.aclose()
+        if self.writer is not None:
+            await self.writer.aclose()
+            self.writer.store.close()
+            self.writer = None
