@@ -83,6 +83,7 @@ class _Run:
             list(range(i, min(i + size, len(jobs)))) for i in range(0, len(jobs), size))
         self.results: list[EpisodeRecord | None] = [None] * len(jobs)
         self.workers: dict[int, Any] = {}
+        self.spawned = 0
         self.in_flight: dict[asyncio.Future[Any], tuple[int, list[int]]] = {}
         self.restarts = 0
 
@@ -107,7 +108,7 @@ class _Run:
             self.ray.kill(self.workers.pop(worker), no_restart=True)
             if self.restarts < self.ray_config.max_restarts:
                 self.restarts += 1
-                self.workers[max(self.workers, default=worker) + 1] = self.spawn()
+                self.start_worker()
         recorded = await self.recorded([self.jobs[i][0] for i in chunk])
         for record in recorded:
             self.results[self.index[record.episode_id]] = record
@@ -117,6 +118,11 @@ class _Run:
         if not self.workers:
             raise StateError("Expects a live rollout worker, actual: every worker died "
                              f"and {self.restarts} restarts are spent")
+
+    def start_worker(self) -> None:
+        """Start a worker under a number never used before (a dead one's chunks still fail)."""
+        self.workers[self.spawned] = self.spawn()
+        self.spawned += 1
 
     async def recorded(self, episode_ids: list[str]) -> list[EpisodeRecord]:
         """Which of these episodes the store already holds."""
@@ -229,7 +235,8 @@ async def ray_rollout(
             env_vars={AUTHORITY_ENV: f"ray:{authority_name}"})
 
     state = _Run(ray, jobs, config, ray_config, spawn=spawn, store=store_target)
-    state.workers = {k: spawn() for k in range(n)}
+    for _ in range(n):
+        state.start_worker()
     start = time.perf_counter()
     progress = Progress(len(jobs), enabled=config.progress, desc=f"{n} ray workers")
     try:
