@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from webresearch.corpus.cli import add_index_command, run_index
+from webresearch.envs.config import BROWSE_SCOPES
 from webresearch.envs.formats import FORMATS
 from webresearch.envs.tasks import Task
 from webresearch.envs.web_research import WebResearchEnv
@@ -18,6 +19,7 @@ from webresearch.errors import WebResearchError
 from webresearch.evaluation.cli import add_eval_command, run_eval
 from webresearch.policies import Policy, SamplingParams
 from webresearch.policies.factory import POLICIES, make_policy
+from webresearch.policies.reader import READERS, shared_reader
 from webresearch.replay.cli import add_replay_commands, run_replay_command
 from webresearch.replay.schema import RunRecord
 from webresearch.replay.store import ReplayStore
@@ -60,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--action-format", default="deepresearcher", choices=sorted(FORMATS))
     run.add_argument("--max-turns", type=int, default=10, help="tool calls before the answer")
     run.add_argument("--on-format-error", default="end", choices=("end", "feedback"))
+    run.add_argument("--reader", default="none", choices=READERS,
+                     help="who reads browsed pages: none (raw paged text), keyword, or a "
+                          "model (hf, vllm, openai) given by --reader-model/--reader-base-url")
+    run.add_argument("--reader-model", help="the reading model (directory or served name)")
+    run.add_argument("--reader-base-url", help="the reading model's OpenAI-compatible API root")
+    run.add_argument("--browse-scope", default="any", choices=BROWSE_SCOPES,
+                     help="which URLs browse accepts: any, latest (search results), searched")
     run.add_argument("--timeout", type=float, default=300.0, help="deadline per episode (s)")
     run.add_argument("--output", type=Path, help="also write every episode to this JSONL file")
     run.add_argument("--store", type=Path, default=Path("runs/store"),
@@ -113,8 +122,10 @@ async def _serve_web(args: argparse.Namespace) -> int:
 
 async def _rollout(args: argparse.Namespace) -> int:
     def make_env(tasks: str | list[Task]) -> WebResearchEnv:
+        reader = shared_reader(args.reader, args.reader_model, args.reader_base_url)
         return WebResearchEnv(tasks=tasks, web=args.web, action_format=args.action_format,
-                              max_turns=args.max_turns, on_format_error=args.on_format_error)
+                              max_turns=args.max_turns, on_format_error=args.on_format_error,
+                              reader=reader, browse_scope=args.browse_scope)
 
     probe = make_env(args.tasks)  # loads (and checks) the task file once
     tasks = probe.tasks

@@ -13,9 +13,10 @@ from webresearch.envs.tasks import Task
 from webresearch.errors import ConfigError
 from webresearch.web.base import WebBackend
 
-__all__ = ["FORMAT_ERROR_MODES", "EnvConfig"]
+__all__ = ["BROWSE_SCOPES", "FORMAT_ERROR_MODES", "EnvConfig"]
 
 FORMAT_ERROR_MODES = ("end", "feedback")
+BROWSE_SCOPES = ("any", "latest", "searched")
 
 TaskSource = str | Path | Sequence[Mapping[str, Any] | Task]
 
@@ -64,15 +65,35 @@ class EnvConfig:
     """Date in the system prompt (ISO); ``None`` takes today's."""
     seed: int | None = None
     """Seeds task sampling when ``reset`` is first called without a seed."""
+    reader: Any = None
+    """``None``: browse shows a page's raw text, a segment per call. A reading agent (a
+    :class:`~webresearch.web.reader.Reader`, or any policy, which reads through an
+    :class:`~webresearch.policies.reader.LLMReader`): browse gives the page to it segment
+    by segment with the question, and the agent sees only what it extracts
+    (DeepResearcher's browse)."""
+    browse_scope: str = "any"
+    """URLs browse accepts: ``"any"``, ``"latest"`` (only those in the latest search call's
+    results) or ``"searched"`` (any search result of the episode). A refused URL is an
+    observation that says so."""
+    reader_segment_chars: int = 41_000
+    """Characters per segment given to the reader (DeepResearcher: about 41,000)."""
+    reader_max_segments: int = 5
+    """Segments of one page the reader may read in an episode, however often it asks."""
+    reader_max_tokens: int = 8192
+    """Reader tokens one step may spend; reading stops once they are spent."""
 
     def __post_init__(self) -> None:
-        for name in ("max_turns", "top_k", "max_queries", "max_urls", "segment_chars"):
+        for name in ("max_turns", "top_k", "max_queries", "max_urls", "segment_chars",
+                     "reader_segment_chars", "reader_max_segments", "reader_max_tokens"):
             _check_positive(name, getattr(self, name))
         if self.max_observation_chars < 256:
             raise ConfigError(
                 f"Expects max_observation_chars >= 256, actual: {self.max_observation_chars}"
             )
         _check_positive("max_action_chars", self.max_action_chars)
+        if self.browse_scope not in BROWSE_SCOPES:
+            raise ConfigError(f"Expects browse_scope in {list(BROWSE_SCOPES)}, actual: "
+                              f"{self.browse_scope!r}")
         if self.on_format_error not in FORMAT_ERROR_MODES:
             raise ConfigError(
                 f"Expects on_format_error in {list(FORMAT_ERROR_MODES)}, "

@@ -49,6 +49,11 @@ class EpisodeState:
         cache_misses: Web responses that did not.
         errors: World failures met (404s, timeouts) and invalid actions.
         done: Whether the episode has ended.
+        latest_results: URLs in the results of the latest search call.
+        result_urls: URLs in any search result of the episode.
+        url_queries: The latest query whose results held each URL.
+        memory: What the reading agent extracted so far, oldest first.
+        reader_tokens: Reader tokens spent in the current step.
     """
 
     task: Task
@@ -66,3 +71,8 @@ class EpisodeState:
     cache_misses: int = 0
     errors: list[str] = field(default_factory=list)
     done: bool = False
+    latest_results: set[str] = field(default_factory=set)
+    result_urls: set[str] = field(default_factory=set)
+    url_queries: dict[str, str] = field(default_factory=dict)
+    memory: list[str] = field(default_factory=list)
+    reader_tokens: int = 0

@@ -10,8 +10,10 @@ from typing import TypeVar
 from webresearch.envs.config import EnvConfig
 from webresearch.envs.episode import EpisodeState
 from webresearch.envs.formats import ActionFormat, ToolCall
+from webresearch.envs.reading import PageReader, refusal
 from webresearch.web.base import Page, SearchResults, WebBackend
 from webresearch.web.calls import WebCall
+from webresearch.web.reader import Reader
 
 __all__ = ["ToolRunner", "split_segments"]
 
@@ -57,10 +59,12 @@ async def _gather(func: Callable[[str], Awaitable[T]], args: Sequence[str]) -> l
 class ToolRunner:
     """Executes tool calls for the env and renders what they return as observation bodies."""
 
-    def __init__(self, web: WebBackend, fmt: ActionFormat, config: EnvConfig) -> None:
+    def __init__(self, web: WebBackend, fmt: ActionFormat, config: EnvConfig,
+                 reader: Reader | None = None) -> None:
         self.web = web
         self.format = fmt
         self.config = config
+        self.reading = PageReader(reader, fmt, config) if reader is not None else None
 
     async def run(self, call: ToolCall, state: EpisodeState) -> str:
         """Run ``call`` for the episode in ``state``; return the observation body."""
@@ -87,14 +91,20 @@ class ToolRunner:
 
         results: list[SearchResults] = await _gather(search, queries)
         state.queries.extend(queries)
+        state.latest_results = set()
         for result in results:
             _count_cache(state, result.from_cache)
             if result.error is not None:
                 state.errors.append(f"search {result.query!r}: {result.error}")
+            for hit in result.hits:
+                state.latest_results.add(hit.url)
+                state.url_queries[hit.url] = result.query
+        state.result_urls |= state.latest_results
         return self.format.render_search(results)
 
     async def _browse(self, urls: Sequence[str], state: EpisodeState) -> str:
-        new = [u for u in dict.fromkeys(urls) if u not in state.segments]
+        refused = {u: r for u in urls if (r := refusal(u, state, self.config.browse_scope))}
+        new = [u for u in dict.fromkeys(urls) if u not in state.segments and u not in refused]
 
         async def fetch(url: str) -> Page:
             start = time.perf_counter()
@@ -104,11 +114,33 @@ class ToolRunner:
 
         if new:
             pages: list[Page] = await _gather(fetch, new)
-            size = self.config.segment_chars
+            size = (self.config.segment_chars if self.reading is None
+                    else self.config.reader_segment_chars)
             for url, page in zip(new, pages, strict=True):
                 state.segments[url] = (page, split_segments(page.text, size) if page.ok else [])
                 _count_cache(state, page.from_cache)
-        return "\n\n".join(self._read(url, state) for url in urls)
+        state.errors.extend(refused.values())
+        if self.reading is None:
+            return "\n\n".join(refused.get(u) or self._read(u, state) for u in urls)
+        state.reader_tokens = 0
+        unique = [u for u in dict.fromkeys(urls) if u not in refused]
+        readings = dict(zip(unique, await _gather(self._read_with_reader(state), unique),
+                            strict=True)) if unique else {}
+        return "\n\n".join(refused.get(u) or readings[u] for u in dict.fromkeys(urls))
+
+    def _read_with_reader(self, state: EpisodeState) -> Callable[[str], Awaitable[str]]:
+        assert self.reading is not None
+        reading = self.reading
+
+        async def read(url: str) -> str:
+            page, _ = state.segments[url]
+            if not page.ok:
+                return self._read(url, state)  # the fetch failed: say so, as without a reader
+            if url not in state.urls_visited:
+                state.urls_visited.append(url)
+            return await reading.browse(url, state)
+
+        return read
 
     def _read(self, url: str, state: EpisodeState) -> str:
         page, segments = state.segments[url]

@@ -13,6 +13,7 @@ import gymnasium as gym
 from webresearch.envs.config import EnvConfig, TaskSource
 from webresearch.envs.episode import EpisodeState, StepTiming
 from webresearch.envs.formats import ActionFormat, Answer, Invalid, ToolCall, get_format
+from webresearch.envs.reading import make_reader
 from webresearch.envs.rewards import RewardFn, exact_match, f1_score, get_reward
 from webresearch.envs.spaces import UnicodeText
 from webresearch.envs.tasks import Task, load_tasks, task_from_record
@@ -78,6 +79,11 @@ class WebResearchEnv(gym.Env[str, str]):
         max_action_chars: int = 100_000,
         date: str | None = None,
         seed: int | None = None,
+        reader: Any = None,
+        browse_scope: str = "any",
+        reader_segment_chars: int = 41_000,
+        reader_max_segments: int = 5,
+        reader_max_tokens: int = 8192,
         render_mode: str | None = None,
     ) -> None:
         self.config = EnvConfig(
@@ -85,7 +91,9 @@ class WebResearchEnv(gym.Env[str, str]):
             max_turns=max_turns, on_format_error=on_format_error, top_k=top_k,
             max_queries=max_queries, max_urls=max_urls, segment_chars=segment_chars,
             max_observation_chars=max_observation_chars, max_action_chars=max_action_chars,
-            date=date, seed=seed,
+            date=date, seed=seed, reader=reader, browse_scope=browse_scope,
+            reader_segment_chars=reader_segment_chars, reader_max_segments=reader_max_segments,
+            reader_max_tokens=reader_max_tokens,
         )
         _check_render_mode(render_mode, self.metadata["render_modes"])
         self.render_mode = render_mode
@@ -99,7 +107,8 @@ class WebResearchEnv(gym.Env[str, str]):
         self.action_space = UnicodeText(max_action_chars)
         self.system_prompt = self.format.system_prompt(
             date=date or datetime.date.today().isoformat(), max_turns=max_turns)
-        self._tools = ToolRunner(self.web, self.format, self.config)
+        self.reader = make_reader(reader, self.web)
+        self._tools = ToolRunner(self.web, self.format, self.config, self.reader)
         self._state: EpisodeState | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._seeded = False

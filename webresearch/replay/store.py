@@ -41,14 +41,19 @@ def _decode(blob: bytes) -> dict[str, Any]:
     return data
 
 
+_CONTENT = {"fetch": ("text", "links"), "search": ("hits",)}
+"""Response fields stored once per content hash, by call kind (readings stay inline)."""
+
+
 def _split(episode: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Move each web response's content out of ``episode`` (in place); return it by hash."""
     contents = {}
     for step in episode["steps"]:
         for call in step["web"]:
-            response = call["response"]
-            fields = ("text", "links") if call["kind"] == "fetch" else ("hits",)
-            contents[call["hash"]] = {name: response.pop(name) for name in fields}
+            fields = _CONTENT.get(call["kind"])
+            if fields:
+                response = call["response"]
+                contents[call["hash"]] = {name: response.pop(name) for name in fields}
     return contents
 
 
@@ -56,7 +61,8 @@ def _join(episode: dict[str, Any], content: Callable[[str], dict[str, Any]]) -> 
     """Put each web response's content back into ``episode`` (in place)."""
     for step in episode["steps"]:
         for call in step["web"]:
-            call["response"].update(content(call["hash"]))
+            if call["kind"] in _CONTENT:
+                call["response"].update(content(call["hash"]))
     return episode
 
 class ReplayStore:

@@ -10,6 +10,7 @@ from webresearch.errors import ConfigError, ReplayMiss
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.web.base import Page, SearchResults, WebBackend
+from webresearch.web.reader import Extract, Reader, ReadRequest
 
 __all__ = ["ReplayWeb"]
 
@@ -37,6 +38,7 @@ class ReplayWeb(WebBackend):
         self.on_miss = on_miss
         self._searches: dict[tuple[str, int], SearchResults] = {}
         self._pages: dict[str, Page] = {}
+        self._reads: dict[str, Extract] = {}
         owned = isinstance(source, str | Path)
         store = ReplayStore(source) if isinstance(source, str | Path) else source
         episodes = store.episodes(run_id) if isinstance(store, ReplayStore) else store
@@ -48,10 +50,12 @@ class ReplayWeb(WebBackend):
     def _index(self, episode: EpisodeRecord) -> None:
         for step in episode.steps:
             for call in step.web:
-                if isinstance(call.response, SearchResults):
+                if isinstance(call.response, Extract):
+                    self._reads.setdefault(call.request, call.response)
+                elif isinstance(call.response, SearchResults):
                     for query in (call.request, normalize_query(call.request)):
                         self._searches.setdefault((query, call.k), call.response)
-                else:
+                elif isinstance(call.response, Page):
                     for url in (call.request, _normal(call.request)):
                         self._pages.setdefault(url, call.response)
 
@@ -70,6 +74,22 @@ class ReplayWeb(WebBackend):
             raise ReplayMiss(f"{message}; replay serves only what was recorded")
         return SearchResults(query=query, error=f"not in the recorded snapshot: {message}")
 
+    def recorded_reader(self) -> Reader:
+        """The reader of the recorded run, replayed: the env uses it in place of its own
+        reader, so a run with a reading agent replays exactly and offline."""
+        return _RecordedReader(self)
+
+    async def read(self, request: ReadRequest) -> Extract:
+        """The reading recorded for ``request`` (URL, segment, question)."""
+        found = self._reads.get(request.key)
+        if found is not None:
+            return found
+        message = (f"the recorded run never read segment {request.index + 1} of "
+                   f"{request.url!r} for this question")
+        if self.on_miss == "error":
+            raise ReplayMiss(f"{message}; replay serves only what was recorded")
+        return Extract("", error=f"not in the recorded snapshot: {message}")
+
     async def fetch(self, url: str) -> Page:
         found = self._pages.get(url) or self._pages.get(_normal(url))
         if found is not None:
@@ -85,3 +105,15 @@ def _normal(url: str) -> str:
         return normalize_url(url)
     except ValueError:
         return url
+
+
+class _RecordedReader(Reader):
+    """Serves a replayed run's readings (never calls a model)."""
+
+    name = "replay"
+
+    def __init__(self, web: ReplayWeb) -> None:
+        self.web = web
+
+    async def read(self, request: ReadRequest) -> Extract:
+        return await self.web.read(request)

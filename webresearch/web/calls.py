@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webresearch.web.base import Page, SearchHit, SearchResults
+from webresearch.web.reader import Extract
 
 __all__ = ["WebCall", "content_hash"]
 
@@ -26,16 +27,16 @@ class WebCall:
     """One call to the web backend and what it returned.
 
     Attributes:
-        kind: ``search`` or ``fetch``.
-        request: The query or the URL.
+        kind: ``search``, ``fetch`` or ``read`` (a reading agent's pass over a segment).
+        request: The query, the URL, or the reading's key (URL, segment, question as JSON).
         k: Results asked for (searches).
-        response: The :class:`SearchResults` or :class:`Page`.
+        response: The :class:`SearchResults`, :class:`Page` or :class:`Extract`.
         latency_s: Seconds the call took.
     """
 
     kind: str
     request: str
-    response: SearchResults | Page
+    response: SearchResults | Page | Extract
     k: int = 0
     latency_s: float = field(default=0.0, compare=False)
 
@@ -48,6 +49,8 @@ class WebCall:
         """Hash of the response's content: a page's text and links, or a search's hits."""
         if isinstance(self.response, Page):
             return content_hash(self.response.text + "\0" + "\0".join(self.response.links))
+        if isinstance(self.response, Extract):
+            return content_hash(f"{self.response.information}\0{self.response.summary}")
         return content_hash("\0".join(f"{h.title}\t{h.url}\t{h.snippet}"
                                       for h in self.response.hits))
 
@@ -58,6 +61,10 @@ class WebCall:
             response = {"url": r.url, "final_url": r.final_url, "status": r.status,
                         "title": r.title, "text": r.text, "fetched_at": r.fetched_at,
                         "from_cache": r.from_cache, "error": r.error, "links": list(r.links)}
+        elif isinstance(r, Extract):
+            response = {"information": r.information, "page_down": r.page_down,
+                        "summary": r.summary, "tokens": r.tokens, "from_cache": r.from_cache,
+                        "error": r.error}
         else:
             response = {"query": r.query, "error": r.error, "from_cache": r.from_cache,
                         "hits": [{"title": h.title, "url": h.url, "snippet": h.snippet}
@@ -68,8 +75,10 @@ class WebCall:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> WebCall:
         raw = data["response"]
-        response: SearchResults | Page
-        if data["kind"] == "search":
+        response: SearchResults | Page | Extract
+        if data["kind"] == "read":
+            response = Extract(**raw)
+        elif data["kind"] == "search":
             response = SearchResults(query=raw["query"], error=raw["error"],
                                      from_cache=raw["from_cache"],
                                      hits=tuple(SearchHit(**h) for h in raw["hits"]))

@@ -111,6 +111,17 @@ class ActionFormat(abc.ABC):
         return (f"Page: {page.title}\nURL: {page.final_url}\n"
                 f"Segment {index + 1} of {total}{more}\n{segment}")
 
+    def render_reading(self, page: Page, extracts: Sequence[str], *, first: int, last: int,
+                       total: int, note: str = "") -> str:
+        """Render what a reading agent extracted from segments ``first`` to ``last - 1``."""
+        read = (f"segment {first + 1}" if last - first == 1
+                else f"segments {first + 1}-{last}") + f" of {total}"
+        more = " (browse the same URL again to read on)" if last < total else ""
+        body = "\n".join(extracts) or "Nothing in them bears on the question."
+        return "\n".join(part for part in (
+            f"Page: {page.title}\nURL: {page.final_url}",
+            f"Read {read}{more}; the relevant information:", body, note) if part)
+
 
 def loads_object(text: str) -> dict[str, Any] | str:
     """Parse a JSON object, or return a message saying why it is not one."""
