@@ -25,19 +25,28 @@ from webresearch.policies import Completion, Policy, SamplingParams
 from webresearch.web import MockWeb, Page, SearchHit, SearchResults, WebBackend, make_web
 
 if TYPE_CHECKING:
+    from webresearch.corpus import CorpusWeb
+    from webresearch.distributed import RayConfig, ray_rollout
+    from webresearch.policies.reader import LLMReader
     from webresearch.replay import EpisodeRecord, ReplayStore, RunRecord
     from webresearch.rollout import rollout
     from webresearch.sim import SimWeb
+    from webresearch.web.reader import KeywordReader, Reader
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Completion",
+    "CorpusWeb",
     "EnvConfig",
     "EpisodeRecord",
+    "KeywordReader",
+    "LLMReader",
     "MockWeb",
     "Page",
     "Policy",
+    "RayConfig",
+    "Reader",
     "ReplayStore",
     "RunRecord",
     "SamplingParams",
@@ -56,11 +65,18 @@ __all__ = [
     "f1_score",
     "load_tasks",
     "make_web",
+    "ray_rollout",
     "rewards",
     "rollout",
 ]
 
 _LAZY = {
+    "CorpusWeb": "webresearch.corpus",
+    "KeywordReader": "webresearch.web.reader",
+    "LLMReader": "webresearch.policies.reader",
+    "RayConfig": "webresearch.distributed",
+    "Reader": "webresearch.web.reader",
+    "ray_rollout": "webresearch.distributed",
     "SimWeb": "webresearch.sim",
     "EpisodeRecord": "webresearch.replay",
     "ReplayStore": "webresearch.replay",
