@@ -5,19 +5,24 @@ scratch: answering the simulated web's year questions with digits (the reward is
 share of the agent's text that is digits; a random model produces a few). Every
 episode is recorded in a replay store, and a plot of reward, F1, tool calls and
 response length per step is written as PNG. Point ``--model`` at a real checkpoint and
-use ``--reward deepresearcher`` for DeepResearcher's reward.
+use ``--reward deepresearcher`` for DeepResearcher's reward. With ``--workers N`` the
+rollouts run on N Ray worker actors against one shared policy actor, which loads the
+learner's weights after every step.
 
     python examples/train_grpo.py --steps 20 --out runs/grpo
+    python examples/train_grpo.py --steps 20 --out runs/grpo-ray --workers 2
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -55,6 +60,28 @@ def plot(logs: list[TrainLog], path: Path) -> None:
     figure.savefig(path)
 
 
+def served_policy(model_dir: Path) -> HFPolicy:
+    """The policy actor's policy: the same initial weights as the learner's."""
+    torch.set_num_threads(1)
+    return HFPolicy(model_dir)
+
+
+async def train_on_ray(workers: int, model_dir: Path, store: Path, concurrency: int,
+                       options: dict[str, Any]) -> list[TrainLog]:
+    """``train`` with its rollouts on Ray workers and its weights pushed to the policy actor."""
+    from webresearch.distributed import RayConfig, RayRunner
+
+    runner = RayRunner(options["make_env"], functools.partial(served_policy, model_dir),
+                       RayConfig(workers=workers, chunk_size=4, serve_policy=True),
+                       concurrency=concurrency, store=str(store))
+    async with runner:
+        return await train(
+            **options,
+            rollout_fn=lambda tasks, config, run, version: runner.run(
+                tasks, config, run=run, policy_version=version),
+            sync_weights=lambda learner: runner.load_weights(learner.model.state_dict()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="model directory (default: a new tiny one)")
@@ -66,6 +93,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/grpo"))
+    parser.add_argument("--workers", type=int, default=0, help="Ray rollout workers (0: none)")
     args = parser.parse_args()
 
     torch.set_num_threads(2)
@@ -89,12 +117,17 @@ def main() -> None:
               f"entropy {m.entropy:.2f}  clip {m.clip_fraction:.2f}  grad {m.grad_norm:.2f}",
               flush=True)
 
+    sampling = SamplingParams(temperature=1.0, max_tokens=args.max_tokens, stop=(),
+                              seed=args.seed)
     with ReplayStore(args.out / "store") as store:
-        logs = asyncio.run(train(
-            policy=policy, learner=learner, make_env=make_env, tasks=tasks, store=store,
-            steps=args.steps, groups_per_step=args.groups, group_size=args.group_size,
-            sampling=SamplingParams(temperature=1.0, max_tokens=args.max_tokens, stop=(),
-                                    seed=args.seed), on_step=report))
+        options = dict(policy=policy, learner=learner, make_env=make_env, tasks=tasks,
+                       store=store, steps=args.steps, groups_per_step=args.groups,
+                       group_size=args.group_size, sampling=sampling, on_step=report)
+        if args.workers:
+            logs = asyncio.run(train_on_ray(args.workers, model_dir, args.out / "store",
+                                            args.groups * args.group_size, options))
+        else:
+            logs = asyncio.run(train(**options))
     plot(logs, args.out / "training.png")
     learner.save(args.out / "checkpoint.pt")
     first, last = logs[0].metrics.reward, sum(log.metrics.reward for log in logs[-3:]) / 3

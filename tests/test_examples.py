@@ -73,6 +73,20 @@ def test_train_grpo(tmp_path: Path) -> None:
     assert (tmp_path / "checkpoint.pt").exists()
 
 
+def test_train_grpo_on_ray(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("ray")
+    last = run("examples/train_grpo.py", "--steps", "2", "--groups", "2", "--group-size", "2",
+               "--workers", "1", "--out", str(tmp_path)).splitlines()[-1]
+    assert json.loads(last)["steps"] == 2
+    from webresearch.replay import ReplayStore
+
+    with ReplayStore(tmp_path / "store") as store:
+        (run_record,) = store.runs()
+        versions = sorted(e.policy_version for e in store.episodes(run_record.run_id))
+    assert versions == [0, 0, 0, 0, 1, 1, 1, 1]
+
+
 def test_train_grpo_vllm_is_documented() -> None:
     """It needs a GPU: here only its command line is checked."""
     assert "--group-size" in run("examples/train_grpo_vllm.py", "--help")

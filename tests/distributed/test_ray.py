@@ -189,3 +189,57 @@ def test_bad_ray_config_is_a_clear_error() -> None:
         RayConfig(workers=0)
     with pytest.raises(ConfigError, match="store_writer"):
         RayConfig(store_writer="driver")
+
+
+def test_a_runner_serves_many_rollouts_and_loads_weights(tiny_model: Path,
+                                                         tmp_path: Path) -> None:
+    from webresearch.distributed import RayRunner
+    from webresearch.errors import ConfigError, PolicyError
+
+    pids = tmp_path / "pids"
+    pids.mkdir()
+
+    def env() -> WebResearchEnv:
+        (pids / str(os.getpid())).touch()
+        return sim_env()
+
+    def policy() -> Policy:
+        import torch
+
+        from webresearch.policies.hf import HFPolicy
+
+        torch.set_num_threads(1)
+        return HFPolicy(str(tiny_model))
+
+    config = RolloutConfig(episodes=4, concurrency=4, progress=False,
+                           sampling=SamplingParams(max_tokens=4))
+
+    async def scenario() -> tuple[int, int]:
+        async with RayRunner(env, policy, RayConfig(workers=2, chunk_size=1, serve_policy=True),
+                             concurrency=4, store=str(tmp_path / "store")) as runner:
+            first = await runner.run(TASKS, config)
+            import torch
+            from transformers import AutoModelForCausalLM
+
+            model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+            await runner.load_weights(model.state_dict())
+            second = await runner.run(TASKS, config, policy_version=1)
+        assert {e.policy_version for e in second.results} == {1}
+        return len(first.results), len(second.results)
+
+    assert asyncio.run(scenario()) == (4, 4)
+    assert len(list(pids.iterdir())) == 2  # the same two workers served both rollouts
+
+    async def unserved() -> None:
+        async with RayRunner(sim_env, oracle, RayConfig(workers=1)) as runner:
+            await runner.load_weights({})
+
+    with pytest.raises(ConfigError, match="serve_policy=True"):
+        asyncio.run(unserved())
+
+    async def scripted() -> None:
+        async with RayRunner(sim_env, oracle, RayConfig(workers=1, serve_policy=True)) as r:
+            await r.load_weights({})
+
+    with pytest.raises(PolicyError, match="cannot"):
+        asyncio.run(scripted())

@@ -6,7 +6,7 @@ Importing this package does not import Ray; ``pip install 'webresearch[ray]'`` f
 from __future__ import annotations
 
 from webresearch.distributed.cluster import NAMESPACE, init_ray
-from webresearch.distributed.runner import RayConfig, ray_rollout
+from webresearch.distributed.runner import RayConfig, RayRunner, ray_rollout
 from webresearch.distributed.services import (
     AuthorityServer,
     PolicyServer,
@@ -22,6 +22,7 @@ __all__ = [
     "PolicyServer",
     "RayAuthority",
     "RayConfig",
+    "RayRunner",
     "RemotePolicy",
     "RolloutWorker",
     "StoreServer",

@@ -6,12 +6,13 @@ import asyncio
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 from webresearch.crawlers.live import AUTHORITY_ENV
+from webresearch.distributed.chunks import Chunks
 from webresearch.distributed.cluster import NAMESPACE, init_ray
 from webresearch.distributed.services import (
     AuthorityServer,
@@ -19,17 +20,17 @@ from webresearch.distributed.services import (
     RemotePolicy,
     StoreServer,
 )
-from webresearch.distributed.worker import Job, RolloutWorker
+from webresearch.distributed.worker import Job, RolloutWorker, Settings
 from webresearch.envs.tasks import Task
 from webresearch.envs.web_research import WebResearchEnv
-from webresearch.errors import ConfigError, StateError
+from webresearch.errors import ConfigError
 from webresearch.policies.base import Policy
 from webresearch.replay.schema import EpisodeRecord, RunRecord, new_id
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout.local import RolloutConfig, RolloutReport, schedule
 from webresearch.rollout.progress import Progress
 
-__all__ = ["RayConfig", "ray_rollout"]
+__all__ = ["RayConfig", "RayRunner", "ray_rollout"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,98 +71,156 @@ class RayConfig:
                               f"{self.store_writer!r}")
 
 
-class _Run:
-    """The driver's state: workers, the chunks they hold, and what came back."""
+class RayRunner:
+    """Ray worker actors and the services they share, started once for many rollouts.
 
-    def __init__(self, ray: Any, jobs: list[Job], config: RolloutConfig, ray_config: RayConfig,
-                 *, spawn: Callable[[], Any], store: Any) -> None:
-        self.ray, self.jobs, self.config, self.ray_config = ray, jobs, config, ray_config
-        self.spawn, self.store = spawn, store
-        self.index = {job[0]: i for i, job in enumerate(jobs)}
-        size = ray_config.chunk_size
-        self.queue: deque[list[int]] = deque(
-            list(range(i, min(i + size, len(jobs)))) for i in range(0, len(jobs), size))
-        self.results: list[EpisodeRecord | None] = [None] * len(jobs)
+    Workers pull chunks of ``ray_config.chunk_size`` episodes and keep ``concurrency``
+    episodes in flight between them; each finished episode is recorded by its worker
+    (or the store actor), never by the driver. Per-host and per-API rate limits of
+    ``web="live"`` hold across all workers through one authority actor. When a worker
+    dies, what it had recorded is kept, the rest of its chunk runs elsewhere (episodes
+    have fixed ids, so the store holds each once) and a new worker takes its place.
+    A GRPO loop keeps one runner for all its steps and pushes each step's weights to
+    the shared policy with :meth:`load_weights`.
+
+    Args:
+        make_env: Builds one env (called inside the workers; must pickle).
+        make_policy: Builds the policy, in every worker or, with
+            ``ray_config.serve_policy``, once in a shared actor.
+        ray_config: Cluster address, workers, chunking, policy serving, restarts.
+        concurrency: Episodes in flight across all workers.
+        store: Directory of the replay store to record into (``None``: no recording).
+    """
+
+    def __init__(self, make_env: Callable[[], WebResearchEnv], make_policy: Callable[[], Policy],
+                 ray_config: RayConfig | None = None, *, concurrency: int = 64,
+                 store: str | None = None) -> None:
+        self.make_env, self.make_policy = make_env, make_policy
+        self.ray_config = ray_config or RayConfig()
+        self.concurrency, self.store = concurrency, store
+        self.ray: Any = None
         self.workers: dict[int, Any] = {}
-        self.spawned = 0
-        self.in_flight: dict[asyncio.Future[Any], tuple[int, list[int]]] = {}
-        self.restarts = 0
+        self.server: Any = None
+        self.store_actor: Any = None
+        self._authority: Any = None
+        self._spawned = self.restarts = 0
+        self.per_worker = concurrency
 
-    def fill(self, per_worker: int) -> None:
-        """Give every live worker chunks until it holds ``per_worker`` of them."""
-        held = {w: 0 for w in self.workers}
-        for worker, _ in self.in_flight.values():
-            if worker in held:  # a dead worker's chunks are still in flight, failing
-                held[worker] += 1
-        for worker, handle in self.workers.items():
-            while self.queue and held[worker] < per_worker:
-                chunk = self.queue.popleft()
-                ref = handle.run.remote([self.jobs[i] for i in chunk])
-                self.in_flight[asyncio.ensure_future(ref)] = (worker, chunk)
-                held[worker] += 1
+    async def start(self) -> RayRunner:
+        """Start the services and the workers (once; later calls do nothing)."""
+        if self.ray is not None:
+            return self
+        ray = self.ray = init_ray(self.ray_config.address)
+        name = f"webresearch-rate-{new_id()}"
+        self._authority = ray.remote(AuthorityServer).options(  # services reserve no CPU
+            name=name, namespace=NAMESPACE, num_cpus=0, max_concurrency=1000).remote()
+        if self.store is not None and self.ray_config.store_writer == "actor":
+            self.store_actor = ray.remote(StoreServer).options(
+                num_cpus=0, max_concurrency=1000).remote(self.store)
+        make_policy = self.make_policy
+        if self.ray_config.serve_policy:
+            self.server = ray.remote(PolicyServer).options(
+                num_cpus=0, num_gpus=self.ray_config.policy_gpus, max_concurrency=10_000
+            ).remote(self.make_policy)
+            make_policy = _remote_policy_factory(self.server, *await self.server.describe.remote())
+        n = self.ray_config.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.per_worker = math.ceil(self.concurrency / n)
+        worker_class = ray.remote(RolloutWorker).options(
+            num_cpus=self.ray_config.worker_cpus, max_concurrency=100_000)
+        store = self.store_actor if self.store_actor is not None else self.store
 
-    async def lost(self, worker: int, chunk: list[int], error: BaseException) -> None:
-        """A worker died holding ``chunk``: keep what it recorded, queue the rest again."""
-        if worker in self.workers:
-            logger.warning("rollout worker %d died (%s); re-running its unfinished episodes",
-                           worker, type(error).__name__)
-            self.ray.kill(self.workers.pop(worker), no_restart=True)
-            if self.restarts < self.ray_config.max_restarts:
-                self.restarts += 1
-                self.start_worker()
-        recorded = await self.recorded([self.jobs[i][0] for i in chunk])
-        for record in recorded:
-            self.results[self.index[record.episode_id]] = record
-        rest = [i for i in chunk if self.results[i] is None]
-        if rest:
-            self.queue.appendleft(rest)
-        if not self.workers:
-            raise StateError("Expects a live rollout worker, actual: every worker died "
-                             f"and {self.restarts} restarts are spent")
+        def spawn() -> Any:
+            return worker_class.remote(self.make_env, make_policy, concurrency=self.per_worker,
+                                       store=store, env_vars={AUTHORITY_ENV: f"ray:{name}"})
 
-    def start_worker(self) -> None:
-        """Start a worker under a number never used before (a dead one's chunks still fail)."""
-        self.workers[self.spawned] = self.spawn()
-        self.spawned += 1
+        self._spawn = spawn
+        for _ in range(n):
+            self._start_worker()
+        return self
 
-    async def recorded(self, episode_ids: list[str]) -> list[EpisodeRecord]:
-        """Which of these episodes the store already holds."""
-        if isinstance(self.store, str):
+    def _start_worker(self) -> None:
+        # a number never used before: a dead worker's chunks may still be failing
+        self.workers[self._spawned] = self._spawn()
+        self._spawned += 1
+
+    def replace(self, worker: int, error: BaseException) -> None:
+        """Retire a dead worker, and start another while restarts last."""
+        logger.warning("rollout worker %d died (%s); re-running its unfinished episodes",
+                       worker, type(error).__name__)
+        self.ray.kill(self.workers.pop(worker), no_restart=True)
+        if self.restarts < self.ray_config.max_restarts:
+            self.restarts += 1
+            self._start_worker()
+
+    async def run(self, tasks: Sequence[Task], config: RolloutConfig | None = None, *,
+                  run: RunRecord | None = None, policy_version: int = 0) -> RolloutReport:
+        """Run the scheduled episodes of ``tasks`` (as ``rollout`` schedules them).
+
+        ``config.concurrency`` is the runner's, fixed at construction; ``run`` is
+        created in the store if new (a new run by default).
+        """
+        config = config or RolloutConfig()
+        await self.start()
+        batch = new_id()
+        jobs: list[Job] = [(f"{batch}-{i:06d}", task, group)
+                           for i, (task, group) in enumerate(schedule(tasks, config))]
+        run_id = self._open_run(run) if self.store is not None else ""
+        settings = Settings(run_id, policy_version, config.sampling, config.episode_timeout_s)
+        chunks = Chunks(self, jobs, submit=lambda w, js: w.run.remote(js, settings),
+                        recorded=self._recorded, chunk_size=self.ray_config.chunk_size,
+                        dead_errors=(self.ray.exceptions.RayActorError,))
+        stall = self.ray_config.stall_timeout_s or 2 * config.episode_timeout_s + 60
+        start = time.perf_counter()
+        progress = Progress(len(jobs), enabled=config.progress,
+                            desc=f"{len(self.workers)} ray workers")
+        try:
+            await chunks.drive(progress, math.ceil(self.per_worker / self.ray_config.chunk_size)
+                               + 1, stall)
+        finally:
+            progress.close()
+            chunks.discard()
+        done = [r for r in chunks.results if r is not None]
+        return RolloutReport(done, time.perf_counter() - start, run_id)
+
+    def _open_run(self, run: RunRecord | None) -> str:
+        run = run or RunRecord(policy="ray")
+        assert self.store is not None
+        with ReplayStore(self.store) as store:
+            if run.run_id not in {r.run_id for r in store.runs()}:
+                store.create_run(run)
+        return run.run_id
+
+    async def _recorded(self, episode_ids: list[str]) -> list[EpisodeRecord]:
+        if self.store_actor is not None:
+            found: list[EpisodeRecord] = await self.store_actor.stored.remote(episode_ids)
+            return found
+        if self.store is not None:
             with ReplayStore(self.store) as store:
                 return StoreServer.find(store, episode_ids)
-        if self.store is not None:
-            found: list[EpisodeRecord] = await self.store.stored.remote(episode_ids)
-            return found
         return []
 
-    def discard(self) -> None:
-        """Drop the chunks still in flight (the rollout is ending early)."""
-        for future in self.in_flight:
-            future.cancel()
-            if future.done() and not future.cancelled():
-                future.exception()  # retrieved: no "exception was never retrieved" noise
-        self.in_flight.clear()
+    async def load_weights(self, state_dict: dict[str, Any]) -> None:
+        """Give the shared policy new weights (needs ``serve_policy``)."""
+        if self.server is None:
+            raise ConfigError("Expects RayConfig(serve_policy=True) to load weights, actual: "
+                              "each worker builds its own policy")
+        await self.server.load_weights.remote(self.ray.put(state_dict))
 
-    async def drive(self, progress: Progress, per_worker: int) -> None:
-        stall = self.ray_config.stall_timeout_s or 2 * self.config.episode_timeout_s + 60
-        self.fill(per_worker)
-        while self.in_flight:
-            done, _ = await asyncio.wait(self.in_flight, timeout=stall,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if not done:
-                raise StateError(f"Expects a chunk of episodes to finish within {stall:g} s, "
-                                 "actual: none did (are the workers alive?)")
-            for future in done:
-                worker, chunk = self.in_flight.pop(future)
-                try:
-                    records: list[EpisodeRecord] = future.result()
-                except self.ray.exceptions.RayActorError as exc:
-                    await self.lost(worker, chunk, exc)
-                    continue
-                for i, record in zip(chunk, records, strict=True):
-                    self.results[i] = record
-                    progress.add(record)
-            self.fill(per_worker)
+    async def aclose(self) -> None:
+        """Close the workers, then the policy and the store writer; idempotent."""
+        if self.ray is None:
+            return
+        await _shutdown(self.ray, [*self.workers.values(), self.server, self.store_actor],
+                        self._authority)
+        self.workers.clear()
+        self.ray = self.server = self.store_actor = None
+
+    async def __aenter__(self) -> RayRunner:
+        return await self.start()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
 
 
 async def ray_rollout(
@@ -177,13 +236,8 @@ async def ray_rollout(
 ) -> RolloutReport:
     """Run the scheduled episodes on Ray worker actors; the Ray twin of ``rollout``.
 
-    Workers pull chunks of ``ray_config.chunk_size`` episodes and keep
-    ``config.concurrency`` episodes in flight between them; each finished episode goes
-    from its worker to one store actor (group commit), never through the driver's
-    disk. Per-host and per-API rate limits of ``web="live"`` hold across all workers
-    through one authority actor. When a worker dies, what it had recorded is kept and
-    the rest of its chunk runs elsewhere (episodes have fixed ids, so the store holds
-    each once).
+    Starts a :class:`RayRunner` (workers, shared services), runs, and shuts it down;
+    keep a runner instead to roll out many times.
 
     Args:
         make_env: Builds one env (called inside the workers; must pickle).
@@ -196,57 +250,9 @@ async def ray_rollout(
         policy_version: Which weights produced the episodes.
     """
     config = config or RolloutConfig()
-    ray_config = ray_config or RayConfig()
-    ray = init_ray(ray_config.address)
-    batch = new_id()
-    jobs: list[Job] = [(f"{batch}-{i:06d}", task, group)
-                       for i, (task, group) in enumerate(schedule(tasks, config))]
-    run_id, store_actor = "", None
-    store_target: str | Any = None
-    if store is not None:
-        run = run or RunRecord(policy="ray")
-        with ReplayStore(store) as local:
-            if run.run_id not in {r.run_id for r in local.runs()}:
-                local.create_run(run)
-        run_id = run.run_id
-        store_target = store
-        if ray_config.store_writer == "actor":
-            store_actor = store_target = ray.remote(StoreServer).options(
-                num_cpus=0, max_concurrency=1000).remote(store)
-    authority_name = f"webresearch-rate-{batch}"
-    authority = ray.remote(AuthorityServer).options(  # the services reserve no CPU:
-        name=authority_name, namespace=NAMESPACE, num_cpus=0, max_concurrency=1000).remote()
-    server = None
-    if ray_config.serve_policy:
-        server = ray.remote(PolicyServer).options(
-            num_cpus=0, num_gpus=ray_config.policy_gpus, max_concurrency=10_000
-        ).remote(make_policy)
-        name, tokenizer = await server.describe.remote()
-        make_policy = _remote_policy_factory(server, name, tokenizer)
-    n = ray_config.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    per_worker = math.ceil(config.concurrency / n)
-    worker_class = ray.remote(RolloutWorker).options(num_cpus=ray_config.worker_cpus,
-                                                     max_concurrency=100_000)
-
-    def spawn() -> Any:
-        return worker_class.remote(
-            make_env, make_policy, config, concurrency=per_worker, run_id=run_id,
-            policy_version=policy_version, store=store_target,
-            env_vars={AUTHORITY_ENV: f"ray:{authority_name}"})
-
-    state = _Run(ray, jobs, config, ray_config, spawn=spawn, store=store_target)
-    for _ in range(n):
-        state.start_worker()
-    start = time.perf_counter()
-    progress = Progress(len(jobs), enabled=config.progress, desc=f"{n} ray workers")
-    try:
-        await state.drive(progress, math.ceil(per_worker / ray_config.chunk_size) + 1)
-    finally:
-        progress.close()
-        state.discard()
-        await _shutdown(ray, [*state.workers.values(), server, store_actor], authority)
-    done = [r for r in state.results if r is not None]
-    return RolloutReport(done, time.perf_counter() - start, run_id)
+    async with RayRunner(make_env, make_policy, ray_config, concurrency=config.concurrency,
+                         store=store) as runner:
+        return await runner.run(tasks, config, run=run, policy_version=policy_version)
 
 
 def _remote_policy_factory(server: Any, name: str, tokenizer: Any) -> Callable[[], Policy]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from webresearch.crawlers.rate_limit import LocalAuthority, Rate
 from webresearch.distributed.cluster import NAMESPACE, require_ray
-from webresearch.errors import StateError, WebResearchError
+from webresearch.errors import PolicyError, StateError, WebResearchError
 from webresearch.policies.base import Completion, Policy, PromptLike, SamplingParams
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.replay.store import ReplayStore
@@ -65,6 +65,14 @@ class PolicyServer:
     async def generate(self, prompts: Sequence[PromptLike], sampling: SamplingParams | None
                        ) -> list[Completion]:
         return await self.policy.generate(prompts, sampling)
+
+    def load_weights(self, state_dict: dict[str, Any]) -> None:
+        """Sample from new weights from now on (the learner's, after a step)."""
+        load = getattr(self.policy, "load_weights", None)
+        if load is None:
+            raise PolicyError(f"Expects a policy that can load weights, actual: "
+                              f"{self.policy.name!r} cannot")
+        load(state_dict)
 
     async def aclose(self) -> None:
         await self.policy.aclose()

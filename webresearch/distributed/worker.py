@@ -5,21 +5,31 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from webresearch.envs.tasks import Task
 from webresearch.envs.web_research import WebResearchEnv
-from webresearch.policies.base import Policy
+from webresearch.policies.base import Policy, SamplingParams
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.writer import EpisodeWriter
 from webresearch.rollout.episode import run_episode
-from webresearch.rollout.local import RolloutConfig
 
-__all__ = ["Job", "RolloutWorker"]
+__all__ = ["Job", "RolloutWorker", "Settings"]
 
 Job = tuple[str, Task, int]
 """One episode to run: its fixed id, the task, its index in the task's group."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What every episode of one rollout shares."""
+
+    run_id: str
+    policy_version: int
+    sampling: SamplingParams | None
+    timeout_s: float
 
 
 class RolloutWorker:
@@ -33,13 +43,12 @@ class RolloutWorker:
     """
 
     def __init__(self, make_env: Callable[[], WebResearchEnv], make_policy: Callable[[], Policy],
-                 config: RolloutConfig, *, concurrency: int, run_id: str, policy_version: int,
-                 store: str | Any = None, env_vars: dict[str, str] | None = None) -> None:
+                 *, concurrency: int, store: str | Any = None,
+                 env_vars: dict[str, str] | None = None) -> None:
         os.environ.update(env_vars or {})
-        self.make_env, self.config = make_env, config
+        self.make_env = make_env
         self.writer = EpisodeWriter(ReplayStore(store)) if isinstance(store, str) else None
         self.store: Any = None if isinstance(store, str) else store  # the store actor
-        self.run_id, self.policy_version = run_id, policy_version
         self.policy = make_policy()
         self.slots = asyncio.Semaphore(concurrency)
         self.idle: list[WebResearchEnv] = []
@@ -49,11 +58,12 @@ class RolloutWorker:
         """This worker's process id (tests kill it)."""
         return os.getpid()
 
-    async def run(self, jobs: Sequence[Job]) -> list[EpisodeRecord]:
+    async def run(self, jobs: Sequence[Job], settings: Settings) -> list[EpisodeRecord]:
         """Run ``jobs`` concurrently; return their episodes in order, once recorded."""
-        return list(await asyncio.gather(*(self._episode(*job) for job in jobs)))
+        return list(await asyncio.gather(*(self._episode(job, settings) for job in jobs)))
 
-    async def _episode(self, episode_id: str, task: Task, group: int) -> EpisodeRecord:
+    async def _episode(self, job: Job, settings: Settings) -> EpisodeRecord:
+        episode_id, task, group = job
         async with self.slots:
             if not self.idle:
                 self.envs.append(self.make_env())
@@ -61,9 +71,9 @@ class RolloutWorker:
             env = self.idle.pop()
             try:
                 record = await run_episode(
-                    env, self.policy, task, group=group, run_id=self.run_id,
-                    sampling=self.config.sampling, timeout_s=self.config.episode_timeout_s,
-                    policy_version=self.policy_version, episode_id=episode_id)
+                    env, self.policy, task, group=group, run_id=settings.run_id,
+                    sampling=settings.sampling, timeout_s=settings.timeout_s,
+                    policy_version=settings.policy_version, episode_id=episode_id)
             finally:
                 self.idle.append(env)
         if self.writer is not None:

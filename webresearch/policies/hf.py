@@ -73,6 +73,11 @@ class HFPolicy(Policy):
         self._eos = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
         self._pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self._eos)
 
+    def load_weights(self, state_dict: dict[str, Any]) -> None:
+        """Load new weights into the model (say, a learner's after a step in another process)."""
+        with self._lock:
+            self.model.load_state_dict(state_dict)
+
     def prompt_ids(self, prompt: Prompt) -> list[int]:
         """The prompt's token ids: its own, or its messages through the chat template."""
         if prompt.token_ids is not None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from webresearch.envs.tasks import Task
@@ -13,9 +14,12 @@ from webresearch.policies.base import Policy, SamplingParams
 from webresearch.policies.grpo.learner import GRPOLearner, StepMetrics
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
-from webresearch.rollout import RolloutConfig, rollout
+from webresearch.rollout import RolloutConfig, RolloutReport, rollout
 
-__all__ = ["TrainLog", "train"]
+__all__ = ["RolloutFn", "TrainLog", "train"]
+
+RolloutFn = Callable[[Sequence[Task], RolloutConfig, RunRecord, int], Awaitable[RolloutReport]]
+"""Rolls out ``(tasks, config, run, policy_version)`` and records the episodes."""
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +46,9 @@ async def train(
     group_size: int,
     sampling: SamplingParams,
     run: RunRecord | None = None,
-    sync_weights: Callable[[GRPOLearner], None] | None = None,
+    sync_weights: Callable[[GRPOLearner], Awaitable[None] | None] | None = None,
     on_step: Callable[[TrainLog], None] | None = None,
+    rollout_fn: RolloutFn | None = None,
 ) -> list[TrainLog]:
     """Train ``learner.model`` with GRPO on ``tasks``; every episode is recorded in ``store``.
 
@@ -51,22 +56,33 @@ async def train(
     weights (the episodes carry ``learner.policy_version``), then takes one learner step
     on those groups. When the policy holds the learner's model (``HFPolicy`` built on
     ``learner.model``) it samples from the new weights at once; otherwise
-    ``sync_weights(learner)`` must push them (a vLLM weight reload, a server restart).
+    ``sync_weights(learner)`` (plain or async) must push them (a vLLM weight reload, a
+    Ray runner's ``load_weights``). ``rollout_fn(tasks, config, run, policy_version)``
+    replaces the in-process rollout (say, a :class:`~webresearch.distributed.RayRunner`'s
+    ``run``); it must record into ``store``.
     """
     run = run or RunRecord(policy=policy.name, notes="GRPO training")
+
+    async def local(batch: Sequence[Task], config: RolloutConfig, run: RunRecord,
+                    version: int) -> RolloutReport:
+        return await rollout(make_env, policy, batch, config, store=store, run=run,
+                             policy_version=version)
+
+    roll = rollout_fn or local
     cycle = itertools.cycle(tasks)
     logs: list[TrainLog] = []
     for _ in range(steps):
         batch = [next(cycle) for _ in range(groups_per_step)]
         config = RolloutConfig(group_size=group_size, concurrency=groups_per_step * group_size,
                                sampling=sampling, progress=False)
-        report = await rollout(make_env, policy, batch, config, store=store, run=run,
-                               policy_version=learner.policy_version)
+        report = await roll(batch, config, run, learner.policy_version)
         groups = [report.results[i:i + group_size]
                   for i in range(0, len(report.results), group_size)]
         metrics = learner.step(groups)
         if sync_weights is not None:
-            sync_weights(learner)
+            pushed = sync_weights(learner)
+            if inspect.isawaitable(pushed):
+                await pushed
         log = _log(metrics, report.results)
         logs.append(log)
         logger.info("step %d: reward %.3f, loss %.4f", metrics.step, metrics.reward, metrics.loss)
