@@ -243,3 +243,20 @@ def test_a_runner_serves_many_rollouts_and_loads_weights(tiny_model: Path,
 
     with pytest.raises(PolicyError, match="cannot"):
         asyncio.run(scripted())
+
+
+def test_a_policy_that_cannot_load_leaves_no_actors_behind() -> None:
+    from webresearch.distributed import RayRunner
+    from webresearch.errors import ConfigError
+
+    def broken() -> Policy:
+        raise ConfigError("Expects a model directory, actual: none")
+
+    async def scenario() -> None:
+        async with RayRunner(sim_env, broken, RayConfig(workers=1, serve_policy=True)):
+            pass
+
+    with pytest.raises(Exception, match="Expects a model directory"):
+        asyncio.run(scenario())
+    named = ray.util.list_named_actors(all_namespaces=True)
+    assert not [a for a in named if a["name"].startswith("webresearch-rate-")]

@@ -107,9 +107,21 @@ class RayRunner:
         self.per_worker = concurrency
 
     async def start(self) -> RayRunner:
-        """Start the services and the workers (once; later calls do nothing)."""
+        """Start the services and the workers (once; later calls do nothing).
+
+        If any of them fails to start (a policy that cannot load), those already
+        started are ended before the error propagates.
+        """
         if self.ray is not None:
             return self
+        try:
+            await self._start()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def _start(self) -> None:
         ray = self.ray = init_ray(self.ray_config.address)
         name = f"webresearch-rate-{new_id()}"
         self._authority = ray.remote(AuthorityServer).options(  # services reserve no CPU
@@ -136,7 +148,6 @@ class RayRunner:
         self._spawn = spawn
         for _ in range(n):
             self._start_worker()
-        return self
 
     def _start_worker(self) -> None:
         # a number never used before: a dead worker's chunks may still be failing
@@ -212,6 +223,7 @@ class RayRunner:
             return
         await _shutdown(self.ray, [*self.workers.values(), self.server, self.store_actor],
                         self._authority)
+        self._authority = None
         self.workers.clear()
         self.ray = self.server = self.store_actor = None
 
@@ -273,4 +285,5 @@ async def _shutdown(ray: Any, actors: list[Any], authority: Any, timeout_s: floa
         except (TimeoutError, ray.exceptions.RayActorError) as exc:
             logger.warning("an actor did not close cleanly: %s", type(exc).__name__)
         ray.kill(actor, no_restart=True)
-    ray.kill(authority, no_restart=True)
+    if authority is not None:
+        ray.kill(authority, no_restart=True)
