@@ -71,16 +71,20 @@ async def bare(urls: list[str], concurrency: int) -> float:
     return rate
 
 
-def live_web(cache_dir: str, concurrency: int) -> LiveWeb:
+def live_web(cache_dir: str, concurrency: int, processes: int) -> LiveWeb:
     """The live backend, with as many connections to the host as the bare loop has."""
     http = HttpConfig(url_policy=UrlPolicy(allow=("127.0.0.0/8",)), max_per_host=concurrency)
     config = LiveWebConfig(engine="searxng", endpoint="http://127.0.0.1/", cache_dir=cache_dir,
-                           http=http, host_rate=Rate(per_second=1e6, burst=10**6))
+                           http=http, host_rate=Rate(per_second=1e6, burst=10**6),
+                           convert_processes=processes)
     return LiveWeb(config)
 
 
-async def live(urls: list[str], concurrency: int, cache_dir: str) -> tuple[float, float]:
-    web = live_web(cache_dir, concurrency)
+async def live(urls: list[str], concurrency: int, cache_dir: str, processes: int
+               ) -> tuple[float, float]:
+    web = live_web(cache_dir, concurrency, processes)
+    if web.services.converter is not None:
+        await web.services.converter.start()  # a long-running crawler starts them once
 
     async def get(url: str) -> int:
         page = await web.fetch(url)
@@ -103,6 +107,8 @@ def main() -> None:
     parser.add_argument("--page-kb", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--convert-processes", type=int, default=0,
+                        help="LiveWebConfig.convert_processes (0: convert on the event loop)")
     parser.add_argument("--latency-ms", type=float, default=0.0,
                         help="server latency per page (0: the CPU-bound worst case)")
     args = parser.parse_args()
@@ -120,7 +126,8 @@ def main() -> None:
         bare_rates, live_rates, hit_ms = [], [], []
         for _ in range(args.repeats):
             bare_rates.append(asyncio.run(bare(urls, args.concurrency)))
-            rate, hit = asyncio.run(live(urls, args.concurrency, tempfile.mkdtemp()))
+            rate, hit = asyncio.run(live(urls, args.concurrency, tempfile.mkdtemp(),
+                                         args.convert_processes))
             live_rates.append(rate)
             hit_ms.append(hit)
             print(f"bare {bare_rates[-1]:7.0f} pages/s   live {live_rates[-1]:7.0f} pages/s   "
@@ -133,7 +140,8 @@ def main() -> None:
                       "ratio": pages_per_s / bare_get_per_s,
                       "cache_hit_ms": statistics.median(hit_ms), "pages": len(urls),
                       "page_kb": args.page_kb, "concurrency": args.concurrency,
-                      "latency_ms": args.latency_ms}))
+                      "latency_ms": args.latency_ms,
+                      "convert_processes": args.convert_processes}))
 
 
 if __name__ == "__main__":

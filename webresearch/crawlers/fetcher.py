@@ -6,6 +6,7 @@ import time
 
 from webresearch.crawlers.cache import SingleFlight, WebCache
 from webresearch.crawlers.content import convert
+from webresearch.crawlers.converters import ProcessConverter
 from webresearch.crawlers.http import HttpClient
 from webresearch.crawlers.robots import RobotsPolicy
 from webresearch.crawlers.urls import normalize_url
@@ -22,10 +23,12 @@ class PageFetcher:
     """
 
     def __init__(self, http: HttpClient, *, cache: WebCache | None = None,
-                 robots: RobotsPolicy | None = None) -> None:
+                 robots: RobotsPolicy | None = None,
+                 converter: ProcessConverter | None = None) -> None:
         self.http = http
         self.cache = cache
         self.robots = robots
+        self.converter = converter
         self.flight: SingleFlight[Page] = SingleFlight()
 
     async def fetch(self, url: str) -> Page:
@@ -45,8 +48,12 @@ class PageFetcher:
         if response.error is not None:
             return Page(url, response.final_url, response.status, "", "", now,
                         error=response.error)
-        converted = convert(response.body, response.headers.get("content-type"),
-                            url=response.final_url)
+        content_type = response.headers.get("content-type")
+        if self.converter is not None:
+            converted = await self.converter.convert(response.body, content_type,
+                                                     url=response.final_url)
+        else:
+            converted = convert(response.body, content_type, url=response.final_url)
         page = Page(url, response.final_url, response.status, converted.title, converted.text,
                     now, error=converted.error, links=converted.links)
         if self.cache is not None:
