@@ -49,8 +49,9 @@ class EpisodeState:
         cache_misses: Web responses that did not.
         errors: World failures met (404s, timeouts) and invalid actions.
         done: Whether the episode has ended.
-        latest_results: URLs in the results of the latest search call.
-        result_urls: URLs in any search result of the episode.
+        latest_results: URLs in the results of the latest search call (as given, and
+            normalised).
+        result_urls: URLs in any search result of the episode (likewise).
         url_queries: The latest query whose results held each URL.
         memory: What the reading agent extracted so far, oldest first.
         reader_tokens: Reader tokens spent in the current step.
@@ -76,3 +77,10 @@ class EpisodeState:
     url_queries: dict[str, str] = field(default_factory=dict)
     memory: list[str] = field(default_factory=list)
     reader_tokens: int = 0
+
+    def count_cache(self, hit: bool) -> None:
+        """Count one web response as served from a cache (``hit``) or not."""
+        if hit:
+            self.cache_hits += 1
+        else:
+            self.cache_misses += 1

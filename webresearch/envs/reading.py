@@ -53,7 +53,7 @@ def refusal(url: str, state: EpisodeState, scope: str) -> str | None:
     if scope == "any":
         return None
     allowed = state.latest_results if scope == "latest" else state.result_urls
-    if url in allowed or normalize_url(url) in {normalize_url(u) for u in allowed}:
+    if url in allowed or normalize_url(url) in allowed:  # searches add both spellings
         return None
     where = "the latest search results" if scope == "latest" else "this episode's search results"
     if not state.result_urls:
@@ -122,8 +122,5 @@ class PageReader:
         state.step_calls.append(WebCall("read", request.key, extract, 0,
                                         time.perf_counter() - start))
         state.reader_tokens += extract.tokens
-        if extract.from_cache:
-            state.cache_hits += 1
-        else:
-            state.cache_misses += 1
+        state.count_cache(extract.from_cache)
         return extract

@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+from webresearch.crawlers.urls import normalize_url
 from webresearch.envs.config import EnvConfig
 from webresearch.envs.episode import EpisodeState
 from webresearch.envs.formats import ActionFormat, ToolCall
@@ -40,13 +41,6 @@ def split_segments(text: str, size: int) -> list[str]:
         text = text[cut:].lstrip("\n ")
     segments.append(text)
     return segments
-
-
-def _count_cache(state: EpisodeState, hit: bool) -> None:
-    if hit:
-        state.cache_hits += 1
-    else:
-        state.cache_misses += 1
 
 
 async def _gather(func: Callable[[str], Awaitable[T]], args: Sequence[str]) -> list[T]:
@@ -93,11 +87,11 @@ class ToolRunner:
         state.queries.extend(queries)
         state.latest_results = set()
         for result in results:
-            _count_cache(state, result.from_cache)
+            state.count_cache(result.from_cache)
             if result.error is not None:
                 state.errors.append(f"search {result.query!r}: {result.error}")
             for hit in result.hits:
-                state.latest_results.add(hit.url)
+                state.latest_results |= {hit.url, normalize_url(hit.url)}
                 state.url_queries[hit.url] = result.query
         state.result_urls |= state.latest_results
         return self.format.render_search(results)
@@ -118,29 +112,24 @@ class ToolRunner:
                     else self.config.reader_segment_chars)
             for url, page in zip(new, pages, strict=True):
                 state.segments[url] = (page, split_segments(page.text, size) if page.ok else [])
-                _count_cache(state, page.from_cache)
+                state.count_cache(page.from_cache)
         state.errors.extend(refused.values())
         if self.reading is None:
             return "\n\n".join(refused.get(u) or self._read(u, state) for u in urls)
         state.reader_tokens = 0
         unique = [u for u in dict.fromkeys(urls) if u not in refused]
-        readings = dict(zip(unique, await _gather(self._read_with_reader(state), unique),
-                            strict=True)) if unique else {}
+        reading = self.reading
+        bodies = await _gather(lambda u: self._read_with(reading, u, state), unique)
+        readings = dict(zip(unique, bodies, strict=True))
         return "\n\n".join(refused.get(u) or readings[u] for u in dict.fromkeys(urls))
 
-    def _read_with_reader(self, state: EpisodeState) -> Callable[[str], Awaitable[str]]:
-        assert self.reading is not None
-        reading = self.reading
-
-        async def read(url: str) -> str:
-            page, _ = state.segments[url]
-            if not page.ok:
-                return self._read(url, state)  # the fetch failed: say so, as without a reader
-            if url not in state.urls_visited:
-                state.urls_visited.append(url)
-            return await reading.browse(url, state)
-
-        return read
+    async def _read_with(self, reading: PageReader, url: str, state: EpisodeState) -> str:
+        page, _ = state.segments[url]
+        if not page.ok:
+            return self._read(url, state)  # the fetch failed: say so, as without a reader
+        if url not in state.urls_visited:
+            state.urls_visited.append(url)
+        return await reading.browse(url, state)
 
     def _read(self, url: str, state: EpisodeState) -> str:
         page, segments = state.segments[url]
