@@ -33,6 +33,11 @@ class Hit:
     score: float
 
 
+def _text(doc: CorpusDoc) -> str:
+    """What the retrievers index: the title, then the passage."""
+    return f"{doc.title}\n{doc.text}"
+
+
 def _stamp(corpus: Path) -> dict[str, object]:
     stat = corpus.stat()
     return {"format": FORMAT, "corpus": str(corpus), "size": stat.st_size,
@@ -107,11 +112,14 @@ class CorpusIndex:
         kind = retriever_class(retriever)
         name = name or path.name.removesuffix(".jsonl")
         root = Path(index_dir) if index_dir is not None else index_dir_for(path)
-        if not cls._current(root, path):
-            cls._build_table(path, name, root)
+        texts = None if cls._current(root, path) else cls._build_table(path, name, root)
         sub = root / kind.name
         if not sub.exists():
-            cls._build_retriever(kind, DocTable.load(root, path, name), sub)
+            if texts is None:  # the table is current: read the passages back through it
+                docs = DocTable.load(root, path, name)
+                texts = [_text(docs.doc(i)) for i in range(len(docs))]
+                docs.close()
+            cls._build_retriever(kind, texts, sub)
         return cls(DocTable.load(root, path, name), kind.load(sub))
 
     @staticmethod
@@ -122,12 +130,14 @@ class CorpusIndex:
             return False
 
     @staticmethod
-    def _build_table(corpus: Path, name: str, root: Path) -> None:
+    def _build_table(corpus: Path, name: str, root: Path) -> list[str]:
+        """Index the documents' places and URLs; return their texts (for the retriever)."""
         start = time.perf_counter()
-        offsets, keys = [], []
+        offsets, keys, texts = [], [], []
         for offset, doc in scan_corpus(corpus, name):
             offsets.append(offset)
             keys.append(url_key(doc.url))
+            texts.append(_text(doc))
         offsets.append(corpus.stat().st_size)
         root.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(root, ignore_errors=True)  # stale: every retriever goes with it
@@ -137,15 +147,14 @@ class CorpusIndex:
         _publish(tmp, root)
         logger.info("Indexed %d documents of %s in %.1f s", len(keys), corpus,
                     time.perf_counter() - start)
+        return texts
 
     @staticmethod
-    def _build_retriever(kind: type[Retriever], docs: DocTable, sub: Path) -> None:
+    def _build_retriever(kind: type[Retriever], texts: list[str], sub: Path) -> None:
         start = time.perf_counter()
-        texts = [f"{d.title}\n{d.text}" for d in (docs.doc(i) for i in range(len(docs)))]
         tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=sub.parent))
         kind.build(texts, tmp)
         _publish(tmp, sub)
-        docs.close()
         logger.info("Built the %s index of %d documents in %.1f s", kind.name, len(texts),
                     time.perf_counter() - start)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
@@ -49,7 +50,8 @@ class ProcessConverter:
     async def start(self) -> None:
         """Start the worker processes now rather than at the first large page."""
         loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(self._executor(), _convert, b"", None, "")
+        noop = functools.partial(convert, b"", None)
+        await asyncio.gather(*(loop.run_in_executor(self._executor(), noop)
                                for _ in range(self.processes)))
 
     async def convert(self, body: bytes, content_type: str | None, *, url: str = ""
@@ -59,7 +61,8 @@ class ProcessConverter:
             return convert(body, content_type, url=url)
         loop = asyncio.get_running_loop()
         try:
-            work = loop.run_in_executor(self._executor(), _convert, body, content_type, url)
+            work = loop.run_in_executor(self._executor(),
+                                        functools.partial(convert, body, content_type, url=url))
             out = await asyncio.wait_for(work, self.timeout_s)
         except BrokenProcessPool:
             logger.warning("a conversion process died; starting another")
@@ -75,7 +78,3 @@ class ProcessConverter:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-
-
-def _convert(body: bytes, content_type: str | None, url: str) -> Converted:
-    return convert(body, content_type, url=url)
