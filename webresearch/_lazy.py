@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["lazy_getattr"]
+__all__ = ["lazy_getattr", "require"]
 
 
 def lazy_getattr(package: str, table: Mapping[str, str]) -> Callable[[str], Any]:
@@ -28,3 +29,21 @@ def lazy_getattr(package: str, table: Mapping[str, str]) -> Callable[[str], Any]
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     return __getattr__
+
+
+def require(module: str, extra: str) -> Any:
+    """Import the optional ``module``, or raise :class:`DependencyNotInstalled` naming ``extra``.
+
+    Example:
+        >>> require("json", "core").__name__
+        'json'
+        >>> require("no_such_module_here", "corpus")
+        Traceback (most recent call last):
+        ...
+        webresearch.errors.DependencyNotInstalled: Expects ... 'webresearch[corpus]'`.
+    """
+    if importlib.util.find_spec(module) is None:
+        from webresearch.errors import DependencyNotInstalled  # noqa: PLC0415 - no cycle
+
+        raise DependencyNotInstalled(module, extra)
+    return importlib.import_module(module)

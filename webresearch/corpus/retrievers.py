@@ -12,17 +12,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from webresearch._lazy import require
 from webresearch.errors import DependencyNotInstalled, unknown_name_error
 
 __all__ = ["RETRIEVERS", "BM25Retriever", "DenseRetriever", "Retriever", "default_dense_model",
            "retriever_class"]
 
 logger = logging.getLogger(__name__)
-
-
-def _need(module: str, extra: str) -> None:
-    if importlib.util.find_spec(module) is None:
-        raise DependencyNotInstalled(module, extra)
 
 
 class Retriever(abc.ABC):
@@ -59,8 +55,7 @@ class BM25Retriever(Retriever):
 
     @staticmethod
     def _tokenizer() -> Any:
-        _need("bm25s", "corpus")
-        import bm25s  # noqa: PLC0415 - optional and heavy
+        bm25s = require("bm25s", "corpus")
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG
         stemmer = None
@@ -136,10 +131,8 @@ class DenseRetriever(Retriever):
 
     @staticmethod
     def _encoder(model: str) -> Any:
-        _need("sentence_transformers", "dense")
-        from sentence_transformers import SentenceTransformer  # noqa: PLC0415
-
-        return SentenceTransformer(model, device="cpu", local_files_only=True)
+        st = require("sentence_transformers", "dense")
+        return st.SentenceTransformer(model, device="cpu", local_files_only=True)
 
     @classmethod
     def build(cls, texts: Sequence[str], directory: Path, model: str | None = None

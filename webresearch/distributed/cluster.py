@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 from typing import Any
 
-from webresearch.errors import DependencyNotInstalled
+from webresearch._lazy import require
 
 __all__ = ["NAMESPACE", "init_ray", "require_ray"]
 
@@ -21,11 +20,7 @@ NAMESPACE = "webresearch"
 
 def require_ray() -> Any:
     """Import and return ``ray``, or say which extra installs it."""
-    if importlib.util.find_spec("ray") is None:
-        raise DependencyNotInstalled("ray", "ray")
-    import ray  # noqa: PLC0415 - heavy, optional
-
-    return ray
+    return require("ray", "ray")
 
 
 def _loopback_only() -> None:
