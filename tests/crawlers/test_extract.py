@@ -53,3 +53,27 @@ def test_the_fallback_gives_the_same_text() -> None:
 def test_bytes_and_fragments() -> None:
     assert html_to_text("<p>caf\u00e9</p>".encode()).text == "caf\u00e9"
     assert html_to_text("just <b>text</b>").text == "just text"
+
+
+def test_main_text_is_never_inside_boilerplate() -> None:
+    html = ("<body><aside><article>Related story</article></aside>"
+            '<div class="sidebar"><main>Sidebar main</main></div>'
+            "<article><p>The story</p></article></body>")
+    assert html_to_text(html).text == "The story"
+
+
+def test_table_rows_are_lines_of_cells() -> None:
+    html = ("<table>\n  <tr>\n    <th>Born</th>\n    <td>in <b>1900</b><p>Paris</p></td>\n"
+            "    <td> </td><td><a href='/x'>more</a></td>\n  </tr>\n"
+            "<tr><td>Died</td><td>1980</td></tr></table><p>After</p>")
+    out = html_to_text(html, base_url="https://s.test/")
+    assert out.text == "Born: in 1900 Paris: more\nDied: 1980\nAfter"
+    assert out.links == ("https://s.test/x",)
+
+
+def test_the_fallback_renders_tables_alike() -> None:
+    from webresearch.crawlers.extract_bs4 import html_to_text_bs4
+
+    html = ("<main><table><tr><th>Born</th><td>in <b>1900</b><p>Paris</p></td><td> </td>"
+            "</tr></table><ul><li>one<li>two</ul></main>")
+    assert html_to_text_bs4(html) == html_to_text(html)

@@ -1,12 +1,14 @@
 """HTML to readable text: main content kept, boilerplate (scripts, navigation, footers) dropped.
 
-The hot path walks an lxml tree once (about 1.5 ms for a 60 KB page); BeautifulSoup
-is the fallback for documents lxml refuses.
+The hot path parses with lxml and renders the text in one walk over the tree, which it
+leaves unchanged (about 0.7 ms for a 60 KB page, a third of it parsing and a third
+collapsing whitespace); BeautifulSoup is the fallback for documents lxml refuses.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
@@ -14,7 +16,7 @@ from lxml import etree
 
 from webresearch.crawlers.charset import decode
 
-__all__ = ["Extracted", "html_to_text"]
+__all__ = ["Extracted", "clean_lines", "html_to_text"]
 
 _DROP_TAGS = frozenset(("script", "style", "noscript", "nav", "footer", "header", "aside",
                         "form", "iframe", "svg", "button", "template", "select", "head"))
@@ -27,7 +29,13 @@ _BOILERPLATE = re.compile(
 _BLOCKS = frozenset(("p", "div", "section", "article", "main", "li", "tr", "table", "ul", "ol",
                      "pre", "blockquote", "dd", "dt", "dl", "figcaption", "br", "hr",
                      "h1", "h2", "h3", "h4", "h5", "h6"))
-_HEADINGS = {f"h{i}": "#" * i + " " for i in range(1, 7)}
+_OPENERS = {tag: "\n" for tag in _BLOCKS} | {f"h{i}": "\n" + "#" * i + " " for i in range(1, 7)}
+_OPENERS["li"] = "\n- "
+"""What a block element puts before its text: a line break, and a heading's or item's mark."""
+_CELLS = frozenset(("td", "th"))
+_SPECIAL = _CELLS | {"tr", "a"}
+"""Tags that take the slow path (links and tables)."""
+_NOT_LINKS = ("#", "javascript:", "mailto:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,90 +86,127 @@ def html_to_text(html: str | bytes, *, base_url: str = "") -> Extracted:
         from webresearch.crawlers.extract_bs4 import html_to_text_bs4  # noqa: PLC0415
 
         return html_to_text_bs4(html, base_url=base_url)
-    title = _title(root)
-    _drop_boilerplate(root)
-    main = next((m for tag in ("main", "article", "body") if (m := _first(root, tag)) is not None),
-                root)
-    links = _links(main, base_url)  # before _text, which rewrites the tree
-    return Extracted(title=title, text=_text(main), links=links)
+    render = _Render(base_url)
+    render.walk(_main(root))
+    return Extracted(title=_title(root), text=clean_lines("".join(render.out)),
+                     links=tuple(render.links))
 
 
-_PARSERS: list[etree.HTMLParser] = []
+_PARSERS = threading.local()
 
 
 def _parser() -> etree.HTMLParser:
-    """One HTML parser per process (lxml parsers are reusable, not shared across threads)."""
-    if not _PARSERS:
-        _PARSERS.append(etree.HTMLParser(remove_comments=True, remove_pis=True,
-                                         no_network=True, recover=True))
-    return _PARSERS[0]
-
-
-_MARKED = etree.XPath("//*[@class or @id or @role]")
-
-
-def _first(root: etree._Element, tag: str) -> etree._Element | None:
-    return next(root.iter(tag), None)
+    """One HTML parser per thread (lxml parsers are reusable, but not by two threads at once)."""
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = etree.HTMLParser(remove_comments=True, remove_pis=True,
+                                                    no_network=True, recover=True)
+    return parser
 
 
 def _title(root: etree._Element) -> str:
-    node = _first(root, "title")
+    node = next(root.iter("title"), None)
     if node is None or not "".join(node.itertext()).strip():
-        node = _first(root, "h1")
+        node = next(root.iter("h1"), None)
     return " ".join("".join(node.itertext()).split()) if node is not None else ""
 
 
-def _drop_boilerplate(root: etree._Element) -> None:
-    doomed = list(root.iter(*_DROP_TAGS))  # lxml filters tags in C
-    for el in _MARKED(root):
-        marks = f"{el.get('class', '')} {el.get('id', '')} {el.get('role', '')}"
-        if el.tag not in _KEEP_ANYWAY and _BOILERPLATE.search(marks):
-            doomed.append(el)
-    for el in doomed:
-        _drop(el)
+def _dropped(el: etree._Element) -> bool:
+    """Boilerplate: a dropped tag, or a class, id or role that names a menu, a banner, ads;
+    or no element at all (a comment the parser kept)."""
+    tag = el.tag
+    if type(tag) is not str or tag in _DROP_TAGS:
+        return True
+    get = el.get
+    marks = (get("class"), get("id"), get("role"))
+    if marks == (None, None, None) or tag in _KEEP_ANYWAY:
+        return False
+    return _BOILERPLATE.search(" ".join(m for m in marks if m)) is not None
 
 
-def _drop(el: etree._Element) -> None:
-    """Remove ``el`` and its subtree, keeping the text that follows it."""
-    parent = el.getparent()
-    if parent is None:
-        return
-    if el.tail:
-        previous = el.getprevious()
-        if previous is not None:
-            previous.tail = (previous.tail or "") + el.tail
-        else:
-            parent.text = (parent.text or "") + el.tail
-    parent.remove(el)
+def _main(root: etree._Element) -> etree._Element:
+    """The first ``<main>``, ``<article>`` or ``<body>`` outside boilerplate (else the root)."""
+    for tag in ("main", "article", "body"):
+        for el in root.iter(tag):
+            if not any(_dropped(up) for up in el.iterancestors()):
+                return el
+    return root
 
 
-def _links(root: etree._Element, base_url: str) -> tuple[str, ...]:
-    seen: dict[str, None] = {}
-    for a in root.iter("a"):
-        href = (a.get("href") or "").strip()
-        if href and not href.startswith(("#", "javascript:", "mailto:")):
-            seen.setdefault(urljoin(base_url, href), None)
-    return tuple(seen)
+class _Render:
+    """Renders a subtree as text in one walk that leaves the tree as it is, and collects links.
 
-
-def _text(root: etree._Element) -> str:
-    """Mark blocks with line breaks (and headings, items, rows with prefixes), then join the text.
-
-    lxml picks the block elements in C, so Python touches only those; the tree is
-    changed in place (it is thrown away afterwards).
+    Block elements start and end lines (headings and list items with their marks); a
+    table row is one line of its non-empty cells joined by ``": "``; boilerplate
+    vanishes, the text after it stays.
     """
-    for el in list(root.iter(*_BLOCKS)):
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.out: list[str] = []
+        self.links: dict[str, None] = {}
+        self.rows: list[list[int]] = []  # open rows: [cells shown so far, cells open outside]
+        self.cells: list[int] = []  # open cells: where their text starts in ``out``
+
+    def walk(self, top: etree._Element) -> None:
+        walker = etree.iterwalk(top, events=("start", "end"))
+        out, skipped = self.out, None
+        for event, el in walker:  # the hot loop: lxml iterates in C, Python only dispatches
+            tag = el.tag
+            if event == "start":
+                if _dropped(el):
+                    walker.skip_subtree()  # its "end" still comes, for its tail
+                    skipped = el
+                    continue
+                if self.rows or tag in _SPECIAL:
+                    self._open(el)
+                elif tag in _OPENERS:
+                    out.append(_OPENERS[tag])
+                if el.text and not self._between_cells():
+                    out.append(el.text)
+                continue
+            if el is skipped:
+                skipped = None
+            elif self.rows or tag in _SPECIAL:
+                self._close(tag)
+            elif tag in _BLOCKS:
+                out.append("\n")
+            if el.tail and el is not top and not self._between_cells():
+                out.append(el.tail)
+
+    def _between_cells(self) -> bool:
+        """Inside a table row but in no cell of it: only whitespace lives there."""
+        return bool(self.rows) and len(self.cells) <= self.rows[-1][1]
+
+    def _open(self, el: etree._Element) -> None:
         tag = el.tag
+        if tag == "a":
+            href = (el.get("href") or "").strip()
+            if href and not href.startswith(_NOT_LINKS):
+                self.links.setdefault(urljoin(self.base_url, href), None)
+        if tag in _CELLS and self.rows:
+            self.cells.append(len(self.out))
+        elif tag in _OPENERS:  # inside a cell, a block is a space
+            self.out.append(" " if self.cells else _OPENERS[tag])
         if tag == "tr":
-            cells = [" ".join("".join(c.itertext()).split()) for c in el.iter("th", "td")]
-            tail = el.tail
-            el.clear()
-            el.text, el.tail = "\n" + ": ".join(c for c in cells if c) + "\n", tail
-            continue
-        prefix = _HEADINGS.get(tag) or ("- " if tag == "li" else "")
-        el.text = "\n" + prefix + (el.text or "")
-        el.tail = "\n" + (el.tail or "")
-    return clean_lines("".join(root.itertext()))
+            self.rows.append([0, len(self.cells)])
+
+    def _close(self, tag: str) -> None:
+        out = self.out
+        if tag in _CELLS and self.rows and len(self.cells) > self.rows[-1][1]:
+            start = self.cells.pop()
+            cell = " ".join("".join(out[start:]).split())
+            del out[start:]
+            if cell:
+                row = self.rows[-1]
+                out.append(f": {cell}" if row[0] else cell)
+                row[0] += 1
+        elif tag == "tr" and self.rows:
+            self.rows.pop()
+            if not self.cells:
+                out.append("\n")
+        elif tag in _BLOCKS:
+            out.append(" " if self.cells else "\n")
 
 
 def clean_lines(text: str) -> str:

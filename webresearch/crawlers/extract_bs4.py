@@ -70,7 +70,10 @@ def _mark_blocks(root: Tag) -> None:
     for tag in root.find_all(sorted(_BLOCKS)):
         name = tag.name
         if name == "tr":
-            cells = [c.get_text(" ", strip=True) for c in tag.find_all(("th", "td"))]
+            for block in tag.find_all(sorted(_BLOCKS)):  # inside a cell, a block is a space
+                block.insert_before(" ")
+                block.insert_after(" ")
+            cells = [" ".join(c.get_text().split()) for c in tag.find_all(("th", "td"))]
             tag.replace_with("\n" + ": ".join(c for c in cells if c) + "\n")
             continue
         if name[0] == "h" and name[1:].isdigit():
