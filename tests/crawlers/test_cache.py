@@ -32,6 +32,21 @@ def test_pages_and_searches_round_trip(tmp_path: Path) -> None:
     cache.close()
 
 
+def test_any_text_round_trips_and_damage_is_a_miss(tmp_path: Path) -> None:
+    import dataclasses
+
+    cache = WebCache(tmp_path)
+    text = 'line one\n"quoted" caf\u00e9 \U0001f600 \udcff\n\n{"_v": 2}\n'
+    cache.put_page(dataclasses.replace(PAGE, text=text, title="a\nb"))
+    got = cache.get_page(PAGE.url)
+    assert got is not None and (got.text, got.title) == (text, "a\nb")
+    key = "page:https://a.test/x"
+    for damaged in (b"not json\nbody", b'{"_v": 1}\nbody', '{"_v": 2}', b"\xff\n"):
+        cache._cache.set(key, damaged)  # an older schema, a foreign or broken entry
+        assert cache.get_page(PAGE.url) is None
+    cache.close()
+
+
 def test_failures_are_not_cached_and_ttl_expires(tmp_path: Path) -> None:
     cache = WebCache(tmp_path, page_ttl_s=0.05)
     cache.put_page(Page.failure("https://a.test/404", "404 Not Found", status=404))

@@ -4,6 +4,10 @@ Built on ``diskcache.Cache`` (one SQLite database): unlike ``FanoutCache``, whos
 ``set()`` returns ``False`` and drops the write when its 10 ms lock wait runs out,
 ``Cache`` raises ``Timeout``; every write here is checked and retried, and a write
 that still fails is counted and logged, never silently lost.
+
+An entry is bytes: one line of JSON (the fields, and the schema version), then the
+long text (a page's, robots.txt's) as raw UTF-8, which costs a copy where JSON would
+escape it and diskcache re-encode it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ __all__ = ["CacheStats", "SingleFlight", "WebCache"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-_SCHEMA = 1
+_SCHEMA = 2
 DAY = 24 * 3600.0
 
 
@@ -78,25 +82,25 @@ class WebCache:
 
     # pages -----------------------------------------------------------------
     def get_page(self, url: str) -> Page | None:
-        data = self._get(f"page:{normalize_url(url)}", "page")
-        if data is None:
+        entry = self._get(f"page:{normalize_url(url)}", "page")
+        if entry is None:
             return None
-        fields = {**data, "links": tuple(data["links"]), "from_cache": True}
-        return Page(**fields)
+        data, text = entry
+        return Page(**{**data, "text": text, "links": tuple(data["links"]), "from_cache": True})
 
     def put_page(self, page: Page) -> None:
         if page.ok:
             data = {"url": page.url, "final_url": page.final_url, "status": page.status,
-                    "title": page.title, "text": page.text, "fetched_at": page.fetched_at,
-                    "error": page.error, "links": page.links}
-            self._put(f"page:{normalize_url(page.url)}", data, self.page_ttl_s)
+                    "title": page.title, "fetched_at": page.fetched_at, "error": page.error,
+                    "links": page.links}
+            self._put(f"page:{normalize_url(page.url)}", data, self.page_ttl_s, page.text)
 
     # searches --------------------------------------------------------------
     def get_search(self, engine: str, query: str, k: int) -> SearchResults | None:
-        data = self._get(self._search_key(engine, query, k), "search")
-        if data is None:
+        entry = self._get(self._search_key(engine, query, k), "search")
+        if entry is None:
             return None
-        hits = tuple(SearchHit(**h) for h in data["hits"])
+        hits = tuple(SearchHit(**h) for h in entry[0]["hits"])
         return SearchResults(query=query, hits=hits, from_cache=True)
 
     def put_search(self, engine: str, results: SearchResults, k: int) -> None:
@@ -106,11 +110,11 @@ class WebCache:
 
     # raw text (robots.txt) ---------------------------------------------------
     def get_text(self, key: str) -> str | None:
-        data = self._get(f"text:{key}", "text")
-        return None if data is None else str(data["text"])
+        entry = self._get(f"text:{key}", "text")
+        return None if entry is None else entry[1]
 
     def put_text(self, key: str, text: str, ttl_s: float) -> None:
-        self._put(f"text:{key}", {"text": text}, ttl_s)
+        self._put(f"text:{key}", {}, ttl_s, text)
 
     def close(self) -> None:
         self._cache.close()
@@ -119,22 +123,17 @@ class WebCache:
     def _search_key(engine: str, query: str, k: int) -> str:
         return f"search:{engine}:{k}:{normalize_query(query)}"
 
-    def _get(self, key: str, kind: str) -> dict[str, Any] | None:
+    def _get(self, key: str, kind: str) -> tuple[dict[str, Any], str] | None:
         try:
             raw = self._cache.get(key)
         except diskcache.Timeout:
             raw = None  # a busy cache is a miss, not an error
-        data = json.loads(raw) if isinstance(raw, str) else None
-        ok = isinstance(data, dict) and data.get("_v") == _SCHEMA
-        self.stats.count(kind, ok)
-        if not ok:
-            return None
-        assert isinstance(data, dict)
-        data.pop("_v")
-        return data
+        entry = _decode(raw)
+        self.stats.count(kind, entry is not None)
+        return entry
 
-    def _put(self, key: str, data: dict[str, Any], ttl_s: float) -> None:
-        raw = json.dumps({**data, "_v": _SCHEMA}, ensure_ascii=False)
+    def _put(self, key: str, data: dict[str, Any], ttl_s: float, text: str = "") -> None:
+        raw = _encode(data, text)
         for attempt in range(self.write_attempts):
             try:
                 if self._cache.set(key, raw, expire=ttl_s):
@@ -146,6 +145,25 @@ class WebCache:
         self.stats.failed_writes += 1
         logger.warning("cache write of %s failed %d times; continuing without it", key,
                        self.write_attempts)
+
+
+def _encode(data: dict[str, Any], text: str) -> bytes:
+    head = json.dumps({**data, "_v": _SCHEMA}, ensure_ascii=False)  # one line: JSON escapes \n
+    return b"%s\n%s" % (head.encode(), text.encode("utf-8", "surrogatepass"))
+
+
+def _decode(raw: object) -> tuple[dict[str, Any], str] | None:
+    """An entry's fields and text; ``None`` for anything else (an older schema, damage)."""
+    if not isinstance(raw, bytes):
+        return None
+    head, _, text = raw.partition(b"\n")
+    try:
+        data = json.loads(head)
+        if not isinstance(data, dict) or data.pop("_v", None) != _SCHEMA:
+            return None
+        return data, text.decode("utf-8", "surrogatepass")
+    except ValueError:  # JSON or UTF-8 (UnicodeDecodeError is a ValueError)
+        return None
 
 
 class SingleFlight(Generic[T]):

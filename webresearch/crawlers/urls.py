@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = ["normalize_query", "normalize_url", "origin"]
@@ -10,6 +11,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _TRACKING = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "_ga", "ref_src")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a fetch asks for one URL's key several times
 def normalize_url(url: str) -> str:
     """A canonical form: lower-case scheme and host, no default port, fragment or tracking.
 
