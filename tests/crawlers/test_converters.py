@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
+import pickle
 import signal
 
 from tests.crawlers.conftest import live
 from webresearch.crawlers.content import convert
-from webresearch.crawlers.converters import ProcessConverter
+from webresearch.crawlers.converters import ProcessConverter, serve
 from webresearch.sim.server import SimInternet
 from webresearch.sim.web import SimSite
 from webresearch.sim.world import WorldConfig
@@ -20,14 +22,31 @@ def test_large_bodies_convert_in_a_worker_and_match_inline() -> None:
     async def main() -> None:
         converter = ProcessConverter(1, min_bytes=1000)
         try:
+            await converter.start()
             out = await converter.convert(PAGE, "text/html", url="https://simpedia.test/")
             small = await converter.convert(b"<p>tiny</p>", "text/html")
         finally:
-            converter.close()
+            await converter.aclose()
         assert out == convert(PAGE, "text/html", url="https://simpedia.test/")
         assert small.text == "tiny" and converter.offloaded == 1
 
     asyncio.run(main())
+
+
+def test_the_first_large_body_goes_inline_while_workers_start() -> None:
+    async def main() -> tuple[int, int]:
+        converter = ProcessConverter(2, min_bytes=0)
+        try:
+            first = await converter.convert(PAGE, "text/html")
+            assert first.text
+            await converter._spawning  # type: ignore[misc]
+            alive = sum(w.alive for w in converter.workers)
+            await converter.convert(PAGE, "text/html")
+            return alive, converter.offloaded
+        finally:
+            await converter.aclose()
+
+    assert asyncio.run(main()) == (2, 1)
 
 
 def test_a_dead_worker_is_replaced_and_nothing_is_lost() -> None:
@@ -35,15 +54,17 @@ def test_a_dead_worker_is_replaced_and_nothing_is_lost() -> None:
         converter = ProcessConverter(1, min_bytes=0)
         try:
             await converter.start()
-            pool = converter._executor()
-            for pid in list(pool._processes):  # kill the worker process
-                os.kill(pid, signal.SIGKILL)
-            await asyncio.sleep(0.2)
-            first = await converter.convert(PAGE, "text/html")  # inline, while a new pool starts
-            second = await converter.convert(PAGE, "text/html")
+            pending = [asyncio.ensure_future(converter.convert(PAGE, "text/html"))
+                       for _ in range(20)]
+            await asyncio.sleep(0)  # sent
+            os.kill(converter.workers[0].process.pid, signal.SIGKILL)
+            results = await asyncio.gather(*pending)  # those it held went inline
+            await converter.start()  # a new one
+            again = await converter.convert(PAGE, "text/html")
         finally:
-            converter.close()
-        assert first.text and first == second
+            await converter.aclose()
+        assert all(r == again for r in results) and again.text
+        assert sum(w.alive for w in converter.workers) == 0  # closed
 
     asyncio.run(main())
 
@@ -52,11 +73,29 @@ def test_a_conversion_past_its_deadline_is_a_page_error() -> None:
     async def main() -> str | None:
         converter = ProcessConverter(1, min_bytes=0, timeout_s=1e-6)
         try:
+            await converter.start()
             return (await converter.convert(PAGE, "text/html")).error
         finally:
-            converter.close()
+            await converter.aclose()
 
     assert asyncio.run(main()) == "the page took over 1e-06 s to convert to text"
+
+
+def test_the_worker_loop_answers_in_order_and_survives_bad_input() -> None:
+    requests = io.BytesIO()
+    for body in (b"<p>one</p>", None, b"<p>two</p>"):  # None: convert() raises
+        payload = pickle.dumps((body, "text/html", ""))
+        requests.write(len(payload).to_bytes(4, "big") + payload)
+    requests.write(b"\x00\x00")  # a torn header at the end: the loop stops
+    requests.seek(0)
+    answers = io.BytesIO()
+    serve(requests, answers)
+    answers.seek(0)
+    out = []
+    while header := answers.read(4):
+        out.append(pickle.loads(answers.read(int.from_bytes(header, "big"))))
+    assert [o.text for o in out] == ["one", "", "two"]
+    assert out[1].error == "the page could not be converted (AttributeError)"
 
 
 def test_live_web_converts_in_processes_when_asked() -> None:
@@ -69,6 +108,7 @@ def test_live_web_converts_in_processes_when_asked() -> None:
             converter = pooled.services.converter
             assert converter is not None
             converter.min_bytes = 0
+            await converter.start()
             c = await pooled.fetch(net.url(list(net.state.site.contents)[1]))
             offloaded = converter.offloaded
             await inline.aclose()

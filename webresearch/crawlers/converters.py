@@ -1,80 +1,208 @@
-"""Where bodies become text: inline on the event loop, or in a pool of worker processes."""
+"""Where bodies become text: inline on the event loop, or in worker processes fed over pipes.
+
+A worker is ``python -m webresearch.crawlers.converters``: it reads length-prefixed
+requests on stdin and writes answers, in order, on stdout. The event loop talks to it
+through asyncio's own pipe transports, so the parent runs no helper threads (with
+``concurrent.futures`` their fight for the GIL against a busy loop starves the workers).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import collections
 import logging
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+import os
+import pickle
+import signal
+import struct
+import sys
+from pathlib import Path
+from typing import BinaryIO
 
 from webresearch.crawlers.content import Converted, convert
 
 __all__ = ["ProcessConverter"]
 
 logger = logging.getLogger(__name__)
+_HEADER = struct.Struct("!I")
 
 
 class ProcessConverter:
     """Converts large bodies in ``processes`` worker processes, small ones inline.
 
-    HTML-to-text is the crawler's biggest CPU cost (about 1 ms for a 60 KB page); in
+    HTML-to-text is the crawler's biggest CPU cost (about 0.8 ms for a 60 KB page); in
     worker processes it runs on other cores and never stalls the event loop that all
-    episodes share. Bodies under ``min_bytes`` are converted inline, where sending
-    them to a process would cost more than it saves. A worker that dies is replaced
-    (the body is converted inline meanwhile); a conversion past ``timeout_s`` is a page
-    error, not a hang.
+    episodes share. Bodies under ``min_bytes`` are converted inline, where shipping them
+    to a process would cost more than it saves. A worker that dies is replaced (what it
+    held is converted inline meanwhile); a conversion past ``timeout_s`` is a page error,
+    not a hang, and the worker stuck on it is replaced.
 
     Example:
         >>> import asyncio
-        >>> converter = ProcessConverter(1, min_bytes=0)
-        >>> asyncio.run(converter.convert(b"<title>T</title><p>Hi</p>", "text/html")).text
+        >>> async def demo() -> str:
+        ...     converter = ProcessConverter(1, min_bytes=0)
+        ...     try:
+        ...         return (await converter.convert(b"<title>T</title><p>Hi</p>", "text/html")).text
+        ...     finally:
+        ...         await converter.aclose()
+        >>> asyncio.run(demo())
         'Hi'
-        >>> converter.close()
     """
 
     def __init__(self, processes: int, *, min_bytes: int = 16_384, timeout_s: float = 30.0
                  ) -> None:
         self.processes, self.min_bytes, self.timeout_s = processes, min_bytes, timeout_s
-        self._pool: ProcessPoolExecutor | None = None
+        self.workers: list[_Worker] = []
+        self._spawning: asyncio.Task[None] | None = None
         self.offloaded = 0
         """Bodies converted in a worker process."""
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:  # spawn: forking a process that runs threads is unsafe
-            self._pool = ProcessPoolExecutor(self.processes,
-                                             mp_context=multiprocessing.get_context("spawn"))
-        return self._pool
-
     async def start(self) -> None:
         """Start the worker processes now rather than at the first large page."""
-        loop = asyncio.get_running_loop()
-        noop = functools.partial(convert, b"", None)
-        await asyncio.gather(*(loop.run_in_executor(self._executor(), noop)
-                               for _ in range(self.processes)))
+        self.workers = [w for w in self.workers if w.alive]
+        missing = self.processes - len(self.workers)
+        if missing > 0:
+            self.workers += await asyncio.gather(*(_Worker.spawn() for _ in range(missing)))
 
     async def convert(self, body: bytes, content_type: str | None, *, url: str = ""
                       ) -> Converted:
         """Convert ``body`` as :func:`~webresearch.crawlers.content.convert` does."""
         if len(body) < self.min_bytes:
             return convert(body, content_type, url=url)
-        loop = asyncio.get_running_loop()
+        alive = [w for w in self.workers if w.alive]
+        if len(alive) < self.processes:
+            self._replenish()
+        worker = min(alive, key=_load, default=None)
+        if worker is None:  # none running yet (or all just died): this one goes inline
+            return convert(body, content_type, url=url)
         try:
-            work = loop.run_in_executor(self._executor(),
-                                        functools.partial(convert, body, content_type, url=url))
-            out = await asyncio.wait_for(work, self.timeout_s)
-        except BrokenProcessPool:
-            logger.warning("a conversion process died; starting another")
-            self.close()
+            answer = worker.send(pickle.dumps((body, content_type, url)))
+            out = await asyncio.wait_for(asyncio.shield(answer), self.timeout_s)
+        except _WorkerGone:
+            logger.warning("a conversion process died; converting inline while another starts")
             return convert(body, content_type, url=url)
         except TimeoutError:
+            worker.kill()  # it is stuck on this page; what it held goes inline
             return Converted(error=f"the page took over {self.timeout_s:g} s to convert to text")
         self.offloaded += 1
         return out
 
+    def _replenish(self) -> None:
+        if self._spawning is None or self._spawning.done():
+            self._spawning = asyncio.ensure_future(self.start())
+            self._spawning.add_done_callback(_log_failure)
+
     def close(self) -> None:
-        """Stop the worker processes (a later conversion starts new ones)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Stop the worker processes now (a later conversion starts new ones)."""
+        if self._spawning is not None:
+            self._spawning.cancel()
+        for worker in self.workers:
+            worker.kill()
+        self.workers = []
+
+    async def aclose(self) -> None:
+        """Stop the worker processes and wait until they are gone."""
+        workers = self.workers
+        self.close()
+        await asyncio.gather(*(w.wait() for w in workers))
+
+
+def _load(worker: _Worker) -> int:
+    return len(worker.waiting)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("conversion processes could not start: %s", task.exception())
+
+
+class _WorkerGone(Exception):
+    """The worker process ended before answering."""
+
+
+class _Worker:
+    """One conversion process; answers come back in the order requests went out."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.waiting: collections.deque[asyncio.Future[Converted]] = collections.deque()
+        self.alive = True
+        self.reader = asyncio.ensure_future(self._read())
+
+    @classmethod
+    async def spawn(cls) -> _Worker:
+        package_root = str(Path(__file__).resolve().parents[2])  # importable by the child
+        path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", __name__, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": path})
+        return cls(process)
+
+    def send(self, payload: bytes) -> asyncio.Future[Converted]:
+        if not self.alive:
+            raise _WorkerGone
+        assert self.process.stdin is not None
+        answer: asyncio.Future[Converted] = asyncio.get_running_loop().create_future()
+        self.waiting.append(answer)
+        self.process.stdin.writelines((_HEADER.pack(len(payload)), payload))
+        return answer
+
+    async def _read(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        try:
+            while True:
+                (size,) = _HEADER.unpack(await stdout.readexactly(_HEADER.size))
+                out = pickle.loads(await stdout.readexactly(size))
+                answer = self.waiting.popleft()
+                if not answer.done():
+                    answer.set_result(out)
+        except (asyncio.IncompleteReadError, ConnectionError, pickle.UnpicklingError):
+            pass  # the process ended (or garbled its output): everyone waiting hears of it
+        finally:
+            self.kill()
+
+    def kill(self) -> None:
+        self.alive = False
+        if self.process.returncode is None:
+            self.process.kill()
+        while self.waiting:
+            answer = self.waiting.popleft()
+            if not answer.done():
+                answer.set_exception(_WorkerGone())
+                answer.exception()  # retrieved: a caller past its timeout no longer waits
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+
+    async def wait(self) -> None:
+        await self.process.wait()
+        await asyncio.gather(self.reader, return_exceptions=True)
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
+    data = stream.read(size)
+    return data if len(data) == size else None
+
+
+def serve(requests: BinaryIO, answers: BinaryIO) -> None:
+    """The worker's loop: convert each request, answer in order, stop at end of input."""
+    while (header := _read_exactly(requests, _HEADER.size)) is not None:
+        payload = _read_exactly(requests, _HEADER.unpack(header)[0])
+        if payload is None:
+            return
+        body, content_type, url = pickle.loads(payload)
+        try:
+            out = convert(body, content_type, url=url)
+        except Exception as exc:  # a worker answers every request
+            out = Converted(error=f"the page could not be converted ({type(exc).__name__})")
+        data = pickle.dumps(out)
+        answers.write(_HEADER.pack(len(data)))
+        answers.write(data)
+        answers.flush()
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything printed goes to stderr, never into the answers
+    serve(sys.stdin.buffer, answers)

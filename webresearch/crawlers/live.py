@@ -58,9 +58,7 @@ class LiveWebConfig:
     """Obey robots.txt."""
     convert_processes: int = 0
     """Worker processes that turn large pages into text off the event loop (0: convert
-    inline). On a machine with cores to spare, one or two lift pages/s under load. They
-    are spawned, so a script that uses them needs an ``if __name__ == "__main__":`` guard,
-    as any multiprocessing code does."""
+    inline). On a machine with a core to spare, one lifts pages/s under load."""
 
 
 def _authority(spec: str | None) -> RateAuthority | None:
@@ -101,7 +99,7 @@ class _Services:
         if self.cache is not None:
             self.cache.close()
         if self.converter is not None:
-            self.converter.close()
+            await self.converter.aclose()
 
 
 _SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, _Services]] = (
