@@ -77,3 +77,17 @@ def test_the_fallback_renders_tables_alike() -> None:
     html = ("<main><table><tr><th>Born</th><td>in <b>1900</b><p>Paris</p></td><td> </td>"
             "</tr></table><ul><li>one<li>two</ul></main>")
     assert html_to_text_bs4(html) == html_to_text(html)
+
+
+def test_clean_lines_matches_splitting_every_line() -> None:
+    import random
+
+    from webresearch.crawlers.extract import clean_lines
+
+    rng = random.Random(0)
+    alphabet = ["a", "b", "\u00e9", " ", "  ", "\n", "\t", "\r", "\x0b", "\x1f", "\u00a0",
+                "\u2009", "\u3000", "\u200b", "\x85"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(30)))
+        expected = "\n".join(" ".join(w) for line in text.split("\n") if (w := line.split()))
+        assert clean_lines(text) == expected, repr(text)
