@@ -93,11 +93,12 @@ class ProcessConverter:
             self._spawning.add_done_callback(_log_failure)
 
     def close(self) -> None:
-        """Stop the worker processes now (a later conversion starts new ones)."""
+        """Stop the worker processes (they exit at the end of their input; a later
+        conversion starts new ones)."""
         if self._spawning is not None:
             self._spawning.cancel()
         for worker in self.workers:
-            worker.kill()
+            worker.stop()
         self.workers = []
 
     async def aclose(self) -> None:
@@ -157,15 +158,17 @@ class _Worker:
                 answer = self.waiting.popleft()
                 if not answer.done():
                     answer.set_result(out)
-        except (asyncio.IncompleteReadError, ConnectionError, pickle.UnpicklingError):
-            pass  # the process ended (or garbled its output): everyone waiting hears of it
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the process ended: everyone waiting hears of it
+        except pickle.UnpicklingError:
+            logger.warning("a conversion process garbled its answer; stopping it")
         finally:
-            self.kill()
+            self.stop()
 
-    def kill(self) -> None:
+    def stop(self) -> None:
+        """Take no more work and fail what is waiting; the process exits at the end of its
+        input. (No signal: one sent to a process that just died races the child watcher.)"""
         self.alive = False
-        if self.process.returncode is None:
-            self.process.kill()
         while self.waiting:
             answer = self.waiting.popleft()
             if not answer.done():
@@ -174,8 +177,18 @@ class _Worker:
         if self.process.stdin is not None:
             self.process.stdin.close()
 
-    async def wait(self) -> None:
-        await self.process.wait()
+    def kill(self) -> None:
+        """Stop a worker that is stuck (on a page past its deadline) at once."""
+        self.stop()
+        if self.process.returncode is None:
+            self.process.kill()
+
+    async def wait(self, timeout_s: float = 5.0) -> None:
+        try:
+            await asyncio.wait_for(self.process.wait(), timeout_s)
+        except TimeoutError:
+            self.kill()
+            await self.process.wait()
         await asyncio.gather(self.reader, return_exceptions=True)
 
 
