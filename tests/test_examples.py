@@ -32,10 +32,11 @@ def test_every_example_has_a_smoke_test(script: str) -> None:
 
 
 def test_crawl_benchmark() -> None:
-    last = run("benchmarks/crawl.py", "--pages", "20", "--page-kb", "5", "--repeats", "1",
-               "--concurrency", "4").splitlines()[-1]
+    last = run("benchmarks/crawl.py", "--pages", "20", "--page-kb", "20", "--repeats", "1",
+               "--concurrency", "4", "--convert-processes", "1").splitlines()[-1]
     figures = json.loads(last)
     assert figures["pages_per_s"] > 0 and figures["ratio"] > 0 and figures["cache_hit_ms"] > 0
+    assert figures["live_cpu_ms_per_page"] > 0 and figures["convert_processes"] == 1
 
 
 def test_replay_store_benchmark() -> None:
