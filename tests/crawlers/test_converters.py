@@ -7,6 +7,8 @@ import io
 import os
 import pickle
 import signal
+import sys
+from typing import Any
 
 from tests.crawlers.conftest import live
 from webresearch.crawlers.content import convert
@@ -67,6 +69,35 @@ def test_a_dead_worker_is_replaced_and_nothing_is_lost() -> None:
         assert sum(w.alive for w in converter.workers) == 0  # closed
 
     asyncio.run(main())
+
+
+def test_workers_that_die_at_once_are_restarted_sparingly(monkeypatch: Any) -> None:
+    from webresearch.crawlers import converters
+
+    monkeypatch.setattr(converters, "_worker_argv",
+                        lambda: [sys.executable, "-c", "import sys; sys.exit(3)"])
+    spawned = []
+    real_spawn = converters._Worker.spawn
+
+    async def counting_spawn() -> Any:
+        spawned.append(1)
+        return await real_spawn()
+
+    monkeypatch.setattr(converters._Worker, "spawn", counting_spawn)
+
+    async def main() -> list[str]:
+        converter = ProcessConverter(1, min_bytes=0, restart_delay_s=60)
+        try:
+            texts = []
+            for _ in range(30):
+                texts.append((await converter.convert(PAGE, "text/html")).text)
+                await asyncio.sleep(0.01)
+            return texts
+        finally:
+            await converter.aclose()
+
+    texts = asyncio.run(main())
+    assert all(t and t == texts[0] for t in texts) and len(spawned) == 1
 
 
 def test_a_conversion_past_its_deadline_is_a_page_error() -> None:

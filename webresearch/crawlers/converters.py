@@ -16,6 +16,7 @@ import pickle
 import signal
 import struct
 import sys
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -49,11 +50,14 @@ class ProcessConverter:
         'Hi'
     """
 
-    def __init__(self, processes: int, *, min_bytes: int = 16_384, timeout_s: float = 30.0
-                 ) -> None:
+    def __init__(self, processes: int, *, min_bytes: int = 16_384, timeout_s: float = 30.0,
+                 restart_delay_s: float = 5.0) -> None:
         self.processes, self.min_bytes, self.timeout_s = processes, min_bytes, timeout_s
+        self.restart_delay_s = restart_delay_s
+        """Workers are restarted at most this often (one that dies at once cannot spin)."""
         self.workers: list[_Worker] = []
         self._spawning: asyncio.Task[None] | None = None
+        self._next_spawn = 0.0
         self.offloaded = 0
         """Bodies converted in a worker process."""
 
@@ -78,8 +82,7 @@ class ProcessConverter:
         try:
             answer = worker.send(pickle.dumps((body, content_type, url)))
             out = await asyncio.wait_for(asyncio.shield(answer), self.timeout_s)
-        except _WorkerGone:
-            logger.warning("a conversion process died; converting inline while another starts")
+        except _WorkerGone:  # it died holding this page
             return convert(body, content_type, url=url)
         except TimeoutError:
             worker.kill()  # it is stuck on this page; what it held goes inline
@@ -88,7 +91,9 @@ class ProcessConverter:
         return out
 
     def _replenish(self) -> None:
-        if self._spawning is None or self._spawning.done():
+        now = time.monotonic()
+        if (self._spawning is None or self._spawning.done()) and now >= self._next_spawn:
+            self._next_spawn = now + self.restart_delay_s
             self._spawning = asyncio.ensure_future(self.start())
             self._spawning.add_done_callback(_log_failure)
 
@@ -135,8 +140,8 @@ class _Worker:
         package_root = str(Path(__file__).resolve().parents[2])  # importable by the child
         path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", __name__, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": path})
+            *_worker_argv(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": path})
         return cls(process)
 
     def send(self, payload: bytes) -> asyncio.Future[Converted]:
@@ -158,10 +163,13 @@ class _Worker:
                 answer = self.waiting.popleft()
                 if not answer.done():
                     answer.set_result(out)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the process ended: everyone waiting hears of it
-        except pickle.UnpicklingError:
-            logger.warning("a conversion process garbled its answer; stopping it")
+        except (asyncio.IncompleteReadError, ConnectionError):  # the process ended
+            if self.alive:
+                self.stop()  # first: those waiting go inline now
+                logger.warning("a conversion process ended (exit code %s); its pages go inline "
+                               "until another starts", await self.process.wait())
+        except (pickle.UnpicklingError, EOFError, IndexError):  # an answer nobody asked for
+            logger.warning("a conversion process garbled its answers; stopping it")
         finally:
             self.stop()
 
@@ -190,6 +198,10 @@ class _Worker:
             self.kill()
             await self.process.wait()
         await asyncio.gather(self.reader, return_exceptions=True)
+
+
+def _worker_argv() -> list[str]:
+    return [sys.executable, "-m", __name__]
 
 
 def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
