@@ -47,6 +47,32 @@ def test_any_text_round_trips_and_damage_is_a_miss(tmp_path: Path) -> None:
     cache.close()
 
 
+def test_a_full_disk_or_broken_database_costs_the_cache_not_the_page(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import errno
+    import sqlite3
+
+    cache = WebCache(tmp_path)
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(cache._cache, "set", full)
+    monkeypatch.setattr(cache._cache, "get", broken)
+    with caplog.at_level("DEBUG", logger="webresearch.crawlers.cache"):
+        for _ in range(3):
+            cache.put_page(PAGE)
+            assert cache.get_page(PAGE.url) is None
+    assert cache.stats.failed_writes == 3 and cache.stats.misses == 3
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2  # one per kind of trouble, then quietly
+    assert "No space left" in warnings[0].getMessage()
+    cache.close()
+
+
 def test_failures_are_not_cached_and_ttl_expires(tmp_path: Path) -> None:
     cache = WebCache(tmp_path, page_ttl_s=0.05)
     cache.put_page(Page.failure("https://a.test/404", "404 Not Found", status=404))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -78,6 +79,7 @@ class WebCache:
         self.page_ttl_s = page_ttl_s
         self.write_attempts = write_attempts
         self.stats = CacheStats()
+        self._troubles: set[str] = set()
         self._cache = diskcache.Cache(str(self.directory), size_limit=size_limit, timeout=1.0)
 
     # pages -----------------------------------------------------------------
@@ -128,6 +130,9 @@ class WebCache:
             raw = self._cache.get(key)
         except diskcache.Timeout:
             raw = None  # a busy cache is a miss, not an error
+        except (OSError, sqlite3.Error) as exc:  # a broken disk or database: a miss too
+            self._trouble("read", key, exc)
+            raw = None
         entry = _decode(raw)
         self.stats.count(kind, entry is not None)
         return entry
@@ -141,10 +146,21 @@ class WebCache:
                     return
             except diskcache.Timeout:
                 pass
+            except (OSError, sqlite3.Error) as exc:  # a full disk: waiting will not help
+                self.stats.failed_writes += 1
+                self._trouble("write", key, exc)
+                return
             time.sleep(0.005 * 2**attempt)
         self.stats.failed_writes += 1
         logger.warning("cache write of %s failed %d times; continuing without it", key,
                        self.write_attempts)
+
+    def _trouble(self, what: str, key: str, exc: Exception) -> None:
+        """Log a cache failure: a warning the first time for each kind, then quietly."""
+        kind = f"{what}:{type(exc).__name__}"
+        log = logger.debug if kind in self._troubles else logger.warning
+        self._troubles.add(kind)
+        log("cache %s of %s failed (%s); continuing without the cache", what, key, exc)
 
 
 def _encode(data: dict[str, Any], text: str) -> bytes:
