@@ -31,12 +31,15 @@ _HEADER = struct.Struct("!I")
 class ProcessConverter:
     """Converts large bodies in ``processes`` worker processes, small ones inline.
 
-    HTML-to-text is the crawler's biggest CPU cost (about 0.8 ms for a 60 KB page); in
+    HTML-to-text is the crawler's biggest CPU cost (about 0.6 ms for a 60 KB page); in
     worker processes it runs on other cores and never stalls the event loop that all
     episodes share. Bodies under ``min_bytes`` are converted inline, where shipping them
-    to a process would cost more than it saves. A worker that dies is replaced (what it
-    held is converted inline meanwhile); a conversion past ``timeout_s`` is a page error,
-    not a hang, and the worker stuck on it is replaced.
+    to a process would cost more than it saves. A worker that dies is replaced, and what
+    it held is converted inline meanwhile, except the page it was on when a signal
+    killed it (a crash, the OOM killer): that one is a page error, so a page that
+    crashes its converter cannot take the event loop's process down too. A conversion
+    past ``timeout_s`` is a page error, not a hang, and the worker stuck on it is
+    replaced.
 
     Example:
         >>> import asyncio
@@ -82,7 +85,9 @@ class ProcessConverter:
         try:
             answer = worker.send(pickle.dumps((body, content_type, url)))
             out = await asyncio.wait_for(asyncio.shield(answer), self.timeout_s)
-        except _WorkerGone:  # it died holding this page
+        except _WorkerGone as gone:  # it died holding this page
+            if gone.suspect:  # converting it here could bring down the event loop's process
+                return Converted(error="the page brought down the process converting it")
             return convert(body, content_type, url=url)
         except TimeoutError:
             worker.kill()  # it is stuck on this page; what it held goes inline
@@ -123,7 +128,11 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 
 
 class _WorkerGone(Exception):
-    """The worker process ended before answering."""
+    """The worker process ended before answering; ``suspect``: while converting this page."""
+
+    def __init__(self, suspect: bool = False) -> None:
+        super().__init__()
+        self.suspect = suspect
 
 
 class _Worker:
@@ -165,23 +174,35 @@ class _Worker:
                     answer.set_result(out)
         except (asyncio.IncompleteReadError, ConnectionError):  # the process ended
             if self.alive:
-                self.stop()  # first: those waiting go inline now
+                self.alive = False  # no more work for it
+                try:
+                    code = await asyncio.wait_for(self.process.wait(), 5.0)
+                except TimeoutError:
+                    self.kill()
+                    raise
+                self.stop(killed=code < 0)
                 logger.warning("a conversion process ended (exit code %s); its pages go inline "
-                               "until another starts", await self.process.wait())
+                               "until another starts", code)
         except (pickle.UnpicklingError, EOFError, IndexError):  # an answer nobody asked for
             logger.warning("a conversion process garbled its answers; stopping it")
         finally:
             self.stop()
 
-    def stop(self) -> None:
+    def stop(self, *, killed: bool = False) -> None:
         """Take no more work and fail what is waiting; the process exits at the end of its
-        input. (No signal: one sent to a process that just died races the child watcher.)"""
+        input. (No signal: one sent to a process that just died races the child watcher.)
+
+        When a signal ``killed`` the process (a crash, the kernel's OOM killer), the page
+        it was converting (the first waiting) is suspected of it.
+        """
         self.alive = False
+        suspect = killed
         while self.waiting:
             answer = self.waiting.popleft()
             if not answer.done():
-                answer.set_exception(_WorkerGone())
+                answer.set_exception(_WorkerGone(suspect))
                 answer.exception()  # retrieved: a caller past its timeout no longer waits
+            suspect = False
         if self.process.stdin is not None:
             self.process.stdin.close()
 
