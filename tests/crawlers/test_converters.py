@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import os
-import pickle
 import signal
 import sys
 from typing import Any
 
 from tests.crawlers.conftest import live
 from webresearch.crawlers.content import convert
-from webresearch.crawlers.converters import ProcessConverter, serve
+from webresearch.crawlers.converters import ProcessConverter
 from webresearch.sim.server import SimInternet
 from webresearch.sim.web import SimSite
 from webresearch.sim.world import WorldConfig
@@ -112,23 +110,6 @@ def test_a_conversion_past_its_deadline_is_a_page_error() -> None:
             await converter.aclose()
 
     assert asyncio.run(main()) == "the page took over 1e-06 s to convert to text"
-
-
-def test_the_worker_loop_answers_in_order_and_survives_bad_input() -> None:
-    requests = io.BytesIO()
-    for body in (b"<p>one</p>", None, b"<p>two</p>"):  # None: convert() raises
-        payload = pickle.dumps((body, "text/html", ""))
-        requests.write(len(payload).to_bytes(4, "big") + payload)
-    requests.write(b"\x00\x00")  # a torn header at the end: the loop stops
-    requests.seek(0)
-    answers = io.BytesIO()
-    serve(requests, answers)
-    answers.seek(0)
-    out = []
-    while header := answers.read(4):
-        out.append(pickle.loads(answers.read(int.from_bytes(header, "big"))))
-    assert [o.text for o in out] == ["one", "", "two"]
-    assert out[1].error == "the page could not be converted (AttributeError)"
 
 
 def test_live_web_converts_in_processes_when_asked() -> None:

@@ -1,7 +1,6 @@
 """Where bodies become text: inline on the event loop, or in worker processes fed over pipes.
 
-A worker is ``python -m webresearch.crawlers.converters``: it reads length-prefixed
-requests on stdin and writes answers, in order, on stdout. The event loop talks to it
+Workers run :mod:`~webresearch.crawlers.convert_worker`. The event loop talks to them
 through asyncio's own pipe transports, so the parent runs no helper threads (with
 ``concurrent.futures`` their fight for the GIL against a busy loop starves the workers).
 """
@@ -13,19 +12,17 @@ import collections
 import logging
 import os
 import pickle
-import signal
-import struct
 import sys
 import time
 from pathlib import Path
-from typing import BinaryIO
 
+from webresearch.crawlers import convert_worker
 from webresearch.crawlers.content import Converted, convert
+from webresearch.crawlers.convert_worker import HEADER
 
 __all__ = ["ProcessConverter"]
 
 logger = logging.getLogger(__name__)
-_HEADER = struct.Struct("!I")
 
 
 class ProcessConverter:
@@ -159,7 +156,7 @@ class _Worker:
         assert self.process.stdin is not None
         answer: asyncio.Future[Converted] = asyncio.get_running_loop().create_future()
         self.waiting.append(answer)
-        self.process.stdin.writelines((_HEADER.pack(len(payload)), payload))
+        self.process.stdin.writelines((HEADER.pack(len(payload)), payload))
         return answer
 
     async def _read(self) -> None:
@@ -167,7 +164,7 @@ class _Worker:
         assert stdout is not None
         try:
             while True:
-                (size,) = _HEADER.unpack(await stdout.readexactly(_HEADER.size))
+                (size,) = HEADER.unpack(await stdout.readexactly(HEADER.size))
                 out = pickle.loads(await stdout.readexactly(size))
                 answer = self.waiting.popleft()
                 if not answer.done():
@@ -222,33 +219,4 @@ class _Worker:
 
 
 def _worker_argv() -> list[str]:
-    return [sys.executable, "-m", __name__]
-
-
-def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
-    data = stream.read(size)
-    return data if len(data) == size else None
-
-
-def serve(requests: BinaryIO, answers: BinaryIO) -> None:
-    """The worker's loop: convert each request, answer in order, stop at end of input."""
-    while (header := _read_exactly(requests, _HEADER.size)) is not None:
-        payload = _read_exactly(requests, _HEADER.unpack(header)[0])
-        if payload is None:
-            return
-        body, content_type, url = pickle.loads(payload)
-        try:
-            out = convert(body, content_type, url=url)
-        except Exception as exc:  # a worker answers every request
-            out = Converted(error=f"the page could not be converted ({type(exc).__name__})")
-        data = pickle.dumps(out)
-        answers.write(_HEADER.pack(len(data)))
-        answers.write(data)
-        answers.flush()
-
-
-if __name__ == "__main__":
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    answers = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # anything printed goes to stderr, never into the answers
-    serve(sys.stdin.buffer, answers)
+    return [sys.executable, "-m", convert_worker.__name__]
