@@ -113,12 +113,15 @@ def main() -> None:
                         help="LiveWebConfig.convert_processes (0: convert on the event loop)")
     parser.add_argument("--latency-ms", type=float, default=0.0,
                         help="server latency per page (0: the CPU-bound worst case)")
+    parser.add_argument("--latency", default="fixed", choices=("fixed", "lognormal", "heavy"),
+                        help="its distribution (lognormal: median --latency-ms, as the web's)")
     args = parser.parse_args()
 
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "webresearch.cli", "serve-web", "--port",
                                str(port), "--pad-kb", str(args.page_kb), "--latency-ms",
-                               str(args.latency_ms)], stdout=subprocess.PIPE)
+                               str(args.latency_ms), "--latency", args.latency],
+                              stdout=subprocess.PIPE)
     assert server.stdout is not None
     server.stdout.readline()  # "serving ..." once it listens
     try:
@@ -148,7 +151,7 @@ def main() -> None:
                       "live_cpu_ms_per_page": median["live_cpu"],
                       "bare_cpu_ms_per_page": median["bare_cpu"], "pages": len(urls),
                       "page_kb": args.page_kb, "concurrency": args.concurrency,
-                      "latency_ms": args.latency_ms,
+                      "latency_ms": args.latency_ms, "latency": args.latency,
                       "convert_processes": args.convert_processes}))
 
 
