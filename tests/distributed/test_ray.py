@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import threading
@@ -44,6 +45,12 @@ def sim_env() -> WebResearchEnv:
     return WebResearchEnv(tasks=TASKS, date="2026-01-01")
 
 
+def recording_env(pids: Path) -> WebResearchEnv:
+    """A sim env that leaves its process id in ``pids``: which workers ran episodes."""
+    (pids / str(os.getpid())).touch()
+    return sim_env()
+
+
 def oracle() -> Policy:
     return OraclePolicy(TASKS)
 
@@ -80,10 +87,7 @@ def test_a_killed_worker_loses_nothing_and_records_nothing_twice(tmp_path: Path,
                                                                  store_writer: str) -> None:
     pids = tmp_path / "pids"
     pids.mkdir()
-
-    def env() -> WebResearchEnv:
-        (pids / str(os.getpid())).touch()
-        return sim_env()
+    env = functools.partial(recording_env, pids)
 
     def slow() -> Policy:
         return SlowOracle(TASKS, delay_s=0.05)
@@ -198,10 +202,7 @@ def test_a_runner_serves_many_rollouts_and_loads_weights(tiny_model: Path,
 
     pids = tmp_path / "pids"
     pids.mkdir()
-
-    def env() -> WebResearchEnv:
-        (pids / str(os.getpid())).touch()
-        return sim_env()
+    env = functools.partial(recording_env, pids)
 
     def policy() -> Policy:
         import torch

@@ -174,9 +174,9 @@ class _Worker:
                 self.alive = False  # no more work for it
                 try:
                     code = await asyncio.wait_for(self.process.wait(), 5.0)
-                except TimeoutError:
+                except TimeoutError:  # its output closed but it lives on
                     self.kill()
-                    raise
+                    return
                 self.stop(killed=code < 0)
                 logger.warning("a conversion process ended (exit code %s); its pages go inline "
                                "until another starts", code)

@@ -169,10 +169,8 @@ class _Render:
                 if text and not (rows and self._between_cells()):
                     out.append(text)
                 continue
-            tag = tags.pop()
-            if not tag:
-                pass
-            elif rows or tag in _SPECIAL:
+            tag = tags.pop()  # "" for a dropped element: only its tail counts
+            if tag and (rows or tag in _SPECIAL):
                 self._close(tag)
             elif tag in _BLOCKS:
                 out.append("\n")
