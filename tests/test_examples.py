@@ -39,6 +39,14 @@ def test_crawl_benchmark() -> None:
     assert figures["live_cpu_ms_per_page"] > 0 and figures["convert_processes"] == 1
 
 
+def test_extract_benchmark(tmp_path: Path) -> None:
+    (tmp_path / "a.html").write_text("<title>A</title><main><p>Hello <b>there</b></p></main>")
+    last = run("benchmarks/extract.py", "--pages", "5", "--repeats", "1", "--html-dir",
+               str(tmp_path)).splitlines()[-1]
+    figures = json.loads(last)
+    assert figures["sim_ms"] > 0 and figures["files_pages"] == 1 and figures["files_ms"] > 0
+
+
 def test_replay_store_benchmark() -> None:
     figures = json.loads(run("benchmarks/replay_store.py", "--episodes", "50").splitlines()[-1])
     assert figures["write_steps_per_s"] > 0 and figures["bytes_per_step"] > 0
