@@ -9,7 +9,8 @@ with the same concurrency:
   charset, HTML to text, disk cache write), cold cache.
 
 ``ratio`` is live / bare (target: at least 0.5). ``cache_hit_ms`` is the mean time of
-a fetch served from the disk cache; ``*_cpu_ms_per_page`` is this process's CPU time per
+a fetch served from the disk cache, ``cache_write_cpu_ms`` the CPU time of writing a
+page into a fresh one; ``*_cpu_ms_per_page`` is this process's CPU time per
 page in each loop (conversion processes not counted). ``--latency-ms`` delays every page
 on the server (the real web's case); the default 0 is the CPU-bound worst case, where
 the ratio is just bare CPU / live CPU. Past the site's 492 pages, URLs repeat with a
@@ -32,12 +33,14 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
+from webresearch.crawlers.cache import WebCache
 from webresearch.crawlers.http import HttpConfig
 from webresearch.crawlers.live import LiveWeb, LiveWebConfig
 from webresearch.crawlers.rate_limit import Rate
 from webresearch.crawlers.safety import UrlPolicy
 from webresearch.sim.web import SimSite
 from webresearch.sim.world import WorldConfig
+from webresearch.web.base import Page
 
 
 def free_port() -> int:
@@ -82,8 +85,18 @@ def live_web(cache_dir: str, concurrency: int, processes: int) -> LiveWeb:
     return LiveWeb(config)
 
 
+def write_ms(pages: list[Page]) -> float:
+    """Mean CPU milliseconds to write a page into a fresh disk cache."""
+    cache = WebCache(tempfile.mkdtemp())
+    start = time.process_time()
+    for page in pages:
+        cache.put_page(page)
+    cache.close()
+    return (time.process_time() - start) / len(pages) * 1000
+
+
 async def live(urls: list[str], concurrency: int, cache_dir: str, processes: int
-               ) -> tuple[float, float, float]:
+               ) -> tuple[float, float, float, float]:
     web = live_web(cache_dir, concurrency, processes)
     if web.services.converter is not None:
         await web.services.converter.start()  # a long-running crawler starts them once
@@ -96,11 +109,11 @@ async def live(urls: list[str], concurrency: int, cache_dir: str, processes: int
 
     rate, cpu_ms = await pool(urls, get, concurrency)
     start = time.perf_counter()
-    for url in urls:  # again, now from the disk cache
-        assert (await web.fetch(url)).from_cache
+    pages = [await web.fetch(url) for url in urls]  # again, now from the disk cache
     hit_ms = (time.perf_counter() - start) / len(urls) * 1000
+    assert all(page.from_cache for page in pages)
     await web.aclose()
-    return rate, cpu_ms, hit_ms
+    return rate, cpu_ms, hit_ms, write_ms(pages)
 
 
 def main() -> None:
@@ -130,16 +143,17 @@ def main() -> None:
                 for n in range(args.pages)]  # past the site's size, copies with their own URLs
         asyncio.run(bare(urls, args.concurrency))  # warm the server's page memo
         runs: dict[str, list[float]] = {k: [] for k in ("bare", "bare_cpu", "live", "live_cpu",
-                                                         "hit_ms")}
+                                                         "hit_ms", "write_ms")}
         for _ in range(args.repeats):
             rate, cpu_ms = asyncio.run(bare(urls, args.concurrency))
             runs["bare"].append(rate)
             runs["bare_cpu"].append(cpu_ms)
-            rate, cpu_ms, hit = asyncio.run(live(urls, args.concurrency, tempfile.mkdtemp(),
-                                                 args.convert_processes))
+            rate, cpu_ms, hit, write = asyncio.run(live(urls, args.concurrency,
+                                                        tempfile.mkdtemp(), args.convert_processes))
             runs["live"].append(rate)
             runs["live_cpu"].append(cpu_ms)
             runs["hit_ms"].append(hit)
+            runs["write_ms"].append(write)
             print(f"bare {runs['bare'][-1]:7.0f} pages/s ({runs['bare_cpu'][-1]:.3f} ms CPU)   "
                   f"live {rate:7.0f} pages/s ({cpu_ms:.3f} ms CPU)   cache hit {hit:.3f} ms")
     finally:
@@ -148,6 +162,7 @@ def main() -> None:
     median = {k: statistics.median(v) for k, v in runs.items()}
     print(json.dumps({"pages_per_s": median["live"], "bare_get_per_s": median["bare"],
                       "ratio": median["live"] / median["bare"], "cache_hit_ms": median["hit_ms"],
+                      "cache_write_cpu_ms": median["write_ms"],
                       "live_cpu_ms_per_page": median["live_cpu"],
                       "bare_cpu_ms_per_page": median["bare_cpu"], "pages": len(urls),
                       "page_kb": args.page_kb, "concurrency": args.concurrency,

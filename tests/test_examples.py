@@ -37,6 +37,7 @@ def test_crawl_benchmark() -> None:
     figures = json.loads(last)
     assert figures["pages_per_s"] > 0 and figures["ratio"] > 0 and figures["cache_hit_ms"] > 0
     assert figures["live_cpu_ms_per_page"] > 0 and figures["convert_processes"] == 1
+    assert figures["cache_write_cpu_ms"] > 0
 
 
 def test_extract_benchmark(tmp_path: Path) -> None:

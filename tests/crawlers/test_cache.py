@@ -47,6 +47,32 @@ def test_any_text_round_trips_and_damage_is_a_miss(tmp_path: Path) -> None:
     cache.close()
 
 
+def test_large_entries_are_files_a_plain_diskcache_reads(tmp_path: Path) -> None:
+    import dataclasses
+    import shutil
+
+    cache = WebCache(tmp_path)
+    text = "a line of page text\n" * 2000  # 40 KB: a file of its own
+    cache.put_page(dataclasses.replace(PAGE, text=text))
+    files = [p for p in tmp_path.rglob("*.val")]
+    assert len(files) == 1 and files[0].parent.parent == tmp_path  # one directory level
+    cache.put_page(dataclasses.replace(PAGE, text=text + "more\n"))  # replaced: old file gone
+    assert len(list(tmp_path.rglob("*.val"))) == 1
+    cache.close()
+    plain = diskcache.Cache(str(tmp_path))  # diskcache's own Disk reads it back
+    raw = plain.get("page:https://a.test/x")
+    assert isinstance(raw, bytes) and raw.endswith(b"more\n")
+    plain.close()
+    cache = WebCache(tmp_path)
+    for directory in [p for p in tmp_path.iterdir() if p.is_dir()]:
+        shutil.rmtree(directory)  # as another process's removal of its last file would
+    assert cache.get_page(PAGE.url) is None  # the file is gone: a miss
+    cache.put_page(dataclasses.replace(PAGE, text=text))  # the directory is made again
+    got = cache.get_page(PAGE.url)
+    assert got is not None and got.text == text
+    cache.close()
+
+
 def test_a_full_disk_or_broken_database_costs_the_cache_not_the_page(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     import errno
