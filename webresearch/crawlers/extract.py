@@ -146,6 +146,7 @@ class _Render:
         self.base_url = base_url
         self.out: list[str] = []
         self.links: dict[str, None] = {}
+        self.hrefs: set[str] = set()  # as written: a page repeats its links, join each once
         self.rows: list[list[int]] = []  # open rows: [cells shown so far, cells open outside]
         self.cells: list[int] = []  # open cells: where their text starts in ``out``
 
@@ -185,7 +186,8 @@ class _Render:
     def _open(self, el: etree._Element, tag: str) -> None:
         if tag == "a":
             href = (el.get("href") or "").strip()
-            if href and not href.startswith(_NOT_LINKS):
+            if href and href not in self.hrefs and not href.startswith(_NOT_LINKS):
+                self.hrefs.add(href)
                 self.links.setdefault(urljoin(self.base_url, href), None)
         if tag in _CELLS and self.rows:
             self.cells.append(len(self.out))

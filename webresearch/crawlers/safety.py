@@ -11,6 +11,7 @@ import ipaddress
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -83,12 +84,19 @@ class UrlPolicy:
         for entry in self.allow:
             if entry.lower() == host.lower():
                 return True
-            try:
-                if address in ipaddress.ip_network(entry, strict=False):
-                    return True
-            except ValueError:
-                continue
+            network = _network(entry)
+            if network is not None and address in network:
+                return True
         return False
+
+
+@lru_cache(maxsize=256)
+def _network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """An allowlist entry as a network (parsed once), or ``None`` for a hostname."""
+    try:
+        return ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return None
 
 
 class SafeResolver(AbstractResolver):
