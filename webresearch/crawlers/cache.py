@@ -10,7 +10,8 @@ long text (a page's, robots.txt's) as raw UTF-8, which costs a copy where JSON w
 escape it and diskcache re-encode it. diskcache's own ``Disk`` writes a large bytes value
 to its file line by line (it iterates a ``BytesIO``) and makes a new directory for
 almost every file of a young cache; :class:`_Disk` writes it in one call, into one of
-256 directories, which takes a 50 KB page's write from 0.7 to about 0.1 ms of CPU.
+256 directories: a 50 KB page's write takes 0.14–0.25 ms of CPU here, against
+0.30–0.40 ms (0.6 at worst) through diskcache's own.
 """
 
 from __future__ import annotations
