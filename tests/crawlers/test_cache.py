@@ -6,6 +6,7 @@ import asyncio
 import multiprocessing
 import time
 from pathlib import Path
+from typing import Any
 
 import diskcache
 import pytest
@@ -70,6 +71,39 @@ def test_large_entries_are_files_a_plain_diskcache_reads(tmp_path: Path) -> None
     cache.put_page(dataclasses.replace(PAGE, text=text))  # the directory is made again
     got = cache.get_page(PAGE.url)
     assert got is not None and got.text == text
+    cache.close()
+
+
+def test_a_write_that_fills_the_disk_leaves_no_partial_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+    import errno
+
+    real_open = Path.open
+
+    class Full:
+        def __init__(self, file: Any) -> None:
+            self.file = file
+
+        def __enter__(self) -> Full:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.file.close()
+
+        def write(self, data: bytes) -> int:
+            self.file.write(data[:100])  # part of it lands, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def open_full(self: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        file = real_open(self, mode, *args, **kwargs)
+        return Full(file) if mode == "xb" else file
+
+    cache = WebCache(tmp_path)
+    monkeypatch.setattr(Path, "open", open_full)
+    cache.put_page(dataclasses.replace(PAGE, text="x" * 50_000))
+    assert cache.stats.failed_writes == 1 and not list(tmp_path.rglob("*.val"))
+    assert cache.get_page(PAGE.url) is None
     cache.close()
 
 

@@ -182,16 +182,7 @@ class _Disk(diskcache.Disk):  # type: ignore[misc]  # diskcache is untyped
         if type(value) is not bytes or len(value) < self.min_file_size:
             return super().store(value, read, key)  # type: ignore[no-any-return]
         filename, full_path = self.filename(key, value)
-        path = Path(full_path)
-        for attempt in range(3):
-            try:
-                with path.open("xb") as file:
-                    file.write(value)
-                break
-            except FileNotFoundError:  # a new directory, or one another process just removed
-                if attempt == 2:
-                    raise
-                path.parent.mkdir(parents=True, exist_ok=True)
+        _create(Path(full_path), value)
         return len(value), MODE_BINARY, filename, None
 
     def filename(self, key: Any = UNKNOWN, value: Any = UNKNOWN) -> tuple[str, str]:
@@ -200,6 +191,24 @@ class _Disk(diskcache.Disk):  # type: ignore[misc]  # diskcache is untyped
         name = os.urandom(16).hex()
         filename = f"{name[:2]}/{name[2:]}.val"
         return filename, str(Path(self._directory) / filename)
+
+
+def _create(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file at ``path``; a failed write (a full disk) leaves none."""
+    for attempt in range(3):
+        try:
+            file = path.open("xb")
+            break
+        except FileNotFoundError:  # a new directory, or one another process just removed
+            if attempt == 2:
+                raise
+            path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with file:
+            file.write(data)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def _encode(data: dict[str, Any], text: str) -> bytes:
