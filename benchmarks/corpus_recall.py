@@ -18,9 +18,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from webresearch.envs.backends import make_web
 from webresearch.envs.rewards import normalize_answer
-from webresearch.envs.tasks import load_tasks
-from webresearch.web import make_web
+from webresearch.tasks import load_tasks
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "deepresearcher_dev.jsonl"
 

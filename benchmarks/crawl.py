@@ -34,10 +34,10 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 
 from webresearch.crawlers.cache import WebCache
-from webresearch.crawlers.http import HttpConfig
 from webresearch.crawlers.live import LiveWeb, LiveWebConfig
-from webresearch.crawlers.rate_limit import Rate
-from webresearch.crawlers.safety import UrlPolicy
+from webresearch.net.http import HttpConfig
+from webresearch.net.rate_limit import Rate
+from webresearch.net.safety import UrlPolicy
 from webresearch.sim.web import SimSite
 from webresearch.sim.world import WorldConfig
 from webresearch.web.base import Page

@@ -21,11 +21,11 @@ import torch
 
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.policies.base import SamplingParams
-from webresearch.policies.grpo import GRPOConfig, GRPOLearner
-from webresearch.policies.grpo.learner import _pad
 from webresearch.policies.hf import HFPolicy
 from webresearch.policies.tiny import build_tiny_model
 from webresearch.rollout import RolloutConfig, rollout
+from webresearch.train import GRPOConfig, GRPOLearner
+from webresearch.train.learner import _pad
 
 
 def digits(response: str, golds: object) -> float:

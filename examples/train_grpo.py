@@ -29,10 +29,10 @@ import torch
 from webresearch.envs.rewards import get_reward
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.policies.base import SamplingParams
-from webresearch.policies.grpo import GRPOConfig, GRPOLearner, LossConfig, TrainLog, train
 from webresearch.policies.hf import HFPolicy
 from webresearch.policies.tiny import build_tiny_model
 from webresearch.replay.store import ReplayStore
+from webresearch.train import GRPOConfig, GRPOLearner, LossConfig, TrainLog, train
 
 
 def digit_share(response: str, golds: Sequence[str]) -> float:

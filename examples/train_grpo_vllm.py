@@ -67,8 +67,8 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from webresearch.envs.web_research import WebResearchEnv
-    from webresearch.policies.grpo import GRPOConfig, GRPOLearner, LossConfig, add_lora, train
     from webresearch.replay.store import ReplayStore
+    from webresearch.train import GRPOConfig, GRPOLearner, LossConfig, add_lora, train
 
     device = "cuda"
     tokenizer = AutoTokenizer.from_pretrained(args.model)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from webresearch.envs.tasks import Task
 from webresearch.envs.web_research import WebResearchEnv
+from webresearch.tasks import Task
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DEV_DATASET = SHARED / "datasets" / "deepresearcher_dev.jsonl"

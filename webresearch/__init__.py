@@ -19,10 +19,11 @@ from webresearch.envs import (
     register_envs,
     rewards,
 )
+from webresearch.envs.backends import make_web
 from webresearch.envs.rewards import deepresearcher_reward, exact_match, f1_score
 from webresearch.errors import WebResearchError
 from webresearch.policies import Completion, Policy, SamplingParams
-from webresearch.web import MockWeb, Page, SearchHit, SearchResults, WebBackend, make_web
+from webresearch.web import MockWeb, Page, SearchHit, SearchResults, WebBackend
 
 if TYPE_CHECKING:
     from webresearch.corpus import CorpusWeb

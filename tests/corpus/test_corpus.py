@@ -14,8 +14,8 @@ import pytest
 from tests.conftest import answer, browse, search
 from webresearch.corpus import CorpusIndex, CorpusWeb, CorpusWebConfig, named_corpus
 from webresearch.corpus.documents import parse_record
+from webresearch.envs.backends import make_web
 from webresearch.errors import ConfigError, DependencyNotInstalled
-from webresearch.web import make_web
 
 PASSAGES = [
     ("Pogre Works", "Pogre Works is a foundry in Ulmsk, founded in 1917 by Anna Vell."),

@@ -6,11 +6,11 @@ import tempfile
 from dataclasses import replace
 from typing import Any
 
-from webresearch.crawlers.http import HttpConfig
 from webresearch.crawlers.live import LiveWeb, LiveWebConfig
-from webresearch.crawlers.rate_limit import Rate
-from webresearch.crawlers.retry import RetryPolicy
-from webresearch.crawlers.safety import UrlPolicy
+from webresearch.net.http import HttpConfig
+from webresearch.net.rate_limit import Rate
+from webresearch.net.retry import RetryPolicy
+from webresearch.net.safety import UrlPolicy
 from webresearch.sim.server import SimInternet
 
 LOOPBACK = UrlPolicy(allow=("127.0.0.0/8",))

@@ -11,7 +11,8 @@ from typing import Any
 import diskcache
 import pytest
 
-from webresearch.crawlers.cache import SingleFlight, WebCache
+from webresearch.crawlers.cache import WebCache
+from webresearch.net.single_flight import SingleFlight
 from webresearch.web.base import Page, SearchHit, SearchResults
 
 PAGE = Page(url="https://a.test/x?utm_source=z", final_url="https://a.test/x", status=200,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from webresearch.crawlers.content import convert, decode, media_type
-from webresearch.sim.test_routes import _pdf_bytes
+from webresearch.sim.fault_routes import _pdf_bytes
 
 TEXT = "Café Zoë naïve — “quoted”"
 

@@ -12,7 +12,7 @@ from typing import TypeVar
 import pytest
 
 from tests.crawlers.conftest import live
-from webresearch.crawlers.rate_limit import Rate
+from webresearch.net.rate_limit import Rate
 from webresearch.sim.faults import Faults
 from webresearch.sim.server import SimInternet
 
@@ -239,7 +239,7 @@ def test_failing_hosts_are_short_circuited() -> None:
     assert (error or "").startswith("skipped: 127.0.0.1") and elapsed < 0.05
 
 
-from webresearch.crawlers.retry import RetryPolicy  # noqa: E402
+from webresearch.net.retry import RetryPolicy  # noqa: E402
 
 FAST_ONE = RetryPolicy(attempts=1)
 

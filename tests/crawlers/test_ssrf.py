@@ -8,11 +8,11 @@ import tempfile
 
 import pytest
 
-from tests.crawlers.test_safety import FixedResolver
-from webresearch.crawlers.http import HttpConfig
+from tests.net.test_safety import FixedResolver
 from webresearch.crawlers.live import LiveWeb, LiveWebConfig
-from webresearch.crawlers.safety import UrlPolicy
 from webresearch.envs.web_research import WebResearchEnv
+from webresearch.net.http import HttpConfig
+from webresearch.net.safety import UrlPolicy
 from webresearch.sim.server import SimInternet
 
 

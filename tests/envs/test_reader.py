@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import answer, browse, search
-from webresearch.crawlers.rate_limit import Rate
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError
+from webresearch.net.rate_limit import Rate
 from webresearch.policies.base import Completion, Policy, PromptLike, SamplingParams, as_prompt
 from webresearch.policies.reader import LLMReader
 from webresearch.replay import ReplayStore

@@ -13,9 +13,9 @@ from gymnasium.utils.env_checker import check_env
 
 import webresearch
 from tests.conftest import answer, browse, search
-from webresearch.envs.tasks import Task
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError, StateError, WebResearchError
+from webresearch.tasks import Task
 from webresearch.web import MockWeb
 
 

@@ -11,7 +11,6 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import serve_app
-from webresearch.envs.tasks import Task
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.evaluation import (
     EvalReport,
@@ -26,6 +25,7 @@ from webresearch.evaluation.judge import parse_judgement
 from webresearch.policies import NoToolPolicy, OraclePolicy
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
+from webresearch.tasks import Task
 
 CALLS = web.AppKey("calls", list[str])
 

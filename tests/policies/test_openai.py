@@ -8,9 +8,9 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import serve_app
-from webresearch.crawlers.retry import RetryPolicy
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import PolicyError
+from webresearch.net.retry import RetryPolicy
 from webresearch.policies.base import Prompt, SamplingParams
 from webresearch.policies.openai_compat import OpenAIPolicy
 from webresearch.rollout import RolloutConfig, rollout

@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from webresearch.envs.tasks import SupportingPage, Task
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError, PolicyError
 from webresearch.policies import NoToolPolicy, OraclePolicy, make_scripted_policy
 from webresearch.rollout import run_episode
+from webresearch.tasks import SupportingPage, Task
 from webresearch.web import MockWeb, SearchHit
 
 

@@ -6,9 +6,9 @@ import json
 import re
 from collections.abc import Sequence
 
-from webresearch.envs.tasks import Task
 from webresearch.policies import ChatMessage, ScriptedPolicy
 from webresearch.replay.schema import EpisodeRecord, StepRecord
+from webresearch.tasks import Task
 from webresearch.web.base import Page, SearchHit, SearchResults
 from webresearch.web.calls import WebCall
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.replay.conftest import episode
-from webresearch.envs.tasks import Task
 from webresearch.errors import WebResearchError
 from webresearch.replay.schema import RunRecord
 from webresearch.replay.store import ReplayStore
+from webresearch.tasks import Task
 
 
 def test_runs_queries_groups_and_batches(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from webresearch.web import MockWeb, Page, SearchHit, SearchResults, make_web
+from webresearch.envs.backends import make_web
+from webresearch.web import MockWeb, Page, SearchHit, SearchResults
 
 
 def test_handlers_may_be_sync_or_async_and_return_shortcuts() -> None:

@@ -16,24 +16,22 @@ almost every file of a young cache; :class:`_Disk` writes it in one call, into o
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import diskcache
 from diskcache.core import MODE_BINARY, UNKNOWN
 
-from webresearch.crawlers.urls import normalize_query, normalize_url
+from webresearch.net.urls import normalize_query, normalize_url
 from webresearch.web.base import Page, SearchHit, SearchResults
 
-__all__ = ["CacheStats", "SingleFlight", "WebCache"]
+__all__ = ["CacheStats", "WebCache"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -228,45 +226,3 @@ def _decode(raw: object) -> tuple[dict[str, Any], str] | None:
         return data, text.decode("utf-8", "surrogatepass")
     except ValueError:  # JSON or UTF-8 (UnicodeDecodeError is a ValueError)
         return None
-
-
-class SingleFlight(Generic[T]):
-    """Concurrent calls with the same key share one execution of the work.
-
-    The work runs as its own task: a caller that is cancelled (an episode past its
-    deadline) does not cancel it for the others.
-
-    Example:
-        >>> async def demo() -> list[int]:
-        ...     calls = []
-        ...     async def work() -> int:
-        ...         calls.append(1)
-        ...         await asyncio.sleep(0.01)
-        ...         return 42
-        ...     flight: SingleFlight[int] = SingleFlight()
-        ...     results = await asyncio.gather(*(flight.run("k", work) for _ in range(5)))
-        ...     return [len(calls), *results]
-        >>> asyncio.run(demo())
-        [1, 42, 42, 42, 42, 42]
-    """
-
-    def __init__(self) -> None:
-        self._flights: dict[str, asyncio.Task[T]] = {}
-        self.shared = 0
-        """Calls that joined a flight already in the air."""
-
-    async def run(self, key: str, work: Callable[[], Awaitable[T]]) -> T:
-        task = self._flights.get(key)
-        if task is None:
-            task = asyncio.ensure_future(work())
-            self._flights[key] = task
-            task.add_done_callback(lambda t: self._land(key, t))
-        else:
-            self.shared += 1
-        return await asyncio.shield(task)
-
-    def _land(self, key: str, task: asyncio.Task[T]) -> None:
-        if self._flights.get(key) is task:
-            del self._flights[key]
-        if not task.cancelled():
-            task.exception()  # retrieved: nobody may be left waiting for it

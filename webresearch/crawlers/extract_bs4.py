@@ -6,11 +6,11 @@ from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup, Comment, Tag
 
-from webresearch.crawlers.extract import (
-    _BLOCKS,
-    _BOILERPLATE,
-    _DROP_TAGS,
-    _KEEP_ANYWAY,
+from webresearch.crawlers.extract_rules import (
+    BLOCKS,
+    BOILERPLATE,
+    DROP_TAGS,
+    KEEP_ANYWAY,
     Extracted,
     clean_lines,
 )
@@ -45,14 +45,14 @@ def _title(soup: BeautifulSoup) -> str:
 def _drop_boilerplate(soup: BeautifulSoup) -> None:
     for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
         comment.extract()
-    for tag in soup.find_all(sorted(_DROP_TAGS - {'head'})):
+    for tag in soup.find_all(sorted(DROP_TAGS - {'head'})):
         tag.decompose()
     for tag in soup.find_all(True):
         if tag.decomposed or tag.attrs is None:
             continue
         classes: list[str] = list(tag.get("class") or [])
         marks = " ".join([*classes, str(tag.get("id", "")), str(tag.get("role", ""))])
-        if tag.name not in _KEEP_ANYWAY and _BOILERPLATE.search(marks):
+        if tag.name not in KEEP_ANYWAY and BOILERPLATE.search(marks):
             tag.decompose()
 
 
@@ -67,10 +67,10 @@ def _links(root: Tag, base_url: str) -> tuple[str, ...]:
 
 def _mark_blocks(root: Tag) -> None:
     """Put line breaks around block elements and prefixes on headings, items and rows."""
-    for tag in root.find_all(sorted(_BLOCKS)):
+    for tag in root.find_all(sorted(BLOCKS)):
         name = tag.name
         if name == "tr":
-            for block in tag.find_all(sorted(_BLOCKS)):  # inside a cell, a block is a space
+            for block in tag.find_all(sorted(BLOCKS)):  # inside a cell, a block is a space
                 block.insert_before(" ")
                 block.insert_after(" ")
             cells = [" ".join(c.get_text().split()) for c in tag.find_all(("th", "td"))]

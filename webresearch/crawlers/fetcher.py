@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 
-from webresearch.crawlers.cache import SingleFlight, WebCache
+from webresearch.crawlers.cache import WebCache
 from webresearch.crawlers.content import convert
 from webresearch.crawlers.converters import ProcessConverter
-from webresearch.crawlers.http import HttpClient
 from webresearch.crawlers.robots import RobotsPolicy
-from webresearch.crawlers.urls import normalize_url
+from webresearch.net.http import HttpClient
+from webresearch.net.single_flight import SingleFlight
+from webresearch.net.urls import normalize_url
 from webresearch.web.base import Page
 
 __all__ = ["PageFetcher"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,20 +10,24 @@ from typing import Any
 from aiohttp.abc import AbstractResolver
 
 from webresearch._home import default_cache_dir
-from webresearch.crawlers.cache import DAY, SingleFlight, WebCache
+from webresearch.crawlers.cache import DAY, WebCache
 from webresearch.crawlers.converters import ProcessConverter
 from webresearch.crawlers.fetcher import PageFetcher
-from webresearch.crawlers.http import HttpClient, HttpConfig
-from webresearch.crawlers.rate_limit import Rate, RateAuthority, RateLimiter, SqliteAuthority
 from webresearch.crawlers.robots import RobotsPolicy
 from webresearch.crawlers.search import ENGINES, SearchEngine
 from webresearch.errors import unknown_name_error
+from webresearch.net.http import HttpClient, HttpConfig
+from webresearch.net.rate_limit import (
+    Rate,
+    RateAuthority,
+    RateLimiter,
+    SqliteAuthority,
+    default_authority,
+)
+from webresearch.net.single_flight import SingleFlight
 from webresearch.web.base import Page, SearchResults, WebBackend
 
-__all__ = ["AUTHORITY_ENV", "LiveWeb", "LiveWebConfig", "default_cache_dir"]
-
-AUTHORITY_ENV = "WEBRESEARCH_RATE_AUTHORITY"
-"""Environment variable that sets ``LiveWebConfig.rate_authority`` by default."""
+__all__ = ["LiveWeb", "LiveWebConfig", "default_cache_dir"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,11 +46,12 @@ class LiveWebConfig:
     """Requests per second to any one host."""
     search_rate: Rate = field(default_factory=lambda: Rate(per_second=5.0, burst=5))
     """Requests per second to the search API."""
-    rate_authority: str | None = None
+    rate_authority: str | RateAuthority | None = None
     """Who hands out request slots: the path of a SQLite file shared by the processes of a
-    machine, or ``"ray:<actor name>"`` for a Ray run's authority actor. ``None`` reads
-    ``$WEBRESEARCH_RATE_AUTHORITY`` where the backend starts (the Ray runner sets it in
-    its workers), and without it limits this process only."""
+    machine, or any :class:`~webresearch.net.rate_limit.RateAuthority` (a Ray run's
+    authority actor). ``None`` asks the one installed in this process with
+    :func:`~webresearch.net.rate_limit.use_authority` (a Ray worker installs its run's),
+    and without one limits this process only."""
     cache_dir: str | None = field(default_factory=default_cache_dir)
     """Disk cache shared by every process on the machine; ``None`` for no cache."""
     search_ttl_s: float = 7 * DAY
@@ -61,21 +65,17 @@ class LiveWebConfig:
     inline). On a machine with a core to spare, one lifts pages/s under load."""
 
 
-def _authority(spec: str | None) -> RateAuthority | None:
-    if not spec:
-        return None
-    if spec.startswith("ray:"):
-        from webresearch.distributed.services import RayAuthority  # noqa: PLC0415 - Ray only
-
-        return RayAuthority(spec.removeprefix("ray:"))
-    return SqliteAuthority(spec)
+def _authority(spec: str | RateAuthority | None) -> RateAuthority | None:
+    if spec is None or spec == "":
+        return default_authority()
+    return SqliteAuthority(spec) if isinstance(spec, str) else spec
 
 
 class _Services:
     """What every LiveWeb of one config shares inside one event loop: one session, one cache."""
 
     def __init__(self, config: LiveWebConfig, resolver: AbstractResolver | None) -> None:
-        authority = _authority(config.rate_authority or os.environ.get(AUTHORITY_ENV))
+        authority = _authority(config.rate_authority)
         self.limiter = RateLimiter(authority, default=config.host_rate)
         self.http = HttpClient(config.http, limiter=self.limiter, resolver=resolver)
         self.cache = (WebCache(config.cache_dir, search_ttl_s=config.search_ttl_s,

@@ -6,10 +6,11 @@ import time
 
 from protego import Protego
 
-from webresearch.crawlers.cache import DAY, SingleFlight, WebCache
+from webresearch.crawlers.cache import DAY, WebCache
 from webresearch.crawlers.content import decode, media_type
-from webresearch.crawlers.http import HttpClient
-from webresearch.crawlers.urls import origin
+from webresearch.net.http import HttpClient
+from webresearch.net.single_flight import SingleFlight
+from webresearch.net.urls import origin
 
 __all__ = ["RobotsPolicy"]
 

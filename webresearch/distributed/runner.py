@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from webresearch.crawlers.live import AUTHORITY_ENV
 from webresearch.distributed.chunks import Chunks
 from webresearch.distributed.cluster import NAMESPACE, init_ray
 from webresearch.distributed.services import (
@@ -21,7 +20,6 @@ from webresearch.distributed.services import (
     StoreServer,
 )
 from webresearch.distributed.worker import Job, RolloutWorker, Settings
-from webresearch.envs.tasks import Task
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError
 from webresearch.policies.base import Policy
@@ -29,6 +27,7 @@ from webresearch.replay.schema import EpisodeRecord, RunRecord, new_id
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout.local import RolloutConfig, RolloutReport, schedule
 from webresearch.rollout.progress import Progress
+from webresearch.tasks import Task
 
 __all__ = ["RayConfig", "RayRunner", "ray_rollout"]
 
@@ -143,7 +142,7 @@ class RayRunner:
 
         def spawn() -> Any:
             return worker_class.remote(self.make_env, make_policy, concurrency=self.per_worker,
-                                       store=store, env_vars={AUTHORITY_ENV: f"ray:{name}"})
+                                       store=store, rate_authority=name)
 
         self._spawn = spawn
         for _ in range(n):

@@ -6,9 +6,9 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from webresearch.crawlers.rate_limit import LocalAuthority, Rate
 from webresearch.distributed.cluster import NAMESPACE, require_ray
-from webresearch.errors import PolicyError, StateError, WebResearchError
+from webresearch.errors import StateError, WebResearchError
+from webresearch.net.rate_limit import LocalAuthority, Rate
 from webresearch.policies.base import Completion, Policy, PromptLike, SamplingParams
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.replay.store import ReplayStore
@@ -19,7 +19,7 @@ __all__ = ["AuthorityServer", "PolicyServer", "RayAuthority", "RemotePolicy", "S
 class AuthorityServer:
     """Ray actor body: the one place that hands out request slots for every worker.
 
-    Workers lease slots in blocks (see :class:`~webresearch.crawlers.rate_limit.
+    Workers lease slots in blocks (see :class:`~webresearch.net.rate_limit.
     RateLimiter`), so the actor answers a few calls per second per host, not one per
     request. Slot times are wall-clock (``time.time()``), shared by a node's processes.
     """
@@ -32,10 +32,11 @@ class AuthorityServer:
 
 
 class RayAuthority:
-    """A :class:`~webresearch.crawlers.rate_limit.RateAuthority` that asks a named actor.
+    """A :class:`~webresearch.net.rate_limit.RateAuthority` that asks a named actor.
 
-    ``LiveWebConfig(rate_authority="ray:<name>")`` builds one; the Ray runner sets
-    ``$WEBRESEARCH_RATE_AUTHORITY`` in its workers so every live web of the run shares it.
+    The Ray runner installs one in each worker
+    (:func:`~webresearch.net.rate_limit.use_authority`), so every live web of the run
+    shares it; ``LiveWebConfig(rate_authority=RayAuthority(name))`` names one outright.
     """
 
     def __init__(self, name: str) -> None:
@@ -68,11 +69,7 @@ class PolicyServer:
 
     def load_weights(self, state_dict: dict[str, Any]) -> None:
         """Sample from new weights from now on (the learner's, after a step)."""
-        load = getattr(self.policy, "load_weights", None)
-        if load is None:
-            raise PolicyError(f"Expects a policy that can load weights, actual: "
-                              f"{self.policy.name!r} cannot")
-        load(state_dict)
+        self.policy.load_weights(state_dict)
 
     async def aclose(self) -> None:
         await self.policy.aclose()

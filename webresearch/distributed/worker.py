@@ -8,13 +8,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from webresearch.envs.tasks import Task
+from webresearch.distributed.services import RayAuthority
 from webresearch.envs.web_research import WebResearchEnv
+from webresearch.net.rate_limit import use_authority
 from webresearch.policies.base import Policy, SamplingParams
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.writer import EpisodeWriter
 from webresearch.rollout.episode import run_episode
+from webresearch.tasks import Task
 
 __all__ = ["Job", "RolloutWorker", "Settings"]
 
@@ -44,8 +46,9 @@ class RolloutWorker:
 
     def __init__(self, make_env: Callable[[], WebResearchEnv], make_policy: Callable[[], Policy],
                  *, concurrency: int, store: str | Any = None,
-                 env_vars: dict[str, str] | None = None) -> None:
-        os.environ.update(env_vars or {})
+                 rate_authority: str | None = None) -> None:
+        if rate_authority is not None:  # the run's authority actor, for every live web here
+            use_authority(RayAuthority(rate_authority))
         self.make_env = make_env
         self.writer = EpisodeWriter(ReplayStore(store)) if isinstance(store, str) else None
         self.store: Any = None if isinstance(store, str) else store  # the store actor

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from webresearch.envs import rewards
+from webresearch.envs.backends import WEB_BACKENDS, make_web, register_web
 from webresearch.envs.config import EnvConfig
 from webresearch.envs.episode import EpisodeState, StepTiming
 from webresearch.envs.formats import FORMATS, ActionFormat, get_format
 from webresearch.envs.registration import ENV_IDS, register_envs
 from webresearch.envs.spaces import UnicodeText
-from webresearch.envs.tasks import SupportingPage, Task, load_tasks
 from webresearch.envs.web_research import WebResearchEnv
+from webresearch.tasks import SupportingPage, Task, load_tasks
 
 __all__ = [
     "ENV_IDS",
     "FORMATS",
+    "WEB_BACKENDS",
     "ActionFormat",
     "EnvConfig",
     "EpisodeState",
@@ -24,6 +26,8 @@ __all__ = [
     "WebResearchEnv",
     "get_format",
     "load_tasks",
+    "make_web",
     "register_envs",
+    "register_web",
     "rewards",
 ]

@@ -9,8 +9,8 @@ from typing import Any
 
 from webresearch.envs.formats import ActionFormat
 from webresearch.envs.rewards import RewardFn
-from webresearch.envs.tasks import Task
 from webresearch.errors import ConfigError
+from webresearch.tasks import Task
 from webresearch.web.base import WebBackend
 
 __all__ = ["BROWSE_SCOPES", "FORMAT_ERROR_MODES", "EnvConfig"]

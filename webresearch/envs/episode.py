@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from webresearch.envs.tasks import Task
+from webresearch.tasks import Task
 from webresearch.web.base import Page
 from webresearch.web.calls import WebCall
 

@@ -3,38 +3,34 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
-from webresearch.crawlers.urls import normalize_url
 from webresearch.envs.config import EnvConfig
 from webresearch.envs.episode import EpisodeState
 from webresearch.envs.formats import ActionFormat
 from webresearch.errors import ConfigError
-from webresearch.web.base import Page
+from webresearch.net.urls import normalize_url
+from webresearch.web.base import Page, WebBackend
 from webresearch.web.calls import WebCall
-from webresearch.web.reader import Extract, Reader, ReadRequest
+from webresearch.web.reader import Extract, Reader, ReaderSource, ReadRequest
 
 __all__ = ["PageReader", "make_reader", "refusal"]
 
 
-def make_reader(reader: Any, web: object) -> Reader | None:
-    """The env's reader: ``None``, a :class:`Reader`, or a policy to read with.
+def make_reader(reader: Reader | ReaderSource | None, web: WebBackend) -> Reader | None:
+    """The env's reader: ``None``, a :class:`Reader`, or something that reads (a policy).
 
     A web backend that replays a recorded run supplies that run's readings instead
     (``recorded_reader()``), so replay never calls a model.
     """
     if reader is None:
         return None
-    recorded = getattr(web, "recorded_reader", None)
-    if callable(recorded):
-        replayed: Reader = recorded()
-        return replayed
+    recorded = web.recorded_reader()
+    if recorded is not None:
+        return recorded
     if isinstance(reader, Reader):
         return reader
-    if callable(getattr(reader, "generate", None)):
-        from webresearch.policies.reader import LLMReader  # noqa: PLC0415 - avoids a cycle
-
-        return LLMReader(reader)
+    if isinstance(reader, ReaderSource):
+        return reader.as_reader()
     raise ConfigError(f"Expects reader=None, a Reader or a Policy, actual: {type(reader)}")
 
 
@@ -42,7 +38,7 @@ def refusal(url: str, state: EpisodeState, scope: str) -> str | None:
     """Why browse refuses ``url`` under ``scope`` (``None`` when it may be read).
 
     Example:
-        >>> from webresearch.envs.tasks import Task
+        >>> from webresearch.tasks import Task
         >>> state = EpisodeState(task=Task(id="t", question="Q?", answers=("a",)))
         >>> state.latest_results = state.result_urls = {"https://a.test/x"}
         >>> refusal("https://a.test/x", state, "latest") is None

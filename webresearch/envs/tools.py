@@ -7,11 +7,11 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from webresearch.crawlers.urls import normalize_url
 from webresearch.envs.config import EnvConfig
 from webresearch.envs.episode import EpisodeState
 from webresearch.envs.formats import ActionFormat, ToolCall
 from webresearch.envs.reading import PageReader, refusal
+from webresearch.net.urls import normalize_url
 from webresearch.web.base import Page, SearchResults, WebBackend
 from webresearch.web.calls import WebCall
 from webresearch.web.reader import Reader

@@ -10,17 +10,17 @@ from typing import Any, SupportsFloat, TypeVar
 
 import gymnasium as gym
 
+from webresearch.envs.backends import make_web
 from webresearch.envs.config import EnvConfig, TaskSource
 from webresearch.envs.episode import EpisodeState, StepTiming
 from webresearch.envs.formats import ActionFormat, Answer, Invalid, ToolCall, get_format
 from webresearch.envs.reading import make_reader
 from webresearch.envs.rewards import RewardFn, exact_match, f1_score, get_reward
 from webresearch.envs.spaces import UnicodeText
-from webresearch.envs.tasks import Task, load_tasks, task_from_record
 from webresearch.envs.tools import ToolRunner
 from webresearch.errors import ConfigError, StateError, did_you_mean
+from webresearch.tasks import Task, load_tasks, task_from_record
 from webresearch.web.base import WebBackend
-from webresearch.web.registry import make_web
 
 __all__ = ["WebResearchEnv"]
 
@@ -297,11 +297,11 @@ class WebResearchEnv(gym.Env[str, str]):
 
     def _load_tasks(self, tasks: TaskSource) -> list[Task]:
         if isinstance(tasks, str) and tasks == "default":
-            default = getattr(self.web, "default_tasks", None)
+            default = self.web.default_tasks()
             if default is None:
                 raise ConfigError(f"Expects tasks=<file or records> with web "
                                   f"{type(self.web).__name__}, which has no default task set")
-            return list(default())
+            return default
         return load_tasks(tasks)
 
 

@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from webresearch.envs.tasks import Task
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.evaluation.judge import Judge
 from webresearch.evaluation.tables import Scored, domain_tables, score
@@ -16,6 +15,7 @@ from webresearch.policies.base import Policy, SamplingParams
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout import RolloutConfig, rollout
+from webresearch.tasks import Task
 
 __all__ = ["EvalReport", "evaluate"]
 

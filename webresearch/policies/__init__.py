@@ -17,13 +17,8 @@ from webresearch.policies.base import (
     SamplingParams,
     as_prompt,
 )
-from webresearch.policies.scripted import (
-    SCRIPTED_POLICIES,
-    NoToolPolicy,
-    OraclePolicy,
-    ScriptedPolicy,
-    make_scripted_policy,
-)
+from webresearch.policies.factory import SCRIPTED_POLICIES, make_scripted_policy
+from webresearch.policies.scripted import NoToolPolicy, OraclePolicy, ScriptedPolicy
 from webresearch.policies.tokens import TokenAssembler
 
 if TYPE_CHECKING:

@@ -4,79 +4,22 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypedDict
+from typing import Any
+
+from webresearch.errors import PolicyError
+from webresearch.policies.types import (
+    ChatMessage,
+    Completion,
+    Prompt,
+    PromptLike,
+    SamplingParams,
+    as_prompt,
+)
+from webresearch.web.reader import Reader
 
 __all__ = ["ChatMessage", "Completion", "Policy", "Prompt", "PromptLike", "SamplingParams",
            "as_prompt"]
-
-
-class ChatMessage(TypedDict):
-    """One chat message, as chat templates and OpenAI-compatible servers take it."""
-
-    role: str
-    content: str
-
-
-@dataclass(frozen=True, slots=True)
-class Prompt:
-    """What a policy continues: the conversation, and its token ids when a tokenizer built them.
-
-    Token-level backends (HF, vLLM) continue ``token_ids`` as they are, never
-    re-tokenising the conversation; text-level ones (OpenAI-compatible chat servers,
-    scripted policies) read ``messages``.
-    """
-
-    messages: tuple[ChatMessage, ...]
-    token_ids: tuple[int, ...] | None = None
-
-
-PromptLike = Prompt | Sequence[ChatMessage]
-"""A :class:`Prompt`, or just the conversation."""
-
-
-def as_prompt(prompt: PromptLike) -> Prompt:
-    """Wrap a bare conversation as a :class:`Prompt`.
-
-    Example:
-        >>> as_prompt([{"role": "user", "content": "hi"}]).token_ids is None
-        True
-    """
-    return prompt if isinstance(prompt, Prompt) else Prompt(tuple(prompt))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SamplingParams:
-    """How to sample a completion."""
-
-    temperature: float = 1.0
-    """Softmax temperature; 0 is greedy."""
-    top_p: float = 1.0
-    """Nucleus sampling mass."""
-    max_tokens: int = 1024
-    """Longest completion, in tokens."""
-    stop: tuple[str, ...] = ("</tool_call>", "</answer>", "</search>")
-    """Strings that end a completion (kept in the text)."""
-    seed: int | None = None
-    """Sampling seed, where the backend supports one."""
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    """What a policy produced for one conversation.
-
-    Attributes:
-        text: The completion text (the env action).
-        token_ids: The sampled token ids, when the backend has a tokenizer.
-        logprobs: The log-probability of each sampled token, aligned with ``token_ids``.
-        finish_reason: ``"stop"``, ``"length"``, or the backend's own reason.
-    """
-
-    text: str
-    token_ids: tuple[int, ...] | None = None
-    logprobs: tuple[float, ...] | None = None
-    finish_reason: str = "stop"
 
 
 class Policy(abc.ABC):
@@ -97,6 +40,20 @@ class Policy(abc.ABC):
         sampling: SamplingParams | None = None,
     ) -> list[Completion]:
         """Return one completion per prompt, in order."""
+
+    def load_weights(self, state_dict: dict[str, Any]) -> None:
+        """Sample from these weights from now on (a learner's, after a step).
+
+        Backends that hold a model override this; the others cannot take weights.
+        """
+        raise PolicyError(f"Expects a policy that can load weights, actual: {self.name!r} "
+                          "cannot")
+
+    def as_reader(self) -> Reader:
+        """A reading agent that reads with this policy (``WebResearchEnv(reader=policy)``)."""
+        from webresearch.policies.reader import LLMReader  # noqa: PLC0415 - a cycle otherwise
+
+        return LLMReader(self)
 
     async def aclose(self) -> None:  # noqa: B027 - a no-op default is the point
         """Release resources; calling it again has no effect."""

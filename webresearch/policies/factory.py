@@ -1,19 +1,45 @@
-"""Build a policy from a name (what the command lines take): scripted, hf, vllm or openai."""
+"""Policies and readers by name (what the command lines take): scripted, hf, vllm, openai."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from webresearch.envs.formats import ActionFormat
-from webresearch.envs.tasks import Task
-from webresearch.errors import ConfigError
+from webresearch.errors import ConfigError, unknown_name_error
 from webresearch.policies.base import Policy
-from webresearch.policies.scripted import SCRIPTED_POLICIES, make_scripted_policy
+from webresearch.policies.scripted import NoToolPolicy, OraclePolicy, ScriptedPolicy
+from webresearch.tasks import Task
+from webresearch.web.reader import KeywordReader, Reader
 
-__all__ = ["MODEL_POLICIES", "POLICIES", "make_policy"]
+__all__ = ["MODEL_POLICIES", "POLICIES", "READERS", "SCRIPTED_POLICIES", "make_policy",
+           "make_scripted_policy", "shared_reader"]
+
+SCRIPTED_POLICIES = ("oracle", "no-tool", "heuristic")
+
+
+def make_scripted_policy(name: str, *, tasks: Sequence[Task],
+                         fmt: str | ActionFormat = "deepresearcher") -> ScriptedPolicy:
+    """Build a scripted policy by name (``oracle`` needs the tasks it will meet).
+
+    Example:
+        >>> make_scripted_policy("no-tool", tasks=[]).name
+        'no-tool'
+    """
+    if name == "oracle":
+        return OraclePolicy(tasks, fmt)
+    if name == "no-tool":
+        return NoToolPolicy(fmt)
+    if name == "heuristic":
+        from webresearch.policies.heuristic import HeuristicPolicy  # noqa: PLC0415 - loads sim
+
+        return HeuristicPolicy(fmt)
+    raise unknown_name_error("scripted policy", name, SCRIPTED_POLICIES)
+
 
 MODEL_POLICIES = ("hf", "vllm", "openai")
 POLICIES = (*SCRIPTED_POLICIES, *MODEL_POLICIES)
+READERS = ("none", "keyword", *MODEL_POLICIES)
 
 
 def make_policy(name: str, *, tasks: Sequence[Task], fmt: str | ActionFormat = "deepresearcher",
@@ -27,8 +53,6 @@ def make_policy(name: str, *, tasks: Sequence[Task], fmt: str | ActionFormat = "
     if name in SCRIPTED_POLICIES:
         return make_scripted_policy(name, tasks=tasks, fmt=fmt)
     if name not in MODEL_POLICIES:
-        from webresearch.errors import unknown_name_error  # noqa: PLC0415
-
         raise unknown_name_error("policy", name, POLICIES)
     if not model:
         raise ConfigError(f"Expects --model with --policy {name}, actual: none")
@@ -45,3 +69,23 @@ def make_policy(name: str, *, tasks: Sequence[Task], fmt: str | ActionFormat = "
     from webresearch.policies.openai_compat import OpenAIPolicy  # noqa: PLC0415
 
     return OpenAIPolicy(base_url, model)
+
+
+@functools.cache
+def shared_reader(kind: str, model: str | None = None, base_url: str | None = None
+                  ) -> Reader | None:
+    """The reader ``kind`` names, built once per process so every env shares its cache.
+
+    Example:
+        >>> shared_reader("keyword") is shared_reader("keyword")
+        True
+        >>> shared_reader("none") is None
+        True
+    """
+    if kind == "none":
+        return None
+    if kind == "keyword":
+        return KeywordReader()
+    if kind not in READERS:
+        raise unknown_name_error("reader", kind, READERS)
+    return make_policy(kind, tasks=[], model=model, base_url=base_url).as_reader()

@@ -8,11 +8,11 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from webresearch.crawlers.http import HttpClient, HttpConfig
-from webresearch.crawlers.retry import RetryPolicy
-from webresearch.crawlers.safety import UrlPolicy
-from webresearch.crawlers.search.base import Secret
 from webresearch.errors import PolicyError
+from webresearch.net.http import HttpClient, HttpConfig
+from webresearch.net.retry import RetryPolicy
+from webresearch.net.safety import UrlPolicy
+from webresearch.net.secrets import Secret
 from webresearch.policies.base import (
     Completion,
     Policy,

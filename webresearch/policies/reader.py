@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import re
 import time
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
-from webresearch.crawlers.cache import SingleFlight
-from webresearch.crawlers.rate_limit import Rate, RateLimiter
-from webresearch.errors import WebResearchError, unknown_name_error
-from webresearch.policies.base import ChatMessage, Policy, Prompt, SamplingParams
-from webresearch.web.reader import Extract, KeywordReader, Reader, ReadRequest
+from webresearch.errors import WebResearchError
+from webresearch.net.rate_limit import Rate, RateLimiter
+from webresearch.net.single_flight import SingleFlight
+from webresearch.policies.types import ChatMessage, Prompt, SamplingParams
+from webresearch.web.reader import Extract, Reader, ReadRequest
 
-__all__ = ["READERS", "READER_SYSTEM_PROMPT", "LLMReader", "parse_extract", "reader_prompt",
-           "shared_reader"]
+if TYPE_CHECKING:
+    from webresearch.policies.base import Policy
 
-READERS = ("none", "keyword", "hf", "vllm", "openai")
+__all__ = ["READER_SYSTEM_PROMPT", "LLMReader", "parse_extract", "reader_prompt"]
+
 """Reader kinds the command line builds (``--reader``)."""
 
 READER_SYSTEM_PROMPT = (
@@ -145,26 +146,3 @@ class LLMReader(Reader):
                   else len(completion.text) // 4)
         return Extract(extract.information, extract.page_down, extract.summary, tokens,
                        error=extract.error)
-
-
-
-@functools.cache
-def shared_reader(kind: str, model: str | None = None, base_url: str | None = None
-                  ) -> Reader | None:
-    """The reader ``kind`` names, built once per process so every env shares its cache.
-
-    Example:
-        >>> shared_reader("keyword") is shared_reader("keyword")
-        True
-        >>> shared_reader("none") is None
-        True
-    """
-    if kind == "none":
-        return None
-    if kind == "keyword":
-        return KeywordReader()
-    if kind not in READERS:
-        raise unknown_name_error("reader", kind, READERS)
-    from webresearch.policies.factory import make_policy  # noqa: PLC0415 - heavy backends
-
-    return LLMReader(make_policy(kind, tasks=[], model=model, base_url=base_url))

@@ -6,8 +6,7 @@ import abc
 from collections.abc import Generator, Sequence
 
 from webresearch.envs.formats import ActionFormat, get_format
-from webresearch.envs.tasks import Task
-from webresearch.errors import PolicyError, unknown_name_error
+from webresearch.errors import PolicyError
 from webresearch.policies.base import (
     ChatMessage,
     Completion,
@@ -16,9 +15,9 @@ from webresearch.policies.base import (
     SamplingParams,
     as_prompt,
 )
+from webresearch.tasks import Task
 
-__all__ = ["SCRIPTED_POLICIES", "NoToolPolicy", "OraclePolicy", "ScriptedPolicy",
-           "make_scripted_policy"]
+__all__ = ["NoToolPolicy", "OraclePolicy", "ScriptedPolicy"]
 
 Script = Generator[str, str, None]
 """Yields actions; is sent the observation that each action brought."""
@@ -111,25 +110,3 @@ class OraclePolicy(ScriptedPolicy):
         answer = task.answers[0] if found else "unknown"
         yield fmt.write_answer(answer, thought="The pages I read support the answer."
                                if found else "I could not verify the answer.")
-
-
-SCRIPTED_POLICIES = ("oracle", "no-tool", "heuristic")
-
-
-def make_scripted_policy(name: str, *, tasks: Sequence[Task],
-                         fmt: str | ActionFormat = "deepresearcher") -> ScriptedPolicy:
-    """Build a scripted policy by name (``oracle`` needs the tasks it will meet).
-
-    Example:
-        >>> make_scripted_policy("no-tool", tasks=[]).name
-        'no-tool'
-    """
-    if name == "oracle":
-        return OraclePolicy(tasks, fmt)
-    if name == "no-tool":
-        return NoToolPolicy(fmt)
-    if name == "heuristic":
-        from webresearch.policies.heuristic import HeuristicPolicy  # noqa: PLC0415
-
-        return HeuristicPolicy(fmt)
-    raise unknown_name_error("scripted policy", name, SCRIPTED_POLICIES)

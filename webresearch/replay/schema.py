@@ -11,8 +11,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from webresearch.envs.tasks import Task
 from webresearch.errors import WebResearchError
+from webresearch.tasks import Task
 from webresearch.web.calls import WebCall
 
 __all__ = ["SCHEMA_VERSION", "EpisodeRecord", "RunRecord", "StepRecord", "WebCall", "new_id"]

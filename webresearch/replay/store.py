@@ -70,7 +70,7 @@ class ReplayStore:
 
     Example:
         >>> import tempfile
-        >>> from webresearch.envs.tasks import Task
+        >>> from webresearch.tasks import Task
         >>> store = ReplayStore(tempfile.mkdtemp())
         >>> run = store.create_run(RunRecord(policy="oracle"))
         >>> task = Task(id="t", question="Q?", answers=("a",))

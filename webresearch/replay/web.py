@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from webresearch.crawlers.urls import normalize_query, normalize_url
 from webresearch.errors import ConfigError, ReplayMiss
+from webresearch.net.urls import normalize_query, normalize_url
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.web.base import Page, SearchResults, WebBackend

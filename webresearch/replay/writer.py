@@ -23,7 +23,7 @@ class EpisodeWriter:
 
     Example:
         >>> import tempfile
-        >>> from webresearch.envs.tasks import Task
+        >>> from webresearch.tasks import Task
         >>> from webresearch.replay.schema import RunRecord
         >>> store = ReplayStore(tempfile.mkdtemp())
         >>> run = store.create_run(RunRecord())

@@ -8,12 +8,12 @@ import logging
 import time
 from typing import Any
 
-from webresearch.envs.tasks import Task
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import PolicyError, WebResearchError
 from webresearch.policies.base import ChatMessage, Policy, Prompt, SamplingParams
 from webresearch.policies.tokens import TokenAssembler
 from webresearch.replay.schema import EpisodeRecord, StepRecord
+from webresearch.tasks import Task
 
 __all__ = ["run_episode"]
 

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from webresearch.envs.tasks import Task
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError
 from webresearch.policies.base import Policy, SamplingParams
@@ -17,6 +16,7 @@ from webresearch.replay.store import ReplayStore
 from webresearch.replay.writer import EpisodeWriter
 from webresearch.rollout.episode import run_episode
 from webresearch.rollout.progress import Progress
+from webresearch.tasks import Task
 
 __all__ = ["RolloutConfig", "RolloutReport", "rollout", "schedule"]
 

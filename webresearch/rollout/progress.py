@@ -16,7 +16,7 @@ class Progress:
     """Counts finished episodes and shows them on a tqdm bar (on stderr; off when disabled).
 
     Example:
-        >>> from webresearch.envs.tasks import Task
+        >>> from webresearch.tasks import Task
         >>> with Progress(total=2, enabled=False) as progress:
         ...     progress.add(EpisodeRecord("r", Task(id="t", question="Q?", answers=("a",)),
         ...                                0, "error", 0.0, 0.0, 0.0))

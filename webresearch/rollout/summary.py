@@ -19,7 +19,7 @@ def summarize(results: Sequence[EpisodeRecord], seconds: float) -> dict[str, Any
     """The means and counts of a rollout, as one JSON-ready dict.
 
     Example:
-        >>> from webresearch.envs.tasks import Task
+        >>> from webresearch.tasks import Task
         >>> task = Task(id="t", question="Q?", answers=("a",))
         >>> r = EpisodeRecord("run", task, 0, "answered", 1.0, 1.0, 1.0)
         >>> s = summarize([r], seconds=0.5)

@@ -16,12 +16,12 @@ from typing import Any
 
 from aiohttp import web
 
-from webresearch.envs.tasks import Task
+from webresearch.sim.fault_routes import add_test_routes, broken_body
 from webresearch.sim.faults import Faults
 from webresearch.sim.pages import _filler
-from webresearch.sim.test_routes import add_test_routes, broken_body
 from webresearch.sim.web import HOST, SimSite
 from webresearch.sim.world import WorldConfig
+from webresearch.tasks import Task
 
 __all__ = ["RequestRecord", "SimInternet", "served_tasks"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 
-from webresearch.envs.tasks import SupportingPage, Task
 from webresearch.sim.world import ATTRIBUTES, RELATIONS, Entity, World
+from webresearch.tasks import SupportingPage, Task
 
 __all__ = ["KINDS", "generate_tasks"]
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from webresearch.crawlers.extract import Extracted, html_to_text
-from webresearch.envs.tasks import Task
 from webresearch.sim.pages import PageContent, render_content, render_html
 from webresearch.sim.search import BM25Index, Document
 from webresearch.sim.tasks import generate_tasks
 from webresearch.sim.world import BASE_URL, World, WorldConfig
+from webresearch.tasks import Task
 from webresearch.web.base import Page, SearchHit, SearchResults, WebBackend
 
 __all__ = ["SimSite", "SimWeb", "SimWebConfig"]

@@ -5,6 +5,12 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+from webresearch.tasks import Task
+
+if TYPE_CHECKING:
+    from webresearch.web.reader import Reader
 
 __all__ = ["Page", "SearchHit", "SearchResults", "WebBackend"]
 
@@ -99,6 +105,15 @@ class WebBackend(abc.ABC):
     @abc.abstractmethod
     async def fetch(self, url: str) -> Page:
         """Return the page at ``url`` (or a page whose ``error`` says why not)."""
+
+    def default_tasks(self) -> list[Task] | None:
+        """The backend's own task set (the simulated web's questions), or ``None``."""
+        return None
+
+    def recorded_reader(self) -> Reader | None:
+        """A reader that serves recorded readings (a replay), used in place of the env's
+        own reader so that a replay never calls a model; ``None`` for live backends."""
+        return None
 
     async def aclose(self) -> None:  # noqa: B027 - a no-op default is the point
         """Release resources; calling it again has no effect and does not raise."""

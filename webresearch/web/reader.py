@@ -6,10 +6,11 @@ import abc
 import json
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Protocol, runtime_checkable
 
 from webresearch.web.snippets import tokenize
 
-__all__ = ["Extract", "KeywordReader", "ReadRequest", "Reader"]
+__all__ = ["Extract", "KeywordReader", "ReadRequest", "Reader", "ReaderSource"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,16 @@ class Reader(abc.ABC):
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.aclose()
+
+
+@runtime_checkable
+class ReaderSource(Protocol):
+    """Something that can read for the env without being a :class:`Reader` itself: a
+    policy (``WebResearchEnv(reader=policy)`` reads with the training policy)."""
+
+    def as_reader(self) -> Reader:
+        """A reader that reads with this object."""
+        ...
 
 
 class KeywordReader(Reader):

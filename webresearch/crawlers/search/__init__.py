@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from webresearch.crawlers.search.base import SearchEngine, Secret
+from webresearch.crawlers.search.base import SearchEngine
 from webresearch.crawlers.search.engines import BraveSearch, SearXNG, SerperSearch
+from webresearch.net.secrets import Secret
 
 __all__ = ["ENGINES", "BraveSearch", "SearXNG", "SearchEngine", "Secret", "SerperSearch"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from webresearch.crawlers.http import Response
 from webresearch.crawlers.search.base import SearchEngine, clean
+from webresearch.net.http import Response
 from webresearch.web.base import SearchHit
 
 __all__ = ["BraveSearch", "SearXNG", "SerperSearch"]

@@ -10,17 +10,15 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from webresearch.corpus.cli import add_index_command, run_index
+from webresearch.cli.corpus import add_index_command, run_index
+from webresearch.cli.eval import add_eval_command, run_eval
+from webresearch.cli.replay import add_replay_commands, run_replay_command
 from webresearch.envs.config import BROWSE_SCOPES
 from webresearch.envs.formats import FORMATS
-from webresearch.envs.tasks import Task
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import WebResearchError
-from webresearch.evaluation.cli import add_eval_command, run_eval
 from webresearch.policies import Policy, SamplingParams
-from webresearch.policies.factory import POLICIES, make_policy
-from webresearch.policies.reader import READERS, shared_reader
-from webresearch.replay.cli import add_replay_commands, run_replay_command
+from webresearch.policies.factory import POLICIES, READERS, make_policy, shared_reader
 from webresearch.replay.schema import RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.viewer import add_view_command, view
@@ -31,6 +29,7 @@ from webresearch.rollout import (
     rollout,
     summarize,
 )
+from webresearch.tasks import Task
 
 __all__ = ["build_parser", "main"]
 
@@ -218,6 +217,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("webresearch: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

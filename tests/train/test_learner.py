@@ -12,8 +12,8 @@ import pytest
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError, WebResearchError
 from webresearch.policies.base import SamplingParams
-from webresearch.policies.grpo import GRPOConfig, GRPOLearner, LossConfig, train
 from webresearch.replay.store import ReplayStore
+from webresearch.train import GRPOConfig, GRPOLearner, LossConfig, train
 
 torch = pytest.importorskip("torch")
 SAMPLING = SamplingParams(temperature=1.0, max_tokens=16, stop=(), seed=0)
@@ -131,8 +131,8 @@ def test_stale_groups_are_dropped_and_bad_input_is_refused(tiny_model: Path,
 def test_lora_trains_only_the_adapters_and_the_policy_sees_them(tiny_model: Path,
                                                                 tmp_path: Path) -> None:
     pytest.importorskip("peft")
-    from webresearch.policies.grpo import add_lora
     from webresearch.policies.hf import HFPolicy
+    from webresearch.train import add_lora
 
     groups = episodes_from(tiny_model, tmp_path)
     policy = HFPolicy(tiny_model)

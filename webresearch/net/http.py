@@ -19,9 +19,9 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver
 
-from webresearch.crawlers.rate_limit import RateLimiter
-from webresearch.crawlers.retry import CircuitBreaker, RetryPolicy, parse_retry_after
-from webresearch.crawlers.safety import BlockedAddress, SafeResolver, UrlPolicy
+from webresearch.net.rate_limit import RateLimiter
+from webresearch.net.retry import CircuitBreaker, RetryPolicy, parse_retry_after
+from webresearch.net.safety import BlockedAddress, SafeResolver, UrlPolicy
 
 __all__ = ["HttpClient", "HttpConfig", "Response"]
 

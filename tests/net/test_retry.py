@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 
-from webresearch.crawlers.retry import CircuitBreaker, RetryPolicy, parse_retry_after
+from webresearch.net.retry import CircuitBreaker, RetryPolicy, parse_retry_after
 
 
 def test_backoff_is_bounded_full_jitter() -> None:

@@ -21,7 +21,8 @@ from typing import Protocol, TypeVar
 
 from webresearch.errors import ConfigError
 
-__all__ = ["LocalAuthority", "Rate", "RateAuthority", "RateLimiter", "SqliteAuthority"]
+__all__ = ["LocalAuthority", "Rate", "RateAuthority", "RateLimiter", "SqliteAuthority",
+           "default_authority", "use_authority"]
 
 T = TypeVar("T")
 
@@ -45,6 +46,27 @@ class RateAuthority(Protocol):
     async def reserve(self, key: str, rate: Rate, n: int) -> list[float]:
         """Reserve ``n`` slots for ``key``; return their start times (``time.time()``)."""
         ...
+
+
+_DEFAULT_AUTHORITY: list[RateAuthority | None] = [None]
+
+
+def use_authority(authority: RateAuthority | None) -> None:
+    """Make ``authority`` the one that rate limiters of this process ask when their
+    config names none (a Ray worker installs its run's authority actor this way).
+
+    Example:
+        >>> authority = LocalAuthority()
+        >>> use_authority(authority); default_authority() is authority
+        True
+        >>> use_authority(None)
+    """
+    _DEFAULT_AUTHORITY[0] = authority
+
+
+def default_authority() -> RateAuthority | None:
+    """The authority installed with :func:`use_authority`, if any."""
+    return _DEFAULT_AUTHORITY[0]
 
 
 def _gcra(tat: float | None, now: float, rate: Rate, n: int) -> tuple[list[float], float]:

@@ -8,8 +8,8 @@ import socket
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from webresearch.crawlers.safety import BlockedAddress, SafeResolver, UrlPolicy
-from webresearch.crawlers.urls import normalize_query, normalize_url, origin
+from webresearch.net.safety import BlockedAddress, SafeResolver, UrlPolicy
+from webresearch.net.urls import normalize_query, normalize_url, origin
 
 
 class FixedResolver(AbstractResolver):

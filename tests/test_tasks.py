@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from webresearch.envs.tasks import SupportingPage, Task, load_tasks, task_from_record
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import TaskError
+from webresearch.tasks import SupportingPage, Task, load_tasks, task_from_record
 
 RECORDS = [
     {"question": "Plain?", "answers": ["a", "b"], "id": "p1", "dataset": "nq"},

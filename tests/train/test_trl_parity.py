@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from webresearch.policies.grpo import GRPOConfig, GRPOLearner, LossConfig, grpo_loss
+from webresearch.train import GRPOConfig, GRPOLearner, LossConfig, grpo_loss
 
 trl = pytest.importorskip("trl")
 torch = pytest.importorskip("torch")

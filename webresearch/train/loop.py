@@ -8,13 +8,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from webresearch.envs.tasks import Task
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.policies.base import Policy, SamplingParams
-from webresearch.policies.grpo.learner import GRPOLearner, StepMetrics
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout import RolloutConfig, RolloutReport, rollout
+from webresearch.tasks import Task
+from webresearch.train.learner import GRPOLearner, StepMetrics
 
 __all__ = ["RolloutFn", "TrainLog", "train"]
 

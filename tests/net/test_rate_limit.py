@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from webresearch.crawlers.rate_limit import (
+from webresearch.errors import ConfigError
+from webresearch.net.rate_limit import (
     LocalAuthority,
     Rate,
     RateLimiter,
     SqliteAuthority,
     _gcra,
 )
-from webresearch.errors import ConfigError
 
 
 def test_gcra_spacing_and_burst() -> None:

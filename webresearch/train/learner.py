@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from webresearch.errors import ConfigError, WebResearchError
-from webresearch.policies.grpo.loss import LossConfig, group_advantages, grpo_loss
 from webresearch.replay.schema import EpisodeRecord
+from webresearch.train.loss import LossConfig, group_advantages, grpo_loss
 
 __all__ = ["GRPOConfig", "GRPOLearner", "StepMetrics", "add_lora"]
 
