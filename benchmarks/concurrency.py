@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -57,10 +57,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def sim_server(latency_ms: float) -> Iterator[str]:
+def sim_server(latency_ms: float, extra: Sequence[str] = ()) -> Iterator[str]:
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "webresearch.cli", "serve-web", "--port",
-                               str(port), "--latency-ms", str(latency_ms)],
+                               str(port), "--latency-ms", str(latency_ms), *extra],
                               stdout=subprocess.PIPE)
     assert server.stdout is not None
     server.stdout.readline()  # "serving ..." once it listens
@@ -128,7 +128,8 @@ async def runner(base: str, episodes: int, concurrency: int, store_dir: str) -> 
     policy = OraclePolicy(tasks)
     with ReplayStore(store_dir) as store:
         report = await rollout(make_env, policy, tasks,
-                               RolloutConfig(episodes=episodes, concurrency=concurrency,
+                               RolloutConfig(keep_results=True,
+                                             episodes=episodes, concurrency=concurrency,
                                              episode_timeout_s=600, progress=False),
                                store=store)
         recorded = store.count(report.run_id)
@@ -202,7 +203,8 @@ def ray_runs(base: str, episodes: int, concurrency: int, workers: int, store_dir
 
     report = asyncio.run(ray_rollout(
         factory, policy, tasks,
-        RolloutConfig(episodes=episodes, concurrency=concurrency, episode_timeout_s=600,
+        RolloutConfig(keep_results=True,
+                      episodes=episodes, concurrency=concurrency, episode_timeout_s=600,
                       progress=False),
         RayConfig(workers=workers, chunk_size=64), store=store_dir))
     steps = sum(len(r.steps) for r in report.results)

@@ -50,7 +50,7 @@ def sync_loop(env: gym.Env[str, str], policy: OraclePolicy, episodes: int) -> tu
 
 
 def async_loop(policy: OraclePolicy, episodes: int) -> tuple[int, float]:
-    config = RolloutConfig(episodes=episodes, concurrency=64, progress=False)
+    config = RolloutConfig(keep_results=True, episodes=episodes, concurrency=64, progress=False)
     report = asyncio.run(rollout(WebResearchEnv, policy, policy.tasks, config))
     return sum(len(r.steps) for r in report.results), report.seconds
 

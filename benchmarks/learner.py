@@ -19,6 +19,7 @@ import time
 
 import torch
 
+from webresearch.envs.rewards import Submission
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.policies.base import SamplingParams
 from webresearch.policies.hf import HFPolicy
@@ -28,7 +29,8 @@ from webresearch.train import GRPOConfig, GRPOLearner
 from webresearch.train.learner import _pad
 
 
-def digits(response: str, golds: object) -> float:
+def digits(submission: Submission, golds: object) -> float:
+    response = "\n".join(submission.responses)
     return sum(c.isdigit() for c in response) / max(1, len(response))
 
 
@@ -42,7 +44,7 @@ def main() -> None:
     torch.set_num_threads(2)
     policy = HFPolicy(build_tiny_model(tempfile.mkdtemp()), max_batch=64)
     tasks = WebResearchEnv().tasks[: args.groups]
-    config = RolloutConfig(group_size=args.group_size, progress=False,
+    config = RolloutConfig(keep_results=True, group_size=args.group_size, progress=False,
                            sampling=SamplingParams(max_tokens=32, stop=(), seed=0))
     report = asyncio.run(rollout(lambda: WebResearchEnv(reward=digits, max_turns=1), policy,
                                  tasks, config))

@@ -42,7 +42,8 @@ async def measure(policy: Any, prompts: int, max_tokens: int) -> dict[str, float
     start = time.perf_counter()
     outs = await policy.generate(conversations, sampling)
     direct = sum(len(o.token_ids or ()) for o in outs) / (time.perf_counter() - start)
-    config = RolloutConfig(concurrency=prompts, progress=False, sampling=sampling)
+    config = RolloutConfig(keep_results=True,
+                           concurrency=prompts, progress=False, sampling=sampling)
     report = await rollout(lambda: WebResearchEnv(max_turns=1), policy, tasks, config)
     tokens = sum(len(s.token_ids or ()) for e in report.results for s in e.steps)
     through = tokens / report.seconds

@@ -29,7 +29,7 @@ from webresearch.rollout import RolloutConfig, rollout
 
 def record(episodes: int) -> list[EpisodeRecord]:
     tasks = WebResearchEnv().tasks
-    config = RolloutConfig(episodes=episodes, concurrency=64, progress=False)
+    config = RolloutConfig(keep_results=True, episodes=episodes, concurrency=64, progress=False)
     return asyncio.run(rollout(WebResearchEnv, OraclePolicy(tasks), tasks, config)).results
 
 

@@ -26,17 +26,26 @@ from typing import Any
 
 import torch
 
-from webresearch.envs.rewards import get_reward
+from webresearch.envs.rewards import Submission, get_reward
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.policies.base import SamplingParams
 from webresearch.policies.hf import HFPolicy
 from webresearch.policies.tiny import build_tiny_model
 from webresearch.replay.store import ReplayStore
-from webresearch.train import GRPOConfig, GRPOLearner, LossConfig, TrainLog, train
+from webresearch.rollout import Runner
+from webresearch.train import (
+    GRPOConfig,
+    GRPOLearner,
+    LossConfig,
+    TrainConfig,
+    TrainLog,
+    train,
+)
 
 
-def digit_share(response: str, golds: Sequence[str]) -> float:
-    """The share of the response's characters that are digits (a toy, learnable reward)."""
+def digit_share(submission: Submission, golds: Sequence[str]) -> float:
+    """The share of the agent's characters that are digits (a toy, learnable reward)."""
+    response = "\n".join(submission.responses)
     return sum(c.isdigit() for c in response) / max(1, len(response))
 
 
@@ -48,7 +57,8 @@ def plot(logs: list[TrainLog], path: Path) -> None:
 
     steps = [log.metrics.step for log in logs]
     series = {"mean reward": [log.metrics.reward for log in logs],
-              "mean F1": [log.mean_f1 for log in logs],
+              "mean F1": [log.mean_f1 if log.mean_f1 is not None else float("nan")
+                          for log in logs],
               "tool calls per episode": [log.mean_tool_calls for log in logs],
               "response tokens per episode": [log.mean_response_tokens for log in logs]}
     figure, axes = plt.subplots(2, 2, figsize=(10, 7))
@@ -75,10 +85,9 @@ async def train_on_ray(workers: int, model_dir: Path, store: Path, concurrency: 
                        RayConfig(workers=workers, chunk_size=4, serve_policy=True),
                        concurrency=concurrency, store=str(store))
     async with runner:
+        assert isinstance(runner, Runner)  # the same interface as the local runner's
         return await train(
-            **options,
-            rollout_fn=lambda tasks, config, run, version: runner.run(
-                tasks, config, run=run, policy_version=version),
+            **options, runner=runner,
             sync_weights=lambda learner: runner.load_weights(learner.model.state_dict()))
 
 
@@ -120,9 +129,10 @@ def main() -> None:
     sampling = SamplingParams(temperature=1.0, max_tokens=args.max_tokens, stop=(),
                               seed=args.seed)
     with ReplayStore(args.out / "store") as store:
+        config = TrainConfig(steps=args.steps, groups_per_step=args.groups,
+                             group_size=args.group_size, sampling=sampling)
         options = dict(policy=policy, learner=learner, make_env=make_env, tasks=tasks,
-                       store=store, steps=args.steps, groups_per_step=args.groups,
-                       group_size=args.group_size, sampling=sampling, on_step=report)
+                       store=store, config=config, on_step=report)
         if args.workers:
             logs = asyncio.run(train_on_ray(args.workers, model_dir, args.out / "store",
                                             args.groups * args.group_size, options))

@@ -68,7 +68,14 @@ def main() -> None:
 
     from webresearch.envs.web_research import WebResearchEnv
     from webresearch.replay.store import ReplayStore
-    from webresearch.train import GRPOConfig, GRPOLearner, LossConfig, add_lora, train
+    from webresearch.train import (
+        GRPOConfig,
+        GRPOLearner,
+        LossConfig,
+        TrainConfig,
+        add_lora,
+        train,
+    )
 
     device = "cuda"
     tokenizer = AutoTokenizer.from_pretrained(args.model)
@@ -94,11 +101,13 @@ def main() -> None:
     env_tasks = WebResearchEnv(tasks=args.tasks, web=args.web).tasks
     with ReplayStore(args.out / "store") as store:
         asyncio.run(train(
-            policy=policy, learner=learner, tasks=env_tasks, store=store, steps=args.steps,
+            policy=policy, learner=learner, tasks=env_tasks, store=store,
             make_env=lambda: WebResearchEnv(tasks=env_tasks, web=args.web),
-            groups_per_step=args.groups, group_size=args.group_size, sync_weights=sync,
-            sampling=SamplingParams(temperature=1.0, max_tokens=args.max_tokens),
-            on_step=lambda log: print(log.metrics, flush=True)))
+            config=TrainConfig(steps=args.steps, groups_per_step=args.groups,
+                               group_size=args.group_size,
+                               sampling=SamplingParams(temperature=1.0,
+                                                       max_tokens=args.max_tokens)),
+            sync_weights=sync, on_step=lambda log: print(log.metrics, flush=True)))
     learner.save(args.out / "checkpoint.pt")
 
 

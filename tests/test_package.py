@@ -26,6 +26,24 @@ def test_facade_is_complete() -> None:
     assert webresearch.SimWeb.__module__ == "webresearch.sim.web"
 
 
+def test_the_facade_holds_every_name_the_readme_imports_and_nothing_private() -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    used = set(re.findall(r"\bwebresearch\.([A-Za-z_]\w*)\b", readme))
+    for imported in re.findall(r"from webresearch import ([\w, ()\n]+)", readme):
+        used |= set(re.findall(r"\w+", imported))
+    packages = {info.name for info in pkgutil.iter_modules(webresearch.__path__)}
+    missing = sorted(n for n in used - packages if not hasattr(webresearch, n))
+    assert missing == [], missing
+    for info in pkgutil.walk_packages(webresearch.__path__, "webresearch."):
+        module = importlib.import_module(info.name)
+        private = [n for n in module.__all__ if n.startswith("_") and n != "__version__"]
+        assert private == [], (info.name, private)
+    assert [n for n in webresearch.__all__ if n.startswith("_")] == ["__version__"]
+
+
 def test_every_module_declares_all_and_a_docstring() -> None:
     for info in pkgutil.walk_packages(webresearch.__path__, "webresearch."):
         module = importlib.import_module(info.name)

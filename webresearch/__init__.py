@@ -12,17 +12,27 @@ from webresearch import errors
 from webresearch._lazy import lazy_getattr
 from webresearch.envs import (
     EnvConfig,
+    EpisodeOutcome,
+    StepOutcome,
     Task,
     UnicodeText,
     WebResearchEnv,
     load_tasks,
+    make_env_from_record,
     register_envs,
     rewards,
 )
 from webresearch.envs.backends import make_web
-from webresearch.envs.rewards import deepresearcher_reward, exact_match, f1_score
+from webresearch.envs.rewards import (
+    Submission,
+    deepresearcher_reward,
+    exact_match,
+    f1_score,
+    score_response,
+)
 from webresearch.errors import WebResearchError
 from webresearch.policies import Completion, Policy, SamplingParams
+from webresearch.status import ActionKind, EpisodeStatus
 from webresearch.web import MockWeb, Page, SearchHit, SearchResults, WebBackend
 
 if TYPE_CHECKING:
@@ -30,31 +40,43 @@ if TYPE_CHECKING:
     from webresearch.distributed import RayConfig, ray_rollout
     from webresearch.policies.reader import LLMReader
     from webresearch.replay import EpisodeRecord, ReplayStore, RunRecord
-    from webresearch.rollout import rollout
+    from webresearch.rollout import LocalRunner, RolloutConfig, Runner, rollout
     from webresearch.sim import SimWeb
+    from webresearch.train import GRPOConfig, GRPOLearner, TrainConfig, train
     from webresearch.web.reader import KeywordReader, Reader
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActionKind",
     "Completion",
     "CorpusWeb",
     "EnvConfig",
+    "EpisodeOutcome",
     "EpisodeRecord",
+    "EpisodeStatus",
+    "GRPOConfig",
+    "GRPOLearner",
     "KeywordReader",
     "LLMReader",
+    "LocalRunner",
     "MockWeb",
     "Page",
     "Policy",
     "RayConfig",
     "Reader",
     "ReplayStore",
+    "RolloutConfig",
     "RunRecord",
+    "Runner",
     "SamplingParams",
     "SearchHit",
     "SearchResults",
     "SimWeb",
+    "StepOutcome",
+    "Submission",
     "Task",
+    "TrainConfig",
     "UnicodeText",
     "WebBackend",
     "WebResearchEnv",
@@ -65,10 +87,13 @@ __all__ = [
     "exact_match",
     "f1_score",
     "load_tasks",
+    "make_env_from_record",
     "make_web",
     "ray_rollout",
     "rewards",
     "rollout",
+    "score_response",
+    "train",
 ]
 
 _LAZY = {
@@ -83,6 +108,13 @@ _LAZY = {
     "ReplayStore": "webresearch.replay",
     "RunRecord": "webresearch.replay",
     "rollout": "webresearch.rollout",
+    "LocalRunner": "webresearch.rollout",
+    "RolloutConfig": "webresearch.rollout",
+    "Runner": "webresearch.rollout",
+    "GRPOConfig": "webresearch.train",
+    "GRPOLearner": "webresearch.train",
+    "TrainConfig": "webresearch.train",
+    "train": "webresearch.train",
 }
 
 

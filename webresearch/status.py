@@ -1,10 +1,29 @@
-"""How an episode ended: one ``StrEnum`` that the env, the runners, the store and the learner share."""
+"""How steps and episodes ended: the ``StrEnum``s shared by the env, runners, store and learners."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["EpisodeStatus"]
+__all__ = ["ActionKind", "EpisodeStatus"]
+
+
+class ActionKind(StrEnum):
+    """What an action was, as the action format parsed it.
+
+    Example:
+        >>> ActionKind("search").is_tool
+        True
+    """
+
+    SEARCH = "search"
+    BROWSE = "browse"
+    ANSWER = "answer"
+    INVALID = "invalid"
+
+    @property
+    def is_tool(self) -> bool:
+        """Whether the action called a tool."""
+        return self in (ActionKind.SEARCH, ActionKind.BROWSE)
 
 
 class EpisodeStatus(StrEnum):

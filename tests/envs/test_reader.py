@@ -216,7 +216,8 @@ def test_runs_with_a_reader_replay_exactly_offline(tmp_path: Path) -> None:
             report = await rollout(lambda: WebResearchEnv(tasks=tasks, reader=reader,
                                                           date="2026-01-01"),
                                    OraclePolicy(tasks), tasks,
-                                   RolloutConfig(concurrency=4, progress=False), store=store)
+                                   RolloutConfig(keep_results=True,
+                                                 concurrency=4, progress=False), store=store)
         return [[s.observation for s in r.steps] for r in report.results]
 
     recorded = asyncio.run(record())
@@ -226,7 +227,7 @@ def test_runs_with_a_reader_replay_exactly_offline(tmp_path: Path) -> None:
         report = await rollout(lambda: WebResearchEnv(tasks=tasks, web=web, reader=Forbidden(),
                                                       date="2026-01-01"),
                                OraclePolicy(tasks), tasks,
-                               RolloutConfig(concurrency=4, progress=False))
+                               RolloutConfig(keep_results=True, concurrency=4, progress=False))
         return [[s.observation for s in r.steps] for r in report.results]
 
     assert asyncio.run(replay()) == recorded

@@ -193,14 +193,31 @@ def test_misuse_raises_state_errors(env: WebResearchEnv) -> None:
         env.step(answer("x"))
 
 
-def test_sync_step_inside_a_running_loop_is_a_clear_error(env: WebResearchEnv) -> None:
+def test_the_sync_api_works_inside_a_running_loop(env: WebResearchEnv) -> None:
+    """A notebook, ``asyncio.run`` or an async framework may call the sync API."""
     env.reset(seed=0)
+    task = env.state.task
 
-    async def inside() -> None:
-        with pytest.raises(StateError, match=re.escape("await env.unwrapped.astep(...)")):
-            env.step(search("x"))
+    async def inside() -> tuple[str, float, bool]:
+        obs, *_ = env.step(search(task.supporting[0].title))
+        _, reward, terminated, _, _ = env.step(answer(task.answers[0]))
+        return obs, reward, terminated
 
-    asyncio.run(inside())
+    obs, reward, terminated = asyncio.run(inside())
+    assert task.supporting[0].url in obs and reward == 1.0 and terminated
+    env.reset(seed=1)  # and outside it again, on the same env
+    env.step(search("x"))
+
+
+def test_no_output_at_interpreter_exit_without_close() -> None:
+    import subprocess
+    import sys
+
+    code = ("import webresearch; env = webresearch.WebResearchEnv(); env.reset(seed=0); "
+            "env.step('<answer>x</answer>')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
 
 
 def test_async_api_runs_many_episodes_on_one_loop() -> None:

@@ -54,7 +54,7 @@ def test_greedy_is_deterministic_and_stops_at_the_budget(policy: object) -> None
 
 def test_rollout_records_ids_mask_and_log_probs(policy: object, tmp_path: Path) -> None:
     tasks = WebResearchEnv().tasks[:3]
-    config = RolloutConfig(group_size=2, progress=False,
+    config = RolloutConfig(keep_results=True, group_size=2, progress=False,
                            sampling=SamplingParams(temperature=1.0, max_tokens=24, seed=1))
     with ReplayStore(tmp_path) as store:
         report = asyncio.run(rollout(lambda: WebResearchEnv(max_turns=2), policy, tasks, config,

@@ -92,7 +92,8 @@ def test_a_rollout_through_the_server() -> None:
         policy = OpenAIPolicy(url, "tiny")
         tasks = [t for t in WebResearchEnv().tasks if t.answers[0] == "Kraemukreisk Jepudou"][:1]
         tasks = tasks or WebResearchEnv().tasks[:1]
-        report = await rollout(WebResearchEnv, policy, tasks * 3, RolloutConfig(progress=False))
+        report = await rollout(WebResearchEnv, policy, tasks * 3, RolloutConfig(keep_results=True,
+                                                                                progress=False))
         await policy.aclose()
         return [r.reward for r in report.results]
 

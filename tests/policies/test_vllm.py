@@ -44,7 +44,7 @@ def main():
     async def run():
         policy = VLLMPolicy(sys.argv[1], dtype="float32", max_model_len=8192, enforce_eager=True,
                             gpu_memory_utilization=0.2, seed=0)
-        config = RolloutConfig(group_size=2, progress=False,
+        config = RolloutConfig(keep_results=True, group_size=2, progress=False,
                                sampling=SamplingParams(temperature=1.0, max_tokens=24, seed=3))
         with ReplayStore(sys.argv[2]) as store:
             report = await rollout(
@@ -120,7 +120,7 @@ def test_vllm_serve_as_the_openai_compatible_server(tiny_model: Path, tmp_path: 
                 assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
                 time.sleep(2)
         policy = OpenAIPolicy(url, "tiny", tokenizer=AutoTokenizer.from_pretrained(tiny_model))
-        config = RolloutConfig(group_size=2, progress=False,
+        config = RolloutConfig(keep_results=True, group_size=2, progress=False,
                                sampling=SamplingParams(temperature=1.0, max_tokens=24, seed=3))
 
         async def run() -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from tests.replay.conftest import episode
 from webresearch.errors import WebResearchError
 from webresearch.replay.schema import EpisodeRecord, RunRecord
+from webresearch.status import ActionKind, EpisodeStatus
 
 
 def test_episode_round_trips_through_json() -> None:
@@ -23,7 +25,19 @@ def test_episode_round_trips_through_json() -> None:
 
 
 def test_other_versions_are_refused() -> None:
-    with pytest.raises(WebResearchError, match="Expects episode schema version 1, actual: 2"):
-        EpisodeRecord.from_json({**episode("r").to_json(), "v": 2})
+    with pytest.raises(WebResearchError, match=re.escape("schema version in [1, 2], actual: 3")):
+        EpisodeRecord.from_json({**episode("r").to_json(), "v": 3})
+
+
+def test_schema_1_records_read_with_typed_statuses_and_no_score_when_broken() -> None:
+    old = {**episode("r").to_json(), "v": 1, "status": "error", "reward": 0.0, "f1": 0.0,
+           "em": 0.0}
+    old.pop("traceback")
+    for step in old["steps"]:
+        step["tool"] = "search"
+    record = EpisodeRecord.from_json(old)
+    assert record.status is EpisodeStatus.ENV_ERROR and not record.scored
+    assert (record.reward, record.f1, record.em) == (None, None, None)
+    assert {s.tool for s in record.steps} <= {ActionKind.SEARCH}
     run = RunRecord(policy="p", config={"a": 1})
     assert RunRecord.from_json(run.to_json()) == run

@@ -30,7 +30,8 @@ def record_live_run(directory: Path, n: int = 12) -> tuple[str, list[EpisodeReco
             with ReplayStore(directory) as store:
                 report = await rollout(lambda: WebResearchEnv(tasks=tasks, web=web),
                                        ReadingPolicy(tasks), tasks,
-                                       RolloutConfig(progress=False, group_size=2), store=store,
+                                       RolloutConfig(keep_results=True,
+                                                     progress=False, group_size=2), store=store,
                                        run=RunRecord(policy="reading"))
             await web.aclose()
         return report.run_id, report.results

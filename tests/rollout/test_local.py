@@ -19,6 +19,7 @@ from webresearch.rollout import (
     schedule,
     summarize,
 )
+from webresearch.status import EpisodeStatus
 
 
 class SlowPolicy(Policy):
@@ -45,17 +46,17 @@ class BrokenPolicy(Policy):
 
 def test_schedule_groups_and_cycles() -> None:
     tasks = WebResearchEnv().tasks[:3]
-    jobs = schedule(tasks, RolloutConfig(group_size=2))
+    jobs = schedule(tasks, RolloutConfig(keep_results=True, group_size=2))
     assert [(t.id, g) for t, g in jobs] == [(t.id, g) for t in tasks for g in (0, 1)]
-    assert len(schedule(tasks, RolloutConfig(episodes=7))) == 7
+    assert len(schedule(tasks, RolloutConfig(keep_results=True, episodes=7))) == 7
     with pytest.raises(ConfigError):
-        RolloutConfig(concurrency=0)
+        RolloutConfig(keep_results=True, concurrency=0)
 
 
 def test_episodes_run_concurrently_without_a_barrier() -> None:
     tasks = WebResearchEnv().tasks[:40]
     policy = SlowPolicy(0.05)
-    config = RolloutConfig(concurrency=20, progress=False)
+    config = RolloutConfig(keep_results=True, concurrency=20, progress=False)
     report = asyncio.run(rollout(WebResearchEnv, policy, tasks, config))
     assert policy.peak == 20
     assert report.seconds < 1.0  # 40 x 0.05 s sequentially would take 2 s
@@ -73,22 +74,26 @@ def test_deadline_ends_only_the_straggler() -> None:
 
 def test_policy_failures_end_the_episode_not_the_run() -> None:
     tasks = WebResearchEnv().tasks[:5]
-    config = RolloutConfig(progress=False)
+    config = RolloutConfig(keep_results=True, progress=False)
     report = asyncio.run(rollout(WebResearchEnv, BrokenPolicy(), tasks, config))
-    assert {r.status for r in report.results} == {"error"}
+    assert {r.status for r in report.results} == {EpisodeStatus.POLICY_ERROR}
     assert report.results[0].error == "PolicyError: the server is down"
-    assert summarize(report.results, report.seconds)["errors"] == 5
+    assert "raise PolicyError" in (report.results[0].traceback or "")
+    assert {(r.reward, r.f1, r.em) for r in report.results} == {(None, None, None)}
+    summary = summarize(report.results, report.seconds)
+    assert summary.broken == 5 and summary.mean_reward is None
 
 
 def test_results_summary_and_json() -> None:
     tasks = WebResearchEnv().tasks[:10]
-    config = RolloutConfig(group_size=2, progress=False)
+    config = RolloutConfig(keep_results=True, group_size=2, progress=False)
     report = asyncio.run(rollout(WebResearchEnv, OraclePolicy(tasks), tasks, config))
     summary = summarize(report.results, report.seconds)
-    assert summary["episodes"] == 20 and summary["mean_f1"] == 1.0
-    assert summary["mean_tool_calls"] > 1 and summary["status"] == {"answered": 20}
+    assert summary.episodes == 20 and summary.mean_f1 == 1.0 and summary.scored == 20
+    assert summary.mean_tool_calls > 1 and summary.status == {"answered": 20}
+    assert json.loads(json.dumps(summary.to_json()))["mean_f1"] == 1.0
     table = format_summary(report.results, report.seconds)
-    assert table.splitlines()[1].startswith("sim") and "status: answered 20" in table
+    assert table.splitlines()[2].startswith("sim") and "status: answered 20" in table
     record = json.loads(json.dumps(report.results[0].to_json()))
-    assert record["v"] == 1 and record["prompt"][0]["role"] == "system"
+    assert record["v"] == 2 and record["prompt"][0]["role"] == "system"
     assert report.results[0].messages()[2]["role"] == "assistant"

@@ -48,7 +48,8 @@ def _mean_f1(policy_name: str) -> float:
     env = WebResearchEnv()
     tasks = env.tasks
     policy = OraclePolicy(tasks) if policy_name == "oracle" else NoToolPolicy()
-    report = asyncio.run(rollout(WebResearchEnv, policy, tasks, RolloutConfig(progress=False)))
+    report = asyncio.run(rollout(WebResearchEnv, policy, tasks, RolloutConfig(keep_results=True,
+                                                                              progress=False)))
     summary = summarize(report.results, report.seconds)
     assert summary["episodes"] == 500 and summary["errors"] == 0
     return summary["mean_f1"]
@@ -67,5 +68,5 @@ def test_other_worlds_are_answerable_too(seed: int) -> None:
     env = WebResearchEnv(web=f"sim:seed={seed}")
     policy = OraclePolicy(env.tasks[:100])
     report = asyncio.run(rollout(lambda: WebResearchEnv(web=f"sim:seed={seed}"), policy,
-                                 env.tasks[:100], RolloutConfig(progress=False)))
+                                 env.tasks[:100], RolloutConfig(keep_results=True, progress=False)))
     assert summarize(report.results, report.seconds)["mean_f1"] >= 0.95

@@ -9,17 +9,20 @@ from pathlib import Path
 
 import pytest
 
+from webresearch.envs.rewards import Submission
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError, WebResearchError
 from webresearch.policies.base import SamplingParams
 from webresearch.replay.store import ReplayStore
-from webresearch.train import GRPOConfig, GRPOLearner, LossConfig, train
+from webresearch.status import EpisodeStatus
+from webresearch.train import GRPOConfig, GRPOLearner, LossConfig, TrainConfig, train
 
 torch = pytest.importorskip("torch")
 SAMPLING = SamplingParams(temperature=1.0, max_tokens=16, stop=(), seed=0)
 
 
-def digit_share(response: str, golds: Sequence[str]) -> float:
+def digit_share(submission: Submission, golds: Sequence[str]) -> float:
+    response = "\n".join(submission.responses)
     return sum(c.isdigit() for c in response) / max(1, len(response))
 
 
@@ -39,8 +42,9 @@ def rollouts(model_dir: Path, store_dir: Path, *, steps: int, lr: float) -> list
     learner = GRPOLearner(policy.model, GRPOConfig(lr=lr, micro_batch_size=8))
     with ReplayStore(store_dir) as store:
         logs = asyncio.run(train(policy=policy, learner=learner, make_env=make_env,
-                                 tasks=year_tasks(), store=store, steps=steps,
-                                 groups_per_step=4, group_size=8, sampling=SAMPLING))
+                                 tasks=year_tasks(), store=store, config=TrainConfig(
+                                     steps=steps, groups_per_step=4, group_size=8,
+                                     sampling=SAMPLING)))
         versions = sorted({e.policy_version for e in store.episodes()})
     assert versions == list(range(steps))  # every episode knows the weights that made it
     return [log.metrics.reward for log in logs]
@@ -57,7 +61,7 @@ def episodes_from(model_dir: Path, store_dir: Path) -> list[list[object]]:
     from webresearch.rollout import RolloutConfig, rollout
 
     policy = HFPolicy(model_dir, max_batch=16)
-    config = RolloutConfig(group_size=4, progress=False, sampling=SAMPLING)
+    config = RolloutConfig(keep_results=True, group_size=4, progress=False, sampling=SAMPLING)
     with ReplayStore(store_dir) as store:
         report = asyncio.run(rollout(make_env, policy, year_tasks()[:2], config, store=store))
     return [report.results[:4], report.results[4:]]
@@ -119,13 +123,40 @@ def test_stale_groups_are_dropped_and_bad_input_is_refused(tiny_model: Path,
     learner.policy_version = 5
     with pytest.raises(WebResearchError, match="at most 1 versions old"):
         learner.step(groups)
-    with pytest.raises(WebResearchError, match="groups of equal size"):
-        GRPOLearner(model_copy(tiny_model)).step([groups[0], groups[1][:2]])
     with pytest.raises(ConfigError, match="Expects a ref_model when beta != 0"):
         GRPOLearner(model_copy(tiny_model), GRPOConfig(loss=LossConfig(beta=0.1)))
     stripped = [[dataclasses.replace(e, token_ids=None) for e in g] for g in groups]
     with pytest.raises(WebResearchError, match="Expects episodes with token ids"):
         GRPOLearner(model_copy(tiny_model)).step(stripped)
+
+
+def broken(episode: object, status: EpisodeStatus = EpisodeStatus.POLICY_ERROR) -> object:
+    return dataclasses.replace(episode, status=status, reward=None, f1=None, em=None)
+
+
+def test_a_broken_episode_is_left_out_not_scored_as_zero(tiny_model: Path,
+                                                         tmp_path: Path) -> None:
+    groups = episodes_from(tiny_model, tmp_path)  # two groups of four
+    first, second = groups
+    # A group that lost one episode trains on its three others, against their own mean.
+    mixed = [[*first[:3], broken(first[3])], second]
+    learner = GRPOLearner(model_copy(tiny_model), GRPOConfig(lr=0.0))
+    metrics = learner.step(mixed)
+    assert metrics.dropped_broken == 1 and metrics.sequences == 7
+    # Scored as 0.0 it would have changed the gradient: the three alone give another one.
+    alone = GRPOLearner(model_copy(tiny_model), GRPOConfig(lr=0.0))
+    alone.step([first[:3], second])
+    assert torch.equal(learner_grads(learner), learner_grads(alone))
+    # A group left with one scored episode has no baseline: dropped whole.
+    lone = [[first[0], *(broken(e, EpisodeStatus.TIMEOUT) for e in first[1:])], second]
+    assert GRPOLearner(model_copy(tiny_model)).step(lone).dropped_broken == 4
+    # Every episode broken: no step at all, the weights and version stay.
+    dead = GRPOLearner(model_copy(tiny_model))
+    metrics = dead.step([[broken(e) for e in g] for g in groups])
+    assert metrics.sequences == 0 and dead.policy_version == 0
+    # Weighed in explicitly: trained on with the reward given for them.
+    weighed = GRPOLearner(model_copy(tiny_model), GRPOConfig(lr=0.0, broken_reward=-1.0))
+    assert weighed.step(mixed).sequences == 8
 
 
 def test_lora_trains_only_the_adapters_and_the_policy_sees_them(tiny_model: Path,

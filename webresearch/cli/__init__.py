@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 from webresearch.cli.corpus import add_index_command, run_index
 from webresearch.cli.eval import add_eval_command, run_eval
@@ -19,16 +21,10 @@ from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import WebResearchError
 from webresearch.policies import Policy, SamplingParams
 from webresearch.policies.factory import POLICIES, READERS, make_policy, shared_reader
-from webresearch.replay.schema import RunRecord
+from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.viewer import add_view_command, view
-from webresearch.rollout import (
-    RolloutConfig,
-    RolloutReport,
-    format_summary,
-    rollout,
-    summarize,
-)
+from webresearch.rollout import RolloutConfig, RolloutReport, rollout
 from webresearch.tasks import Task
 
 __all__ = ["build_parser", "main"]
@@ -127,7 +123,7 @@ async def _rollout(args: argparse.Namespace) -> int:
                               reader=reader, browse_scope=args.browse_scope)
 
     probe = make_env(args.tasks)  # loads (and checks) the task file once
-    tasks = probe.tasks
+    tasks, env_json = probe.tasks, probe.config_json()
     await probe.aclose()
     def build_policy() -> Policy:
         return make_policy(args.policy, tasks=tasks, fmt=args.action_format, model=args.model,
@@ -138,7 +134,9 @@ async def _rollout(args: argparse.Namespace) -> int:
                            progress=not args.no_progress,
                            sampling=SamplingParams(temperature=args.temperature,
                                                    max_tokens=args.max_tokens))
-    run = RunRecord(policy=args.policy, config={k: str(v) for k, v in vars(args).items()})
+    run = RunRecord(policy=args.policy, model=args.model or "", config={
+        "env": env_json, "rollout": config.to_json(),
+        "cli": {k: str(v) for k, v in vars(args).items()}})
     try:
         if args.workers:
             report = await _ray_rollout(args, make_env=lambda: make_env(tasks),
@@ -156,16 +154,16 @@ async def _rollout(args: argparse.Namespace) -> int:
             print(f"interrupted: {kept} finished episodes kept as run {run.run_id} in "
                   f"{args.store}", file=sys.stderr)
         raise KeyboardInterrupt from None
-    if args.output is not None:
+    if args.output is not None and args.workers:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         with args.output.open("w", encoding="utf-8") as out:
             for result in report.results:
-                out.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+                _write_episode(out, result)
     recorded = f"; recorded as run {report.run_id} in {args.store}" if report.run_id else ""
     print(f"policy {args.policy} on web {args.web}, {args.action_format} format{recorded}")
-    print(format_summary(report.results, report.seconds))
+    print(report.table())
     if args.json:
-        print(json.dumps(summarize(report.results, report.seconds)))
+        print(json.dumps(report.summary.to_json()))
     return 0
 
 
@@ -173,12 +171,24 @@ async def _local_rollout(args: argparse.Namespace, *, make_env: Callable[[], Web
                          build_policy: Callable[[], Policy], tasks: list[Task],
                          config: RolloutConfig, run: RunRecord) -> RolloutReport:
     store = None if args.no_store else ReplayStore(args.store)
+    output = None
+    if args.output is not None:  # written as episodes end: a long run keeps none in memory
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        output = args.output.open("w", encoding="utf-8")
     try:
         async with build_policy() as policy:
-            return await rollout(make_env, policy, tasks, config, store=store, run=run)
+            return await rollout(make_env, policy, tasks, config, store=store, run=run,
+                                 on_episode=None if output is None else functools.partial(
+                                     _write_episode, output))
     finally:
         if store is not None:
             store.close()
+        if output is not None:
+            output.close()
+
+
+def _write_episode(out: TextIO, episode: EpisodeRecord) -> None:
+    out.write(json.dumps(episode.to_json(), ensure_ascii=False) + "\n")
 
 
 async def _ray_rollout(args: argparse.Namespace, *, make_env: Callable[[], WebResearchEnv],

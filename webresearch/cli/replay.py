@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from webresearch.envs.rewards import REWARDS, get_reward
+from webresearch.envs.rewards import REWARDS, Submission, get_reward
 from webresearch.replay.export import export_store, import_store
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.replay.store import ReplayStore
@@ -70,16 +70,19 @@ def run_replay_command(args: argparse.Namespace) -> int:
 
 
 def rescore(episodes: Iterable[EpisodeRecord], reward: str) -> tuple[list[float], list[float]]:
-    """Recorded rewards and the rewards ``reward`` gives the same responses.
+    """Recorded rewards of the scored episodes and the rewards ``reward`` gives them.
 
-    The response is scored as the env scores it: the actions joined by newlines.
+    The reward scores what the env parsed (the recorded answer, ``None`` without one),
+    never the text again; episodes broken from outside have no reward and are skipped.
     """
     fn = get_reward(reward)
     before, after = [], []
     for episode in episodes:
-        response = "\n".join(s.action for s in episode.steps)
+        if episode.reward is None:
+            continue
+        submission = Submission(episode.answer, tuple(s.action for s in episode.steps))
         before.append(episode.reward)
-        after.append(float(fn(response, episode.task.answers)))
+        after.append(float(fn(submission, episode.task.answers)))
     return before, after
 
 
@@ -97,8 +100,12 @@ def format_episode(episode: EpisodeRecord) -> str:
         if step.observation:
             lines.append(step.observation[:1500] + ("..." if len(step.observation) > 1500 else ""))
     lines.append("")
-    lines.append(f"status {episode.status}, answer {episode.answer!r}, reward {episode.reward:.3f},"
-                 f" F1 {episode.f1:.3f}, EM {episode.em:.0f}, {episode.seconds:.2f} s")
+    score = ("no score (broken from outside)" if episode.reward is None else
+             f"reward {episode.reward:.3f}, F1 {episode.f1 or 0.0:.3f}, EM {episode.em or 0.0:.0f}")
+    lines.append(f"status {episode.status}, answer {episode.answer!r}, {score}, "
+                 f"{episode.seconds:.2f} s")
+    if episode.error:
+        lines.append(f"error: {episode.error}")
     return "\n".join(lines)
 
 
@@ -106,7 +113,7 @@ def _print_runs(store: ReplayStore) -> None:
     for run in store.runs():
         rows = store.summaries(run.run_id)
         print(f"{run.run_id}  policy {run.policy or '-':<10} {len(rows):>7} episodes  "
-              f"mean reward {_mean([r['reward'] for r in rows]):.3f}")
+              f"mean reward {_mean([r['reward'] for r in rows if r['reward'] is not None]):.3f}")
 
 
 def _mean(values: Sequence[float]) -> float:

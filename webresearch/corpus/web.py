@@ -86,6 +86,11 @@ class CorpusWeb(WebBackend):
         self.index = _shared_index(str(path.resolve()), config.name, config.retriever,
                                    config.index_dir)
 
+    def spec(self) -> str | None:
+        c = self.config
+        plain = CorpusWebConfig(corpus=c.corpus, retriever=c.retriever)
+        return f"corpus:{c.corpus}#{c.retriever}" if c == plain else None
+
     def _search(self, query: str, k: int) -> list[Hit]:
         return self.index.search(query, k)
 

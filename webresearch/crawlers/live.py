@@ -124,6 +124,10 @@ class LiveWeb(WebBackend):
         self._services: _Services | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    def spec(self) -> str | None:
+        plain = LiveWebConfig(engine=self.config.engine)
+        return f"live:{self.config.engine}" if self.config == plain else None
+
     @property
     def services(self) -> _Services:
         """The shared services of the running loop (made on first use)."""

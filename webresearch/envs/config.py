@@ -12,6 +12,7 @@ from webresearch.envs.rewards import RewardFn
 from webresearch.errors import ConfigError
 from webresearch.tasks import Task
 from webresearch.web.base import WebBackend
+from webresearch.web.reader import KeywordReader, Reader, ReaderSource
 
 __all__ = ["BROWSE_SCOPES", "FORMAT_ERROR_MODES", "EnvConfig"]
 
@@ -40,10 +41,9 @@ class EnvConfig:
     """``"deepresearcher"`` or ``"search-r1"`` (or an :class:`ActionFormat` instance)."""
     reward: str | RewardFn | None = None
     """A reward name (``deepresearcher``, ``f1``, ``em``, ``search-r1``) or a function of
-    ``(response, golds)``; ``None`` takes the action format's own. The response is the
-    agent's texts of the episode joined by newlines, however the episode ended (as
-    DeepResearcher scores it): without an answer, ``deepresearcher`` gives -1 and the
-    others 0."""
+    ``(submission, golds)`` (:class:`~webresearch.envs.rewards.Submission`: the final
+    answer as the action format parsed it, and the agent's texts); ``None`` takes the
+    action format's own. Without an answer, ``deepresearcher`` gives -1 and the others 0."""
     max_turns: int = 10
     """Tool calls (and, in feedback mode, invalid actions) allowed before the answer."""
     on_format_error: str = "end"
@@ -65,7 +65,7 @@ class EnvConfig:
     """Date in the system prompt (ISO); ``None`` takes today's."""
     seed: int | None = None
     """Seeds task sampling when ``reset`` is first called without a seed."""
-    reader: Any = None
+    reader: Reader | ReaderSource | None = None
     """``None``: browse shows a page's raw text, a segment per call. A reading agent (a
     :class:`~webresearch.web.reader.Reader`, or any policy, which reads through an
     :class:`~webresearch.policies.reader.LLMReader`): browse gives the page to it segment
@@ -99,6 +99,44 @@ class EnvConfig:
                 f"Expects on_format_error in {list(FORMAT_ERROR_MODES)}, "
                 f"actual: {self.on_format_error!r}"
             )
+
+
+    def to_json(self) -> dict[str, Any]:
+        """The options as JSON, for a run's record; what no string can name (a web backend
+        without a spec, a custom reward, a reader) is named with ``null`` in its place and
+        listed under ``"unrecorded"``, to be given again when the env is re-created.
+
+        Example:
+            >>> data = EnvConfig(web="sim:seed=3", max_turns=4).to_json()
+            >>> data["web"], data["max_turns"], data["unrecorded"]
+            ('sim:seed=3', 4, [])
+        """
+        data: dict[str, Any] = {name: getattr(self, name) for name in _PLAIN}
+        unrecorded: list[str] = []
+        data["tasks"] = _tasks_json(self.tasks)
+        data["web"] = self.web if isinstance(self.web, str) else self.web.spec()
+        data["action_format"] = (self.action_format if isinstance(self.action_format, str)
+                                 else self.action_format.name)
+        data["reward"] = self.reward if self.reward is None or isinstance(self.reward, str) \
+            else None
+        data["reader"] = "keyword" if type(self.reader) is KeywordReader else None
+        for name, given in (("web", self.web), ("reward", self.reward), ("reader", self.reader)):
+            if given is not None and data[name] is None:
+                unrecorded.append(name)
+        data["unrecorded"] = unrecorded
+        return data
+
+
+_PLAIN = ("max_turns", "on_format_error", "top_k", "max_queries", "max_urls", "segment_chars",
+          "max_observation_chars", "max_action_chars", "date", "seed", "browse_scope",
+          "reader_segment_chars", "reader_max_segments", "reader_max_tokens")
+"""Options that are plain JSON values."""
+
+
+def _tasks_json(tasks: TaskSource) -> str | list[dict[str, Any]]:
+    if isinstance(tasks, str | Path):
+        return str(tasks) if str(tasks) == "default" else str(Path(tasks).resolve())
+    return [t.to_json() if isinstance(t, Task) else dict(t) for t in tasks]
 
 
 def _check_positive(name: str, value: object) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 from webresearch.envs.config import EnvConfig
 from webresearch.envs.episode import EpisodeState
@@ -46,6 +47,9 @@ def refusal(url: str, state: EpisodeState, scope: str) -> str | None:
         >>> refusal("https://b.test/", state, "latest")
         'Refused https://b.test/: browse reads only URLs from the latest search results.'
     """
+    malformed = _malformed(url)
+    if malformed is not None:
+        return f"Refused {url[:200]}: {malformed}."
     if scope == "any":
         return None
     allowed = state.latest_results if scope == "latest" else state.result_urls
@@ -55,6 +59,24 @@ def refusal(url: str, state: EpisodeState, scope: str) -> str | None:
     if not state.result_urls:
         return f"Refused {url}: browse reads only URLs from {where}, and there are none yet."
     return f"Refused {url}: browse reads only URLs from {where}."
+
+
+def _malformed(url: str) -> str | None:
+    """Why ``url`` is no URL at all (unparsable, an impossible port, unencodable), or ``None``.
+
+    Example:
+        >>> _malformed("http://[::1")
+        'it is not a well-formed URL (Invalid IPv6 URL)'
+        >>> _malformed("https://a.test/x") is None
+        True
+    """
+    try:
+        url.encode("utf-8")
+        _ = urlsplit(url).port
+    except ValueError as exc:  # UnicodeEncodeError too
+        reason = "it holds a lone surrogate" if isinstance(exc, UnicodeError) else str(exc)
+        return f"it is not a well-formed URL ({reason.split(':')[0]})"
+    return None
 
 
 class PageReader:

@@ -1,6 +1,9 @@
-"""Answer rewards: DeepResearcher's F1 with a format penalty, exact match, Search-R1's EM.
+"""Answer rewards: DeepResearcher's F1 with a format penalty, F1, exact match, Search-R1's EM.
 
-Plain functions of ``(response, golds)``, usable without an environment.
+A reward scores a :class:`Submission`: the final answer as the action format parsed it
+(``None`` when the episode ended without one) and the agent's text of every turn. The
+action format owns the grammar; a reward never re-parses the text for the answer.
+:func:`score_response` scores one response text the way an env would, without an env.
 """
 
 from __future__ import annotations
@@ -8,32 +11,50 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+from webresearch.envs.formats import Answer, get_format
 from webresearch.errors import unknown_name_error
 
 __all__ = [
     "REWARDS",
     "RewardFn",
+    "Submission",
     "deepresearcher_reward",
+    "em_reward",
     "exact_match",
-    "extract_answer",
+    "f1_reward",
     "f1_score",
-    "format_error",
     "get_reward",
     "normalize_answer",
+    "score_response",
     "search_r1_reward",
     "squad_exact_match",
     "squad_normalize",
 ]
 
-RewardFn = Callable[[str, Sequence[str]], float]
-"""A reward: ``(the policy's full response text, gold aliases) -> float``."""
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What a reward scores.
+
+    Attributes:
+        answer: The final answer as the action format parsed it; ``None`` when the
+            episode ended without one (a format error, the tool-call budget used up).
+        responses: The agent's text of every turn, for rewards of the process (tool use,
+            length); the answer is never to be re-parsed from it.
+    """
+
+    answer: str | None
+    responses: tuple[str, ...] = ()
+
+
+RewardFn = Callable[[Submission, Sequence[str]], float]
+"""A reward: ``(submission, gold aliases) -> float``."""
 
 _PUNCT_TO_SPACE = str.maketrans(string.punctuation, " " * len(string.punctuation))
 _PUNCT_DELETE = str.maketrans("", "", string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
-_BALANCED_TAGS = ("think", "tool_call", "answer")
 
 
 def normalize_answer(text: str) -> str:
@@ -99,77 +120,54 @@ def squad_exact_match(prediction: str, golds: Sequence[str]) -> float:
     return float(any(predicted == squad_normalize(g) for g in golds))
 
 
-def extract_answer(response: str, *, last: bool = False) -> str | None:
-    """The text of the first (or last) ``<answer>...</answer>``, or ``None``.
+def deepresearcher_reward(submission: Submission, golds: Sequence[str]) -> float:
+    """DeepResearcher's reward: -1 without a well-formed answer, else the answer's F1.
 
     Example:
-        >>> extract_answer("<think>x</think><answer> A </answer><answer>B</answer>")
-        'A'
-    """
-    matches: list[str] = _ANSWER.findall(response)
-    if not matches:
-        return None
-    return (matches[-1] if last else matches[0]).strip()
-
-
-def format_error(response: str) -> str | None:
-    """Why ``response`` fails DeepResearcher's format check, or ``None`` when it passes.
-
-    Each of ``think``, ``tool_call`` and ``answer`` must open as often as it closes,
-    and an answer must be given.
-
-    Example:
-        >>> format_error("<think>a</think><answer>b</answer>") is None
-        True
-        >>> format_error("<think>a<answer>b</answer>")
-        'unbalanced <think> tags: 1 opened, 0 closed'
-    """
-    for tag in _BALANCED_TAGS:
-        opened, closed = response.count(f"<{tag}>"), response.count(f"</{tag}>")
-        if opened != closed:
-            return f"unbalanced <{tag}> tags: {opened} opened, {closed} closed"
-    if extract_answer(response) is None:
-        return "no <answer>...</answer> given"
-    return None
-
-
-def deepresearcher_reward(response: str, golds: Sequence[str]) -> float:
-    """DeepResearcher's reward: -1 on a format error, else the F1 of the first answer.
-
-    Example:
-        >>> deepresearcher_reward("<think>t</think><answer>Paris</answer>", ["Paris"])
+        >>> deepresearcher_reward(Submission("Paris"), ["Paris"])
         1.0
-        >>> deepresearcher_reward("<answer>Paris", ["Paris"])
+        >>> deepresearcher_reward(Submission(None), ["Paris"])
         -1.0
     """
-    if format_error(response) is not None:
+    if submission.answer is None:
         return -1.0
-    return f1_score(extract_answer(response) or "", golds)
+    return f1_score(submission.answer, golds)
 
 
-def search_r1_reward(response: str, golds: Sequence[str]) -> float:
-    """Search-R1's outcome reward: SQuAD exact match of the last answer (0 when none).
+def f1_reward(submission: Submission, golds: Sequence[str]) -> float:
+    """The answer's F1, 0 without an answer.
 
     Example:
-        >>> search_r1_reward("<search>q</search><answer>the Beatles</answer>", ["Beatles"])
+        >>> f1_reward(Submission("a b"), ["a"]), f1_reward(Submission(None), ["a"])
+        (0.6666666666666666, 0.0)
+    """
+    return 0.0 if submission.answer is None else f1_score(submission.answer, golds)
+
+
+def em_reward(submission: Submission, golds: Sequence[str]) -> float:
+    """The answer's exact match (DeepResearcher's normalisation), 0 without an answer.
+
+    Example:
+        >>> em_reward(Submission("Paris."), ["paris"])
         1.0
     """
-    answer = extract_answer(response, last=True)
-    return 0.0 if answer is None else squad_exact_match(answer, golds)
+    return 0.0 if submission.answer is None else exact_match(submission.answer, golds)
 
 
-def _answer_f1(response: str, golds: Sequence[str]) -> float:
-    return f1_score(extract_answer(response) or "", golds)
+def search_r1_reward(submission: Submission, golds: Sequence[str]) -> float:
+    """Search-R1's outcome reward: SQuAD exact match of the answer (0 without one).
 
-
-def _answer_em(response: str, golds: Sequence[str]) -> float:
-    return exact_match(extract_answer(response) or "", golds)
+    Example:
+        >>> search_r1_reward(Submission("the Beatles"), ["Beatles"])
+        1.0
+    """
+    return 0.0 if submission.answer is None else squad_exact_match(submission.answer, golds)
 
 
 REWARDS: dict[str, RewardFn] = {
     "deepresearcher": deepresearcher_reward,
-    "f1": _answer_f1,
-    "em": _answer_em,
+    "f1": f1_reward,
+    "em": em_reward,
     "search-r1": search_r1_reward,
 }
 """Rewards by name: the env's ``reward`` option takes one of these or a callable."""
@@ -179,7 +177,7 @@ def get_reward(reward: str | RewardFn) -> RewardFn:
     """Resolve a reward name (or pass a callable through).
 
     Example:
-        >>> get_reward("f1")("<answer>a b</answer>", ["a"])
+        >>> get_reward("f1")(Submission("a b"), ["a"])
         0.6666666666666666
     """
     if callable(reward):
@@ -187,3 +185,24 @@ def get_reward(reward: str | RewardFn) -> RewardFn:
     if reward not in REWARDS:
         raise unknown_name_error("reward", reward, REWARDS)
     return REWARDS[reward]
+
+
+def score_response(response: str, golds: Sequence[str], *, reward: str | RewardFn | None = None,
+                   action_format: str = "deepresearcher") -> float:
+    """Score one final response as an env would: the format parses it, the reward scores it.
+
+    The reward defaults to the format's own (DeepResearcher's F1 with a -1 penalty).
+    A response that is a tool call, or that breaks the format, has no answer.
+
+    Example:
+        >>> score_response("<think>t</think><answer>Paris</answer>", ["Paris"])
+        1.0
+        >>> score_response("<think>t<answer>Paris</answer>", ["Paris"])
+        -1.0
+        >>> score_response("<search>q</search>", ["Paris"], action_format="search-r1")
+        0.0
+    """
+    fmt = get_format(action_format)
+    parsed = fmt.parse(response)
+    answer = parsed.text if isinstance(parsed, Answer) else None
+    return get_reward(reward or fmt.default_reward)(Submission(answer, (response,)), golds)

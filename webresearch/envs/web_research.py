@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
+import logging
+import sys
 import time
 from collections.abc import Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, SupportsFloat, TypeVar
 
 import gymnasium as gym
@@ -14,17 +18,20 @@ from webresearch.envs.backends import make_web
 from webresearch.envs.config import EnvConfig, TaskSource
 from webresearch.envs.episode import EpisodeState, StepTiming
 from webresearch.envs.formats import ActionFormat, Answer, Invalid, ToolCall, get_format
+from webresearch.envs.outcomes import EpisodeOutcome, StepOutcome
 from webresearch.envs.reading import make_reader
-from webresearch.envs.rewards import RewardFn, exact_match, f1_score, get_reward
+from webresearch.envs.rewards import RewardFn, Submission, exact_match, f1_score, get_reward
 from webresearch.envs.spaces import UnicodeText
 from webresearch.envs.tools import ToolRunner
 from webresearch.errors import ConfigError, StateError, did_you_mean
+from webresearch.status import ActionKind, EpisodeStatus
 from webresearch.tasks import Task, load_tasks, task_from_record
 from webresearch.web.base import WebBackend
 
 __all__ = ["WebResearchEnv"]
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 _CUT = "\n[... truncated]"
 
 
@@ -55,8 +62,8 @@ class WebResearchEnv(gym.Env[str, str]):
         (True, 0.0, False)
         >>> _, reward, terminated, _, info = env.step(
         ...     "<think>found it</think><answer>Kraemukreisk Jepudou</answer>")
-        >>> reward, terminated, info["em"]
-        (1.0, True, 1.0)
+        >>> reward, terminated, info["outcome"].status, info["outcome"].em
+        (1.0, True, <EpisodeStatus.ANSWERED: 'answered'>, 1.0)
         >>> env.close()
     """
 
@@ -105,12 +112,13 @@ class WebResearchEnv(gym.Env[str, str]):
         self._task_ids = {task.id: i for i, task in enumerate(self.tasks)}
         self.observation_space = UnicodeText(max_observation_chars)
         self.action_space = UnicodeText(max_action_chars)
-        self.system_prompt = self.format.system_prompt(
-            date=date or datetime.date.today().isoformat(), max_turns=max_turns)
+        self.date = date or datetime.date.today().isoformat()
+        self.system_prompt = self.format.system_prompt(date=self.date, max_turns=max_turns)
         self.reader = make_reader(reader, self.web)
         self._tools = ToolRunner(self.web, self.format, self.config, self.reader)
         self._state: EpisodeState | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: ThreadPoolExecutor | None = None
         self._seeded = False
 
     # ------------------------------------------------------------------ reset
@@ -162,7 +170,12 @@ class WebResearchEnv(gym.Env[str, str]):
         return self._run(self.astep(action))
 
     async def astep(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        """Parse the model's text, run the tool it calls or score its answer."""
+        """Parse the model's text, run the tool it calls or score its answer.
+
+        ``info["step"]`` is the step's :class:`~webresearch.envs.outcomes.StepOutcome`;
+        on the last step ``info["outcome"]`` is the episode's
+        :class:`~webresearch.envs.outcomes.EpisodeOutcome` (status, answer, reward, F1, EM).
+        """
         state = self._state
         if state is None or state.done:
             raise StateError("Expects reset() before step(), actual: "
@@ -174,16 +187,16 @@ class WebResearchEnv(gym.Env[str, str]):
         state.transcript.append(("assistant", state.responses[-1]))
         parsed_at = time.perf_counter()
         if isinstance(parsed, Answer):
-            return self._finish(state, start, parsed_at, status="answered", answer=parsed.text)
+            return self._finish(state, start, parsed_at, EpisodeStatus.ANSWERED, parsed)
         if state.turns >= self.config.max_turns:
             message = f"the budget of {self.config.max_turns} tool calls was used up"
-            return self._finish(state, start, parsed_at, status="truncated", answer=None,
+            return self._finish(state, start, parsed_at, EpisodeStatus.TRUNCATED, parsed,
                                 error=message)
         if isinstance(parsed, Invalid):
             state.errors.append(f"invalid action: {parsed.message}")
             if self.config.on_format_error == "end":
-                return self._finish(state, start, parsed_at, status="format_error",
-                                    answer=None, error=parsed.message)
+                return self._finish(state, start, parsed_at, EpisodeStatus.FORMAT_ERROR, parsed,
+                                    error=parsed.message)
             state.turns += 1
             observation = self.format.invalid_feedback(parsed.message)
         else:
@@ -195,13 +208,8 @@ class WebResearchEnv(gym.Env[str, str]):
                             "give your final answer now.")
         observation = self._fit(observation)
         state.transcript.append(("user", observation))
-        timing = self._timing(state, start, parsed_at)
-        info = {"turn": state.turns, "tool_calls": state.tool_calls, "timing": timing,
-                "action": parsed.tool if isinstance(parsed, ToolCall) else "invalid",
-                "arguments": parsed.arguments if isinstance(parsed, ToolCall) else (),
-                "web": tuple(state.step_calls),
-                "error": parsed.message if isinstance(parsed, Invalid) else None}
-        return observation, 0.0, False, False, info
+        step = self._step_outcome(state, parsed, self._timing(state, start, parsed_at))
+        return observation, 0.0, False, False, step.info()
 
     def _parse(self, action: object) -> Answer | Invalid | ToolCall:
         if not isinstance(action, str):
@@ -209,32 +217,50 @@ class WebResearchEnv(gym.Env[str, str]):
         if len(action) > self.config.max_action_chars:
             return Invalid(f"the action is {len(action)} characters long; the limit is "
                            f"{self.config.max_action_chars}")
-        parsed = self.format.parse(action)
+        try:
+            parsed = self.format.parse(action)
+        except Exception as exc:  # a format's bug must not end the run: say so, loudly
+            logger.exception("the %s format raised on an action", self.format.name)
+            return Invalid(f"the action could not be parsed ({type(exc).__name__})")
         if isinstance(parsed, ToolCall) and parsed.tool not in self.format.tools:
             return Invalid(f"the {self.format.name} format has no {parsed.tool!r} tool")
         return parsed
 
-    def _finish(self, state: EpisodeState, start: float, parsed_at: float, *, status: str,
-                answer: str | None, error: str | None = None
-                ) -> tuple[str, float, bool, bool, dict[str, Any]]:
+    def _step_outcome(self, state: EpisodeState, parsed: Answer | Invalid | ToolCall,
+                      timing: StepTiming, episode: EpisodeOutcome | None = None) -> StepOutcome:
+        if isinstance(parsed, ToolCall):
+            kind, arguments, error = ActionKind(parsed.tool), parsed.arguments, None
+        elif isinstance(parsed, Answer):
+            kind, arguments, error = ActionKind.ANSWER, (parsed.text,), None
+        else:
+            kind, arguments, error = ActionKind.INVALID, (), parsed.message
+        if episode is not None and episode.error is not None:
+            error = episode.error
+        return StepOutcome(action=kind, arguments=arguments, error=error,
+                           web=tuple(state.step_calls), timing=timing, turn=state.turns,
+                           tool_calls=state.tool_calls, episode=episode)
+
+    def _finish(self, state: EpisodeState, start: float, parsed_at: float,
+                status: EpisodeStatus, parsed: Answer | Invalid | ToolCall, *,
+                error: str | None = None) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """End the episode and score it, once: the answer's F1 and EM, and the reward."""
         state.done = True
         golds = state.task.answers
-        reward = float(self.reward_fn("\n".join(state.responses), golds))
+        answer = parsed.text if isinstance(parsed, Answer) else None
+        reward = float(self.reward_fn(Submission(answer, tuple(state.responses)), golds))
         timing = self._timing(state, start, parsed_at)
-        info = {
-            "turn": state.turns, "tool_calls": state.tool_calls, "timing": timing,
-            "action": "answer" if answer is not None else "invalid", "error": error,
-            "arguments": (answer,) if answer is not None else (), "web": (),
-            "status": status, "answer": answer,
-            "f1": f1_score(answer, golds) if answer is not None else 0.0,
-            "em": exact_match(answer, golds) if answer is not None else 0.0,
-            "queries": list(state.queries), "urls_visited": list(state.urls_visited),
-            "cache_hits": state.cache_hits, "cache_misses": state.cache_misses,
-            "errors": list(state.errors),
-            "timings": list(state.timings),
-        }
+        episode = EpisodeOutcome(
+            status=status, answer=answer, reward=reward,
+            f1=f1_score(answer, golds) if answer is not None else 0.0,
+            em=exact_match(answer, golds) if answer is not None else 0.0,
+            error=error, tool_calls=state.tool_calls, queries=tuple(state.queries),
+            urls_visited=tuple(state.urls_visited), errors=tuple(state.errors),
+            cache_hits=state.cache_hits, cache_misses=state.cache_misses,
+            timings=tuple(state.timings))
+        step = self._step_outcome(state, parsed, timing, episode)
         observation = "" if error is None else self._fit(f"Episode ended: {error}.")
-        return observation, reward, status != "truncated", status == "truncated", info
+        truncated = status is EpisodeStatus.TRUNCATED
+        return observation, reward, not truncated, truncated, step.info()
 
     @staticmethod
     def _timing(state: EpisodeState, start: float, parsed_at: float) -> StepTiming:
@@ -262,12 +288,18 @@ class WebResearchEnv(gym.Env[str, str]):
         if self._loop is not None:
             self._loop.close()
             self._loop = None
+        if self._thread is not None:
+            self._thread.shutdown()
+            self._thread = None
         super().close()
 
     def __del__(self) -> None:
-        # The private loop is the env's own resource: release it even without close().
+        # The private loop is the env's own resource: release it even without close(), but
+        # not while the interpreter exits (the selectors it needs may be gone by then).
         loop = getattr(self, "_loop", None)
-        if loop is not None and not loop.is_closed():
+        if loop is None or loop.is_closed() or sys.is_finalizing():
+            return
+        with contextlib.suppress(Exception):
             loop.close()
 
     async def aclose(self) -> None:
@@ -276,6 +308,11 @@ class WebResearchEnv(gym.Env[str, str]):
             await self.web.aclose()
             self._owns_web = False
 
+    def config_json(self) -> dict[str, Any]:
+        """The env's options as JSON, its date resolved: what a run's record keeps so that
+        :func:`~webresearch.envs.make_env_from_record` can build the same env again."""
+        return {**self.config.to_json(), "date": self.date}
+
     @property
     def state(self) -> EpisodeState | None:
         """The current episode's state (``None`` before the first reset)."""
@@ -283,17 +320,17 @@ class WebResearchEnv(gym.Env[str, str]):
 
     # --------------------------------------------------------------- helpers
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the env's private loop; from inside a running loop (a notebook,
+        ``asyncio.run``, an async framework calling the sync API), in a helper thread."""
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            pass
-        else:
-            coro.close()
-            raise StateError("Expects step()/close() outside a running event loop; inside "
-                             "async code, await env.unwrapped.astep(...) / aclose()")
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(coro)
+            return self._loop.run_until_complete(coro)
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="webresearch-env")
+        return self._thread.submit(self._loop.run_until_complete, coro).result()
 
     def _load_tasks(self, tasks: TaskSource) -> list[Task]:
         if isinstance(tasks, str) and tasks == "default":

@@ -15,6 +15,7 @@ from webresearch.policies.base import Policy, SamplingParams
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout import RolloutConfig, rollout
+from webresearch.status import EpisodeStatus
 from webresearch.tasks import Task
 
 __all__ = ["EvalReport", "evaluate"]
@@ -57,11 +58,11 @@ async def evaluate(
     if resume and run.run_id in known:
         done = {e.task.id: e for e in store.episodes(run.run_id)}
     todo = [t for t in tasks if t.id not in done]
-    episodes = list(done.values())
     if todo:
         config = RolloutConfig(concurrency=concurrency, sampling=sampling, progress=True)
-        report = await rollout(make_env, policy, todo, config, store=store, run=run)
-        episodes += report.results
+        await rollout(make_env, policy, todo, config, store=store, run=run)
+    recorded = {e.task.id: e for e in store.episodes(run.run_id)}  # read back, not kept
+    episodes = [recorded[t.id] for t in tasks if t.id in recorded]
     scored = await _score(episodes, judge, judge_concurrency)
     return EvalReport(run.run_id, scored, domain_tables(scored), skipped=len(done))
 
@@ -74,7 +75,7 @@ async def _score(episodes: Sequence[EpisodeRecord], judge: Judge | None,
         f1, em = score(episode)
         mbe = None
         if judge is not None:
-            if episode.status != "answered" or episode.answer is None:
+            if episode.status is not EpisodeStatus.ANSWERED or episode.answer is None:
                 mbe = 0.0  # no final answer: incorrect without asking
             else:
                 async with slots:

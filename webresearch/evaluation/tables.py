@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from webresearch.envs.rewards import exact_match, f1_score
 from webresearch.replay.schema import EpisodeRecord
+from webresearch.status import EpisodeStatus
 
 __all__ = ["DOMAINS", "Scored", "domain_tables", "score", "to_markdown"]
 
@@ -38,12 +38,12 @@ def score(episode: EpisodeRecord) -> tuple[float, float]:
     """F1 and EM of the final answer, as DeepResearcher's evaluation scores them.
 
     Only the final answer is scored, and an episode without one (format failure, tool
-    budget used up, timeout) scores 0, not the training reward's -1.
+    budget used up, timeout) scores 0, not the training reward's -1. The F1 and EM are
+    the ones the env computed when the episode ended; nothing is scored again here.
     """
-    if episode.status != "answered" or episode.answer is None:
+    if episode.status is not EpisodeStatus.ANSWERED or episode.answer is None:
         return 0.0, 0.0
-    return f1_score(episode.answer, episode.task.answers), exact_match(episode.answer,
-                                                                       episode.task.answers)
+    return episode.f1 or 0.0, episode.em or 0.0
 
 
 def _dataset(name: str) -> str:

@@ -58,9 +58,10 @@ class OraclePolicy(ScriptedPolicy):
 
     For each supporting page it searches the page's title, checks that the page's
     URL is among the results, browses it (segment after segment) until the facts
-    the answer needs have been seen, and only then gives the gold answer. If any
-    step fails, it answers ``unknown``: its F1 measures how answerable the tasks
-    are *through the tools*.
+    the answer needs have been seen, and only then gives the gold answer. In a format
+    without browsing (Search-R1's) it searches each fact beside its page's title
+    until the snippets show it. If any step fails, it answers ``unknown``: its F1
+    measures how answerable the tasks are *through the tools*.
 
     Example:
         >>> task = Task(id="t", question="Q?", answers=("A",))
@@ -93,13 +94,15 @@ class OraclePolicy(ScriptedPolicy):
     def _script(self, task: Task) -> Script:
         fmt, seen = self.format, ""
         for page in task.supporting:
+            if "browse" not in fmt.tools:  # search only: snippets must show each fact
+                for fact in page.facts:
+                    seen += yield fmt.write_call("search", [f"{page.title} {fact}"],
+                                                 thought=f"I need {page.title}'s {fact}.")
+                continue
             observation = yield fmt.write_call("search", [page.title],
                                                thought=f"I need the page about {page.title}.")
             if page.url not in observation:
                 break
-            if "browse" not in fmt.tools:
-                seen += observation
-                continue
             while not all(fact in seen for fact in page.facts):
                 observation = yield fmt.write_call("browse", [page.url],
                                                    thought=f"Reading {page.url}.")

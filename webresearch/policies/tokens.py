@@ -35,6 +35,9 @@ class TokenAssembler:
         self.ids: list[int] = []
         self.mask: list[int] = []
         self.logprobs: list[float] = []
+        """Log-probs of the sampled ids (0.0 where the mask is 0, or where missing)."""
+        self.missing_logprobs = False
+        """Whether some completion came without log-probs."""
         self._after_action, self._after_observation = self._delimiters(observation_role)
         self._end_of_turn = tokenizer.eos_token or ""
         self._end_of_turn_id = tokenizer.eos_token_id
@@ -62,6 +65,7 @@ class TokenAssembler:
         """Begin with the prompt (system and question), ending in the generation prompt."""
         ids = self._encode(self._render(messages, generate=True))
         self.ids, self.mask, self.logprobs = list(ids), [0] * len(ids), [0.0] * len(ids)
+        self.missing_logprobs = False
         return tuple(self.ids)
 
     def add_completion(self, token_ids: Sequence[int],
@@ -73,6 +77,12 @@ class TokenAssembler:
         self.ids += token_ids
         self.mask += [1] * len(token_ids)
         self.logprobs += logprobs if logprobs is not None else [0.0] * len(token_ids)
+        self.missing_logprobs |= logprobs is None and len(token_ids) > 0
+
+    def sampled_logprobs(self) -> tuple[float, ...] | None:
+        """The sequence's log-probs, or ``None`` when any sampled token's is missing (a
+        learner then recomputes them; a made-up 0.0 would skew its ratios)."""
+        return None if self.missing_logprobs else tuple(self.logprobs)
 
     def add_observation(self, text: str) -> tuple[int, ...]:
         """Append the turn's end, the observation and the next generation prompt (mask 0)."""

@@ -1,7 +1,8 @@
 """The recorded-run schema: runs, episodes, steps and web calls, as versioned dataclasses.
 
 Every record round-trips through ``to_json()`` / ``from_json()``; a record written by
-another schema version is refused with a clear error rather than misread.
+an unknown schema version is refused with a clear error rather than misread. Schema 2
+(typed statuses; ``None`` for the reward of a broken episode) reads schema 1's records.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from webresearch.errors import WebResearchError
+from webresearch.status import ActionKind, EpisodeStatus
 from webresearch.tasks import Task
 from webresearch.web.calls import WebCall
 
 __all__ = ["SCHEMA_VERSION", "EpisodeRecord", "RunRecord", "StepRecord", "WebCall", "new_id"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_READABLE = (1, 2)
 
 
 def new_id() -> str:
@@ -32,8 +35,9 @@ def new_id() -> str:
 
 def _check_version(data: dict[str, Any], kind: str) -> None:
     version = data.get("v", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
-        raise WebResearchError(f"Expects {kind} schema version {SCHEMA_VERSION}, actual: {version}")
+    if version not in _READABLE:
+        raise WebResearchError(f"Expects {kind} schema version in {list(_READABLE)}, "
+                               f"actual: {version}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +46,7 @@ class StepRecord:
 
     Attributes:
         action: The policy's text.
-        tool: ``search``, ``browse``, ``answer`` or ``invalid``.
+        tool: What the action was (search, browse, answer, invalid).
         arguments: The tool's queries or URLs (the answer, for ``answer``).
         observation: What the env answered.
         reward: The step's reward.
@@ -55,7 +59,7 @@ class StepRecord:
     """
 
     action: str
-    tool: str
+    tool: ActionKind
     arguments: tuple[str, ...]
     observation: str
     reward: float = 0.0
@@ -65,6 +69,10 @@ class StepRecord:
     error: str | None = None
     token_ids: tuple[int, ...] | None = None
     logprobs: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.tool, ActionKind):  # a plain string is read as the enum
+            object.__setattr__(self, "tool", ActionKind(self.tool))
 
     @property
     def cache_hits(self) -> int:
@@ -81,7 +89,8 @@ class StepRecord:
     def from_json(cls, data: dict[str, Any]) -> StepRecord:
         tokens, logprobs = data.get("token_ids"), data.get("logprobs")
         return cls(
-            action=data["action"], tool=data["tool"], arguments=tuple(data["arguments"]),
+            action=data["action"], tool=ActionKind(data["tool"]),
+            arguments=tuple(data["arguments"]),
             observation=data["observation"], reward=data["reward"],
             web=tuple(WebCall.from_json(c) for c in data["web"]),
             latency_s=data["latency_s"], policy_s=data["policy_s"], error=data["error"],
@@ -97,15 +106,17 @@ class EpisodeRecord:
         run_id: The run it belongs to.
         task: The task researched.
         group: Index among the rollouts of the same task (the GRPO group).
-        status: ``answered``, ``format_error``, ``truncated``, ``timeout`` or ``error``.
-        reward, f1, em: The outcome.
+        status: How it ended; only a ``scored`` status carries a reward.
+        reward, f1, em: The outcome as the env scored it; ``None`` for an episode that was
+            broken from outside (a timeout, a policy or env error), which has no score.
         answer: The final answer, if any.
         prompt: The messages before the first action (system prompt, question).
         steps: The steps, in order.
         seed: The reset seed, if any.
         policy_version: Which weights produced the actions (for staleness).
         started_at, seconds: When it began (Unix time) and how long it took.
-        error: What ended it abnormally, if anything.
+        error: What ended it abnormally, if anything (secrets redacted).
+        traceback: Where it broke, for a policy or env error.
         token_ids, loss_mask, logprobs: The whole sequence as the policy saw it, with
             mask 1 on sampled tokens, when the policy assembles one.
         episode_id: Unique id.
@@ -114,10 +125,10 @@ class EpisodeRecord:
     run_id: str
     task: Task
     group: int
-    status: str
-    reward: float
-    f1: float
-    em: float
+    status: EpisodeStatus
+    reward: float | None
+    f1: float | None
+    em: float | None
     answer: str | None = None
     prompt: tuple[dict[str, str], ...] = ()
     steps: tuple[StepRecord, ...] = ()
@@ -130,10 +141,20 @@ class EpisodeRecord:
     loss_mask: tuple[int, ...] | None = None
     logprobs: tuple[float, ...] | None = None
     episode_id: str = field(default_factory=new_id)
+    traceback: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.status, EpisodeStatus):  # a plain string is read as the enum
+            object.__setattr__(self, "status", EpisodeStatus.parse(self.status))
+
+    @property
+    def scored(self) -> bool:
+        """Whether the agent's behaviour decided the episode (its reward is a signal)."""
+        return self.status.scored
 
     @property
     def tool_calls(self) -> int:
-        return sum(step.tool in ("search", "browse") for step in self.steps)
+        return sum(step.tool.is_tool for step in self.steps)
 
     @property
     def cache_hits(self) -> int:
@@ -155,7 +176,7 @@ class EpisodeRecord:
     def to_json(self) -> dict[str, Any]:
         scalars = ("run_id", "group", "status", "reward", "f1", "em", "answer", "seed",
                    "policy_version", "started_at", "seconds", "error", "token_ids", "loss_mask",
-                   "logprobs", "episode_id")
+                   "logprobs", "episode_id", "traceback")
         return {"v": SCHEMA_VERSION, **{k: getattr(self, k) for k in scalars},
                 "task": self.task.to_json(), "prompt": [dict(m) for m in self.prompt],
                 "steps": [s.to_json() for s in self.steps]}
@@ -163,16 +184,18 @@ class EpisodeRecord:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EpisodeRecord:
         _check_version(data, "episode")
-        optional = {k: tuple(data[k]) if data.get(k) is not None else None
-                    for k in ("token_ids", "loss_mask", "logprobs")}
+        token_ids, loss_mask, logprobs = (tuple(data[k]) if data.get(k) is not None else None
+                                          for k in ("token_ids", "loss_mask", "logprobs"))
+        status = EpisodeStatus.parse(data["status"])
+        score = {k: data[k] if status.scored else None for k in ("reward", "f1", "em")}
         return cls(
             run_id=data["run_id"], task=Task.from_json(data["task"]), group=data["group"],
-            status=data["status"], reward=data["reward"], f1=data["f1"], em=data["em"],
+            status=status, **score, traceback=data.get("traceback"),
             answer=data["answer"], prompt=tuple(data["prompt"]),
             steps=tuple(StepRecord.from_json(s) for s in data["steps"]), seed=data["seed"],
             policy_version=data["policy_version"], started_at=data["started_at"],
             seconds=data["seconds"], error=data["error"], episode_id=data["episode_id"],
-            **optional)
+            token_ids=token_ids, loss_mask=loss_mask, logprobs=logprobs)
 
     def summary(self) -> dict[str, Any]:
         """The fields that queries filter on (stored beside the episode)."""

@@ -187,7 +187,8 @@ class ReplayStore:
         wanted = {k: v for k, v in filters.items() if v is not None}
         return [s for run in runs for s in self.summaries(run)
                 if all(s[k] == v for k, v in wanted.items())
-                and (low is None or s["reward"] >= low) and (high is None or s["reward"] <= high)]
+                and (low is None or (s["reward"] is not None and s["reward"] >= low))
+                and (high is None or (s["reward"] is not None and s["reward"] <= high))]
 
     def groups(self, run_id: str) -> dict[str, list[EpisodeRecord]]:
         """The GRPO groups of a run: its episodes by task id, in commit order."""

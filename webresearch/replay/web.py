@@ -9,6 +9,7 @@ from webresearch.errors import ConfigError, ReplayMiss
 from webresearch.net.urls import normalize_query, normalize_url
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.replay.store import ReplayStore
+from webresearch.tasks import Task
 from webresearch.web.base import Page, SearchResults, WebBackend
 from webresearch.web.reader import Extract, Reader, ReadRequest
 
@@ -36,9 +37,12 @@ class ReplayWeb(WebBackend):
         if on_miss not in MISS_MODES:
             raise ConfigError(f"Expects on_miss in {list(MISS_MODES)}, actual: {on_miss!r}")
         self.on_miss = on_miss
+        self._spec = (f"replay:{source}" + (f"#{run_id}" if run_id else "")
+                      if isinstance(source, str | Path) and on_miss == "error" else None)
         self._searches: dict[tuple[str, int], SearchResults] = {}
         self._pages: dict[str, Page] = {}
         self._reads: dict[str, Extract] = {}
+        self._tasks: dict[str, Task] = {}
         owned = isinstance(source, str | Path)
         store = ReplayStore(source) if isinstance(source, str | Path) else source
         episodes = store.episodes(run_id) if isinstance(store, ReplayStore) else store
@@ -48,6 +52,7 @@ class ReplayWeb(WebBackend):
             store.close()
 
     def _index(self, episode: EpisodeRecord) -> None:
+        self._tasks.setdefault(episode.task.id, episode.task)
         for step in episode.steps:
             for call in step.web:
                 if isinstance(call.response, Extract):
@@ -73,6 +78,13 @@ class ReplayWeb(WebBackend):
         if self.on_miss == "error":
             raise ReplayMiss(f"{message}; replay serves only what was recorded")
         return SearchResults(query=query, error=f"not in the recorded snapshot: {message}")
+
+    def spec(self) -> str | None:
+        return self._spec
+
+    def default_tasks(self) -> list[Task] | None:
+        """The recorded run's tasks, in the order first met: a replay asks what it asked."""
+        return list(self._tasks.values()) or None
 
     def recorded_reader(self) -> Reader:
         """The reader of the recorded run, replayed: the env uses it in place of its own

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.rollout.episode import run_episode
-from webresearch.rollout.local import RolloutConfig, RolloutReport, rollout, schedule
-from webresearch.rollout.summary import format_summary, summarize
+from webresearch.rollout.local import RolloutConfig, RolloutReport, rollout, schedule, with_config
+from webresearch.rollout.runner import LocalRunner, Runner
+from webresearch.rollout.summary import (
+    RolloutStats,
+    RolloutSummary,
+    format_summary,
+    summarize,
+)
 
-__all__ = ["EpisodeRecord", "RolloutConfig", "RolloutReport", "format_summary", "rollout",
-           "run_episode", "schedule", "summarize"]
+__all__ = ["EpisodeRecord", "LocalRunner", "RolloutConfig", "RolloutReport", "RolloutStats",
+           "RolloutSummary", "Runner", "format_summary", "rollout", "run_episode", "schedule",
+           "summarize", "with_config"]

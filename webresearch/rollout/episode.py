@@ -6,18 +6,29 @@ import asyncio
 import dataclasses
 import logging
 import time
+import traceback
 from typing import Any
 
+from webresearch.envs.outcomes import EpisodeOutcome, StepOutcome
 from webresearch.envs.web_research import WebResearchEnv
-from webresearch.errors import PolicyError, WebResearchError
-from webresearch.policies.base import ChatMessage, Policy, Prompt, SamplingParams
+from webresearch.policies.base import ChatMessage, Completion, Policy, Prompt, SamplingParams
 from webresearch.policies.tokens import TokenAssembler
 from webresearch.replay.schema import EpisodeRecord, StepRecord
+from webresearch.status import EpisodeStatus
 from webresearch.tasks import Task
 
 __all__ = ["run_episode"]
 
 logger = logging.getLogger(__name__)
+
+
+class _Broken(Exception):
+    """The policy or the env raised: the episode ends with this status."""
+
+    def __init__(self, status: EpisodeStatus, exc: BaseException) -> None:
+        super().__init__(f"{type(exc).__name__}: {exc}")
+        self.status = status
+        self.trace = "".join(traceback.format_exception(exc))
 
 
 async def run_episode(
@@ -38,66 +49,98 @@ async def run_episode(
     calls and timings. When the policy has a tokenizer, the episode's token sequence
     is assembled as it goes (prompt and observations with mask 0, the sampled ids with
     mask 1 and their log-probs) and the policy is given those ids, never a
-    re-tokenised conversation. World failures and policy errors end this episode with
-    status ``error``; they never escape to stop the others. Bugs (any other exception) do.
-    ``episode_id`` names the record (a fresh id by default); a runner that may re-run an
-    episode gives it a fixed one, so that the store keeps it once.
+    re-tokenised conversation.
+
+    Nothing an episode meets escapes to stop the others: past its deadline it ends
+    with status ``timeout``; when the policy raises, ``policy_error``; when the env (its
+    web backend, its reader) raises, ``env_error``, with the traceback in the record.
+    Such an episode has no reward (``None``): it was broken from outside, and a learner
+    leaves it out. ``episode_id`` names the record (a fresh id by default); a runner
+    that may re-run an episode gives it a fixed one, so that the store keeps it once.
     """
     tokens = TokenAssembler(policy.tokenizer) if policy.tokenizer is not None else None
     started, start = time.time(), time.perf_counter()
     prompt: list[ChatMessage] = []
     steps: list[StepRecord] = []
-    info: dict[str, Any] = {}
-    status, error = "error", None
+    outcome: EpisodeOutcome | None = None
+    status, error, trace = EpisodeStatus.ENV_ERROR, None, None
     try:
         async with asyncio.timeout(timeout_s):
-            observation, reset_info = await env.areset(options={"task": task})
-            if reset_info["system_prompt"]:
-                prompt.append({"role": "system", "content": reset_info["system_prompt"]})
-            prompt.append({"role": "user", "content": observation})
-            messages = list(prompt)
-            if tokens is not None:
-                tokens.start(prompt)
-            while True:
-                asked = time.perf_counter()
-                ids = tuple(tokens.ids) if tokens is not None else None
-                completion = (await policy.generate([Prompt(tuple(messages), ids)], sampling))[0]
-                policy_s = time.perf_counter() - asked
-                if tokens is not None:
-                    if completion.token_ids is None:
-                        raise PolicyError(f"Expects token ids from {policy.name}, which has a "
-                                          "tokenizer, actual: none")
-                    tokens.add_completion(completion.token_ids, completion.logprobs)
-                observation, reward, terminated, truncated, info = await env.astep(
-                    completion.text)
-                steps.append(StepRecord(
-                    action=completion.text, tool=info["action"],
-                    arguments=tuple(info["arguments"]), observation=observation,
-                    reward=float(reward), web=info["web"], latency_s=info["timing"].total_s,
-                    policy_s=policy_s, error=info["error"], token_ids=completion.token_ids,
-                    logprobs=completion.logprobs))
-                if terminated or truncated:
-                    break
-                messages += [{"role": "assistant", "content": completion.text},
-                             {"role": "user", "content": observation}]
-                if tokens is not None:
-                    tokens.add_observation(observation)
-        status, error = info["status"], info["error"]
+            outcome = await _turns(env, policy, task, sampling=sampling, tokens=tokens,
+                                   prompt=prompt, steps=steps)
+        status, error = outcome.status, outcome.error
     except TimeoutError:
-        status, error = "timeout", f"the episode passed its {timeout_s:g} s deadline"
-    except WebResearchError as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        logger.warning("episode of task %s failed: %s", task.id, error)
-    finished = status not in ("timeout", "error")
+        status, error = EpisodeStatus.TIMEOUT, f"the episode passed its {timeout_s:g} s deadline"
+    except _Broken as exc:
+        status, error, trace = exc.status, str(exc), exc.trace
+        logger.warning("episode of task %s ended with %s: %s", task.id, status, error)
     record = EpisodeRecord(
         run_id=run_id, task=task, group=group, status=status,
-        reward=steps[-1].reward if finished else 0.0,
-        f1=info.get("f1", 0.0) if finished else 0.0, em=info.get("em", 0.0) if finished else 0.0,
-        answer=info.get("answer") if finished else None,
+        reward=outcome.reward if outcome is not None else None,
+        f1=outcome.f1 if outcome is not None else None,
+        em=outcome.em if outcome is not None else None,
+        answer=outcome.answer if outcome is not None else None,
         prompt=tuple({"role": m["role"], "content": m["content"]} for m in prompt),
         steps=tuple(steps), policy_version=policy_version, started_at=started,
-        seconds=time.perf_counter() - start, error=error,
+        seconds=time.perf_counter() - start, error=error, traceback=trace,
         token_ids=tuple(tokens.ids) if tokens is not None else None,
         loss_mask=tuple(tokens.mask) if tokens is not None else None,
-        logprobs=tuple(tokens.logprobs) if tokens is not None else None)
+        logprobs=tokens.sampled_logprobs() if tokens is not None else None)
     return record if episode_id is None else dataclasses.replace(record, episode_id=episode_id)
+
+
+async def _turns(env: WebResearchEnv, policy: Policy, task: Task, *,
+                 sampling: SamplingParams | None, tokens: TokenAssembler | None,
+                 prompt: list[ChatMessage], steps: list[StepRecord]) -> EpisodeOutcome:
+    """The policy and the env take turns until the env reports how the episode ended."""
+    observation, _ = await _env_call(env.areset(options={"task": task}))
+    if env.system_prompt:
+        prompt.append({"role": "system", "content": env.system_prompt})
+    prompt.append({"role": "user", "content": observation})
+    messages = list(prompt)
+    if tokens is not None:
+        tokens.start(prompt)
+    while True:
+        asked = time.perf_counter()
+        completion = await _sample(policy, messages, tokens, sampling)
+        policy_s = time.perf_counter() - asked
+        observation, reward, _, _, info = await _env_call(env.astep(completion.text))
+        step: StepOutcome = info["step"]
+        steps.append(StepRecord(
+            action=completion.text, tool=step.action, arguments=step.arguments,
+            observation=observation, reward=float(reward), web=step.web,
+            latency_s=step.timing.total_s, policy_s=policy_s, error=step.error,
+            token_ids=completion.token_ids, logprobs=completion.logprobs))
+        if step.episode is not None:
+            return step.episode
+        messages += [{"role": "assistant", "content": completion.text},
+                     {"role": "user", "content": observation}]
+        if tokens is not None:
+            tokens.add_observation(observation)
+
+
+async def _sample(policy: Policy, messages: list[ChatMessage], tokens: TokenAssembler | None,
+                  sampling: SamplingParams | None) -> Completion:
+    """The policy's next action; whatever it raises ends the episode as a policy error."""
+    try:
+        ids = tuple(tokens.ids) if tokens is not None else None
+        completion = (await policy.generate([Prompt(tuple(messages), ids)], sampling))[0]
+        if tokens is not None:
+            if completion.token_ids is None:
+                raise ValueError(f"Expects token ids from {policy.name}, which has a "
+                                 "tokenizer, actual: none")
+            tokens.add_completion(completion.token_ids, completion.logprobs)
+    except Exception as exc:
+        raise _Broken(EpisodeStatus.POLICY_ERROR, exc) from exc
+    if not isinstance(completion.text, str):
+        raise _Broken(EpisodeStatus.POLICY_ERROR, TypeError(
+            f"Expects completion text, actual: {type(completion.text).__name__}"))
+    return completion
+
+
+async def _env_call(call: Any) -> Any:
+    """Await an env call; whatever it raises ends the episode as an env error."""
+    try:
+        return await call
+    except Exception as exc:
+        raise _Broken(EpisodeStatus.ENV_ERROR, exc) from exc

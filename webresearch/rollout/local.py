@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from webresearch.envs.web_research import WebResearchEnv
-from webresearch.errors import ConfigError
+from webresearch.errors import ConfigError, StateError
 from webresearch.policies.base import Policy, SamplingParams
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.writer import EpisodeWriter
 from webresearch.rollout.episode import run_episode
 from webresearch.rollout.progress import Progress
+from webresearch.rollout.summary import RolloutStats, RolloutSummary
 from webresearch.tasks import Task
 
-__all__ = ["RolloutConfig", "RolloutReport", "rollout", "schedule"]
+__all__ = ["RolloutConfig", "RolloutReport", "rollout", "schedule", "with_config"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,6 +40,11 @@ class RolloutConfig:
     """Sampling settings passed to the policy."""
     progress: bool = True
     """Show a progress bar on stderr."""
+    keep_results: bool = False
+    """Keep every finished episode in the report, in schedule order. Off by default: each
+    episode goes to the store (and ``on_episode``) as it ends and only running totals
+    stay, so memory does not grow with the number of episodes. A GRPO step keeps its
+    batch; a run of a million keeps nothing."""
 
     def __post_init__(self) -> None:
         if self.group_size < 1 or self.concurrency < 1:
@@ -46,14 +54,50 @@ class RolloutConfig:
             raise ConfigError(f"Expects episodes >= 1, actual: {self.episodes}")
 
 
+    def to_json(self) -> dict[str, Any]:
+        """The settings as JSON, for a run's record."""
+        data = {name: getattr(self, name) for name in ("episodes", "group_size", "concurrency",
+                                                       "episode_timeout_s")}
+        data["sampling"] = asdict(self.sampling) if self.sampling is not None else None
+        return data
+
+
 @dataclass(frozen=True, slots=True)
 class RolloutReport:
-    """The episodes of a rollout, in schedule order, how long it took, and the run they
-    were recorded under ("" when no store was given)."""
+    """How a rollout went: its summary, how long it took, the run its episodes were
+    recorded under ("" when no store was given), and, when kept, the episodes."""
 
-    results: list[EpisodeRecord]
+    kept: list[EpisodeRecord] | None
     seconds: float
     run_id: str = ""
+    stats: RolloutStats | None = None
+    """Running totals of every finished episode (a runner that keeps none may leave it
+    out: they are then made from the kept episodes)."""
+
+    @property
+    def summary(self) -> RolloutSummary:
+        """The headline figures: means over the scored episodes, statuses, failed calls."""
+        return self._stats().summary(self.seconds)
+
+    def table(self) -> str:
+        """The summary as a text table, one row per dataset."""
+        return self._stats().table(self.seconds)
+
+    def _stats(self) -> RolloutStats:
+        if self.stats is not None:
+            return self.stats
+        stats = RolloutStats()
+        for episode in self.results:
+            stats.add(episode)
+        return stats
+
+    @property
+    def results(self) -> list[EpisodeRecord]:
+        """The episodes, in schedule order (with ``RolloutConfig(keep_results=True)``)."""
+        if self.kept is None:
+            raise StateError("Expects RolloutConfig(keep_results=True) to keep the episodes, "
+                             "actual: not kept (read them from the store, or pass on_episode)")
+        return self.kept
 
 
 def schedule(tasks: Sequence[Task], config: RolloutConfig) -> list[tuple[Task, int]]:
@@ -64,9 +108,7 @@ def schedule(tasks: Sequence[Task], config: RolloutConfig) -> list[tuple[Task, i
         >>> [(t.id, g) for t, g in schedule(tasks, RolloutConfig(episodes=5, group_size=2))]
         [('x', 0), ('x', 1), ('y', 0), ('y', 1), ('x', 0)]
     """
-    if not tasks:
-        raise ConfigError("Expects at least one task to roll out, actual: none")
-    episodes = config.episodes or len(tasks) * config.group_size
+    episodes = _episodes(tasks, config)
     slots = math.ceil(episodes / config.group_size)
     jobs = [(tasks[i % len(tasks)], g) for i in range(slots) for g in range(config.group_size)]
     return jobs[:episodes]
@@ -81,44 +123,49 @@ async def rollout(
     store: ReplayStore | None = None,
     run: RunRecord | None = None,
     policy_version: int = 0,
+    on_episode: Callable[[EpisodeRecord], None] | None = None,
 ) -> RolloutReport:
-    """Run the scheduled episodes, ``config.concurrency`` at a time, and collect them.
+    """Run the scheduled episodes, ``config.concurrency`` at a time.
 
     Each worker owns one env from ``make_env`` and runs episodes back to back; no
     episode waits for another. With a ``store``, episodes are recorded under ``run``
     (created if new; a new run by default), each committed as soon as it ends, so an
     interrupted rollout keeps what finished; ``policy_version`` marks which weights
-    produced them. Envs are closed at the end, even on cancellation.
+    produced them. Each finished episode is handed to ``on_episode`` and counted in the
+    report's summary; the report keeps the episodes only with ``config.keep_results``.
+    Envs are closed at the end, even on cancellation.
     """
     config = config or RolloutConfig()
+    total = _episodes(tasks, config)
+    envs = [make_env() for _ in range(min(config.concurrency, total))]
     run_id = ""
     writer = None
     if store is not None:
-        run = run or RunRecord(policy=policy.name)
+        run = with_config(run or RunRecord(policy=policy.name), envs[0], config)
         if run.run_id not in {r.run_id for r in store.runs()}:
             store.create_run(run)
         run_id, writer = run.run_id, EpisodeWriter(store)
-    jobs = schedule(tasks, config)
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(len(jobs)):
-        queue.put_nowait(i)
-    results: list[EpisodeRecord | None] = [None] * len(jobs)
-    progress = Progress(len(jobs), enabled=config.progress)
-    envs = [make_env() for _ in range(min(config.concurrency, len(jobs)))]
+    kept: dict[int, EpisodeRecord] | None = {} if config.keep_results else None
+    progress = Progress(total, enabled=config.progress)
+    stats = RolloutStats()
     start = time.perf_counter()
+    jobs = iter(range(total))  # shared by the workers: each takes the next index
 
     async def worker(env: WebResearchEnv) -> None:
-        while not queue.empty():
-            i = queue.get_nowait()
-            task, group = jobs[i]
+        for i in jobs:
+            task, group = tasks[i // config.group_size % len(tasks)], i % config.group_size
             result = await run_episode(env, policy, task, group=group, run_id=run_id,
                                        sampling=config.sampling,
                                        timeout_s=config.episode_timeout_s,
                                        policy_version=policy_version)
             if writer is not None:
                 await writer.write(result)
-            results[i] = result
+            if kept is not None:
+                kept[i] = result
+            stats.add(result)
             progress.add(result)
+            if on_episode is not None:
+                on_episode(result)
 
     try:
         await asyncio.gather(*(worker(env) for env in envs))
@@ -128,5 +175,21 @@ async def rollout(
             await env.aclose()
         if writer is not None:
             await writer.aclose()
-    done = [r for r in results if r is not None]
-    return RolloutReport(done, time.perf_counter() - start, run_id)
+    seconds = time.perf_counter() - start
+    results = [kept[i] for i in sorted(kept)] if kept is not None else None
+    return RolloutReport(results, seconds, run_id, stats)
+
+
+def _episodes(tasks: Sequence[Task], config: RolloutConfig) -> int:
+    if not tasks:
+        raise ConfigError("Expects at least one task to roll out, actual: none")
+    return config.episodes or len(tasks) * config.group_size
+
+
+def with_config(run: RunRecord, env: WebResearchEnv, config: RolloutConfig) -> RunRecord:
+    """``run`` with the env's options and the rollout's settings in its config (kept when
+    it has them already), so that the run's record can re-create its env."""
+    if "env" in run.config:
+        return run
+    return dataclasses.replace(run, config={**run.config, "env": env.config_json(),
+                                            "rollout": config.to_json()})

@@ -16,10 +16,11 @@ class Progress:
     """Counts finished episodes and shows them on a tqdm bar (on stderr; off when disabled).
 
     Example:
+        >>> from webresearch.status import EpisodeStatus
         >>> from webresearch.tasks import Task
         >>> with Progress(total=2, enabled=False) as progress:
         ...     progress.add(EpisodeRecord("r", Task(id="t", question="Q?", answers=("a",)),
-        ...                                0, "error", 0.0, 0.0, 0.0))
+        ...                                0, EpisodeStatus.ENV_ERROR, None, None, None))
         >>> progress.episodes, progress.errors
         (1, 1)
     """
@@ -35,7 +36,7 @@ class Progress:
         self.steps += len(episode.steps)
         self.hits += episode.cache_hits
         self.misses += episode.cache_misses
-        self.errors += episode.status in ("error", "timeout")
+        self.errors += not episode.scored
         self.bar.update(1)
         if self.bar.disable:
             return

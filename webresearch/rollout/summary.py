@@ -1,68 +1,192 @@
-"""Summaries of a rollout: the headline means, and a table per dataset."""
+"""Summaries of a rollout, kept as running totals: headline means, statuses, failed tool calls."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from webresearch.replay.schema import EpisodeRecord
 
-__all__ = ["format_summary", "summarize"]
+__all__ = ["RolloutStats", "RolloutSummary", "format_summary", "summarize"]
+
+logger = logging.getLogger(__name__)
+
+_MOSTLY_FAILED = 0.5
+"""Past this share of failed web calls, the summary warns: the backend is likely misset."""
 
 
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
+@dataclass(frozen=True, slots=True)
+class RolloutSummary:
+    """The headline figures of a rollout (or of one dataset in it).
+
+    Means are over the ``scored`` episodes only: an episode broken from outside (a
+    timeout, a policy or env error) has no reward and is counted in ``broken``.
+    """
+
+    episodes: int
+    scored: int
+    broken: int
+    mean_reward: float | None
+    mean_f1: float | None
+    mean_em: float | None
+    mean_tool_calls: float
+    seconds: float
+    steps: int
+    web_calls: int
+    cache_hits: int
+    status: dict[str, int]
+    failed_calls: dict[str, int]
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.steps / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def episodes_per_s(self) -> float:
+        return self.episodes / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cache_hit_rate(self) -> float:
+        return self.cache_hits / self.web_calls if self.web_calls else 0.0
+
+    @property
+    def failed_share(self) -> float:
+        """The share of web calls that failed."""
+        return sum(self.failed_calls.values()) / self.web_calls if self.web_calls else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"episodes": self.episodes, "scored": self.scored, "errors": self.broken,
+                "mean_reward": self.mean_reward, "mean_f1": self.mean_f1,
+                "mean_em": self.mean_em, "mean_tool_calls": self.mean_tool_calls,
+                "seconds": self.seconds, "steps": self.steps, "steps_per_s": self.steps_per_s,
+                "episodes_per_s": self.episodes_per_s, "web_calls": self.web_calls,
+                "cache_hits": self.cache_hits, "cache_misses": self.web_calls - self.cache_hits,
+                "cache_hit_rate": self.cache_hit_rate, "status": dict(self.status),
+                "failed_calls": dict(self.failed_calls), "failed_share": self.failed_share}
 
 
-def summarize(results: Sequence[EpisodeRecord], seconds: float) -> dict[str, Any]:
-    """The means and counts of a rollout, as one JSON-ready dict.
+@dataclass(slots=True)
+class _Totals:
+    episodes: int = 0
+    scored: int = 0
+    reward: float = 0.0
+    f1: float = 0.0
+    em: float = 0.0
+    tool_calls: int = 0
+    steps: int = 0
+    web_calls: int = 0
+    cache_hits: int = 0
+    status: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)
+
+    def add(self, episode: EpisodeRecord) -> None:
+        self.episodes += 1
+        self.status[str(episode.status)] += 1
+        self.steps += len(episode.steps)
+        self.tool_calls += episode.tool_calls
+        for step in episode.steps:
+            for call in step.web:
+                self.web_calls += 1
+                self.cache_hits += call.from_cache
+                failure = call.failure
+                if failure is not None:
+                    self.failed[str(failure)] += 1
+        if episode.scored:
+            self.scored += 1
+            self.reward += episode.reward or 0.0
+            self.f1 += episode.f1 or 0.0
+            self.em += episode.em or 0.0
+
+    def summary(self, seconds: float) -> RolloutSummary:
+        def mean(total: float) -> float | None:
+            return total / self.scored if self.scored else None
+
+        return RolloutSummary(
+            episodes=self.episodes, scored=self.scored, broken=self.episodes - self.scored,
+            mean_reward=mean(self.reward), mean_f1=mean(self.f1), mean_em=mean(self.em),
+            mean_tool_calls=self.tool_calls / self.episodes if self.episodes else 0.0,
+            seconds=seconds, steps=self.steps, web_calls=self.web_calls,
+            cache_hits=self.cache_hits, status=dict(self.status),
+            failed_calls={str(k): v for k, v in sorted(self.failed.items())})
+
+
+class RolloutStats:
+    """Running totals of finished episodes, overall and per dataset: memory that does not
+    grow with the number of episodes.
+
+    Example:
+        >>> from webresearch.tasks import Task
+        >>> stats = RolloutStats()
+        >>> stats.add(EpisodeRecord("run", Task(id="t", question="Q?", answers=("a",)), 0,
+        ...                         "answered", 1.0, 1.0, 1.0))
+        >>> stats.summary(seconds=0.5).mean_f1
+        1.0
+    """
+
+    def __init__(self) -> None:
+        self.total = _Totals()
+        self.by_dataset: dict[str, _Totals] = {}
+
+    def add(self, episode: EpisodeRecord) -> None:
+        self.total.add(episode)
+        self.by_dataset.setdefault(episode.task.dataset or "-", _Totals()).add(episode)
+
+    def summary(self, seconds: float) -> RolloutSummary:
+        return self.total.summary(seconds)
+
+    def table(self, seconds: float) -> str:
+        """A text table: one row per dataset and a total, then statuses, speed and failures."""
+        rows = [(name, t.summary(seconds)) for name, t in sorted(self.by_dataset.items())]
+        total = self.summary(seconds)
+        if len(rows) > 1:
+            rows.append(("all", total))
+        lines = ["scores are over scored episodes, on a 0-1 scale (reward: -1 to 1)",
+                 f"{'dataset':<12}{'episodes':>9}{'reward':>9}{'F1':>8}{'EM':>8}{'tools':>8}"]
+        for name, s in rows:
+            lines.append(f"{name:<12}{s.episodes:>9}{_num(s.mean_reward, 9)}{_num(s.mean_f1, 8)}"
+                         f"{_num(s.mean_em, 8)}{s.mean_tool_calls:>8.2f}")
+        lines.append("status: " + ", ".join(f"{k} {v}" for k, v in sorted(total.status.items())))
+        lines.append(f"{total.steps} steps in {seconds:.2f} s: {total.steps_per_s:.0f} steps/s, "
+                     f"{total.episodes_per_s:.1f} episodes/s; cache hit rate "
+                     f"{total.cache_hit_rate:.1%} ({total.cache_hits} of {total.web_calls})")
+        if total.failed_calls:
+            kinds = ", ".join(f"{k} {v}" for k, v in total.failed_calls.items())
+            lines.append(f"failed web calls: {sum(total.failed_calls.values())} of "
+                         f"{total.web_calls} ({kinds})")
+        if total.failed_share > _MOSTLY_FAILED:
+            warning = (f"warning: {total.failed_share:.0%} of web calls failed; check the web "
+                       "backend (its URL policy refuses private and loopback hosts unless "
+                       "allowed), its keys and its endpoint")
+            logger.warning(warning)
+            lines.append(warning)
+        return "\n".join(lines)
+
+
+def _num(value: float | None, width: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.3f}"
+
+
+def summarize(results: list[EpisodeRecord], seconds: float) -> RolloutSummary:
+    """The summary of ``results``.
 
     Example:
         >>> from webresearch.tasks import Task
         >>> task = Task(id="t", question="Q?", answers=("a",))
-        >>> r = EpisodeRecord("run", task, 0, "answered", 1.0, 1.0, 1.0)
-        >>> s = summarize([r], seconds=0.5)
-        >>> s["episodes"], s["mean_f1"], s["steps"]
+        >>> s = summarize([EpisodeRecord("run", task, 0, "answered", 1.0, 1.0, 1.0)], 0.5)
+        >>> s.episodes, s.mean_f1, s.steps
         (1, 1.0, 0)
     """
-    steps = sum(len(r.steps) for r in results)
-    hits, misses = sum(r.cache_hits for r in results), sum(r.cache_misses for r in results)
-    return {
-        "episodes": len(results),
-        "mean_reward": _mean([r.reward for r in results]),
-        "mean_f1": _mean([r.f1 for r in results]),
-        "mean_em": _mean([r.em for r in results]),
-        "mean_tool_calls": _mean([r.tool_calls for r in results]),
-        "seconds": seconds,
-        "steps": steps,
-        "steps_per_s": steps / seconds if seconds > 0 else 0.0,
-        "episodes_per_s": len(results) / seconds if seconds > 0 else 0.0,
-        "cache_hits": hits,
-        "cache_misses": misses,
-        "cache_hit_rate": hits / (hits + misses) if hits + misses else 0.0,
-        "errors": sum(r.status in ("error", "timeout") for r in results),
-        "status": dict(Counter(r.status for r in results)),
-    }
+    stats = RolloutStats()
+    for episode in results:
+        stats.add(episode)
+    return stats.summary(seconds)
 
 
-def format_summary(results: Sequence[EpisodeRecord], seconds: float) -> str:
-    """A text table: one row per dataset and a total, then statuses and speed."""
-    by_dataset: dict[str, list[EpisodeRecord]] = defaultdict(list)
-    for r in results:
-        by_dataset[r.task.dataset or "-"].append(r)
-    rows = [(name, summarize(rs, seconds)) for name, rs in sorted(by_dataset.items())]
-    total = summarize(results, seconds)
-    if len(rows) > 1:
-        rows.append(("all", total))
-    lines = [f"{'dataset':<12}{'episodes':>9}{'reward':>9}{'F1':>8}{'EM':>8}{'tools':>8}"]
-    for name, s in rows:
-        lines.append(f"{name:<12}{s['episodes']:>9}{s['mean_reward']:>9.3f}{s['mean_f1']:>8.3f}"
-                     f"{s['mean_em']:>8.3f}{s['mean_tool_calls']:>8.2f}")
-    status = ", ".join(f"{k} {v}" for k, v in sorted(total["status"].items()))
-    lines.append(f"status: {status}")
-    lines.append(f"{total['steps']} steps in {seconds:.2f} s: {total['steps_per_s']:.0f} steps/s, "
-                 f"{total['episodes_per_s']:.1f} episodes/s; cache hit rate "
-                 f"{total['cache_hit_rate']:.1%} ({total['cache_hits']} of "
-                 f"{total['cache_hits'] + total['cache_misses']})")
-    return "\n".join(lines)
+def format_summary(results: list[EpisodeRecord], seconds: float) -> str:
+    """A text table of ``results``: one row per dataset and a total, then statuses and speed."""
+    stats = RolloutStats()
+    for episode in results:
+        stats.add(episode)
+    return stats.table(seconds)

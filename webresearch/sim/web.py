@@ -61,7 +61,10 @@ class SimSite:
     def page_id(self, url: str) -> str | None:
         """The page id behind ``url``, tolerant of scheme, case of host, slashes and quoting."""
         raw = url.strip()
-        parts = urlsplit(raw if "//" in raw else "https://" + raw)
+        try:
+            parts = urlsplit(raw if "//" in raw else "https://" + raw)
+        except ValueError:  # not a URL at all
+            return None
         if parts.netloc.lower() != HOST or not parts.path.startswith("/wiki/"):
             return None
         page_id = unquote(parts.path[len("/wiki/"):]).strip("/").replace(" ", "_")
@@ -109,6 +112,12 @@ class SimWeb(WebBackend):
         out = self.site.extracted(page_id)
         return Page(url=url, final_url=self.site.contents[page_id].url, status=200,
                     title=out.title, text=out.text, fetched_at=time.time(), links=out.links)
+
+    def spec(self) -> str | None:
+        seed = self.config.world.seed
+        if self.config == SimWebConfig(world=WorldConfig(seed=seed)):
+            return "sim" if self.config == SimWebConfig() else f"sim:seed={seed}"
+        return None
 
     def default_tasks(self) -> list[Task]:
         """The task set generated for this world (cached per configuration)."""

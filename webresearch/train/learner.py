@@ -59,6 +59,10 @@ class GRPOConfig:
     """Drop episodes sampled more than this many policy versions ago."""
     stale_weight: float = 1.0
     """Multiply an episode's advantage by ``stale_weight ** age`` (age in versions)."""
+    broken_reward: float | None = None
+    """``None``: leave out episodes broken from outside (a timeout, a policy or env
+    error: they have no reward), and groups left with fewer than two episodes. A number:
+    train on them with this reward instead, explicitly."""
 
     def __post_init__(self) -> None:
         if self.schedule not in ("constant", "linear", "cosine"):
@@ -83,6 +87,9 @@ class StepMetrics:
     flat_groups: int
     """Groups whose rewards were all equal (no learning signal)."""
     dropped_stale: int
+    dropped_broken: int = 0
+    """Episodes left out because they were broken from outside (and the rest of groups
+    left with fewer than two)."""
 
 
 class GRPOLearner:
@@ -128,15 +135,19 @@ class GRPOLearner:
     def step(self, groups: list[list[EpisodeRecord]]) -> StepMetrics:
         """One optimizer step on ``groups`` (each: the rollouts of one task)."""
         torch, c = self.torch, self.config
+        groups, broken = self._scored(groups)
+        if not groups:  # every group broken (say, the policy's server was down): no step
+            return StepMetrics(step=self.step_count, loss=0.0, reward=0.0, kl=0.0, entropy=0.0,
+                               clip_fraction=0.0, grad_norm=0.0, lr=float(
+                                   self.scheduler.get_last_lr()[0]), sequences=0, tokens=0,
+                               flat_groups=0, dropped_stale=0, dropped_broken=broken)
         groups, dropped = self._fresh(groups)
-        size = len(groups[0])
-        if any(len(g) != size for g in groups):
-            raise WebResearchError("Expects groups of equal size, actual: "
-                                   f"{sorted({len(g) for g in groups})}")
         episodes = [e for g in groups for e in g]
-        rewards = torch.tensor([e.reward for e in episodes], dtype=torch.float32)  # (B,)
-        advantages, flat = group_advantages(rewards, size, scale=c.scale_rewards,
-                                            eps=c.advantage_eps)  # (B,)
+        rewards = torch.tensor([_reward(e, c.broken_reward) for e in episodes],
+                               dtype=torch.float32)  # (B,)
+        sizes = [len(g) for g in groups]
+        advantages, flat = group_advantages(rewards, sizes[0] if len(set(sizes)) == 1 else sizes,
+                                            scale=c.scale_rewards, eps=c.advantage_eps)  # (B,)
         ages = torch.tensor([self.policy_version - e.policy_version for e in episodes])
         advantages = advantages * c.stale_weight ** ages.clamp(min=0)  # (B,)
         tokens = sum(sum(_check(e).loss_mask or ()) for e in episodes)
@@ -159,7 +170,7 @@ class GRPOLearner:
                            entropy=totals["entropy"], clip_fraction=totals["clip_fraction"],
                            grad_norm=grad_norm, lr=float(self.scheduler.get_last_lr()[0]),
                            sequences=len(episodes), tokens=tokens, flat_groups=flat,
-                           dropped_stale=dropped)
+                           dropped_stale=dropped, dropped_broken=broken)
 
     def _micro_step(self, batch: list[EpisodeRecord], advantages: Any, *, sequences: int,
                     tokens: int) -> dict[str, float]:
@@ -208,6 +219,19 @@ class GRPOLearner:
         norm = self.torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
         return float(norm)
 
+    def _scored(self, groups: list[list[EpisodeRecord]]
+                ) -> tuple[list[list[EpisodeRecord]], int]:
+        """Leave out broken episodes (unless ``broken_reward`` weighs them in), and groups
+        left with fewer than two episodes, which have no baseline to learn against."""
+        if self.config.broken_reward is not None:
+            return groups, 0
+        kept = []
+        for group in groups:
+            scored = [e for e in group if e.scored]
+            if len(scored) == len(group) or len(scored) >= 2:
+                kept.append(scored)
+        return kept, sum(len(g) for g in groups) - sum(len(g) for g in kept)
+
     def _fresh(self, groups: list[list[EpisodeRecord]]) -> tuple[list[list[EpisodeRecord]], int]:
         """Drop whole groups that hold an episode older than ``max_staleness`` versions."""
         limit = self.config.max_staleness
@@ -239,6 +263,15 @@ class GRPOLearner:
         self.step_count, self.policy_version = state["step"], state["policy_version"]
         torch.set_rng_state(state["rng"]["torch"])
         random.setstate(state["rng"]["python"])
+
+
+def _reward(episode: EpisodeRecord, broken_reward: float | None) -> float:
+    if episode.reward is not None:
+        return episode.reward
+    if broken_reward is None:
+        raise WebResearchError(f"Expects a scored episode, actual: {episode.episode_id} "
+                               f"ended with {episode.status}")
+    return broken_reward
 
 
 def _check(episode: EpisodeRecord) -> EpisodeRecord:

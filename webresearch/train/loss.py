@@ -5,6 +5,7 @@ Shapes in comments: ``B`` sequences, ``G`` rollouts per group, ``T`` token posit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,20 +46,31 @@ class LossConfig:
                               f"{self.loss_type!r}")
 
 
-def group_advantages(rewards: torch.Tensor, group_size: int, *, scale: bool = True,
-                     eps: float = 1e-4) -> tuple[torch.Tensor, int]:
+def group_advantages(rewards: torch.Tensor, group_size: int | Sequence[int], *,
+                     scale: bool = True, eps: float = 1e-4) -> tuple[torch.Tensor, int]:
     """Each reward minus its group's mean, divided by the group's std plus ``eps`` (if ``scale``).
 
-    ``rewards`` holds ``group_size`` consecutive rollouts per group. The std is the
-    unbiased one (as TRL and verl compute it). Returns the advantages and the number
-    of groups whose rewards are all equal (they teach nothing).
+    ``rewards`` holds each group's rollouts one after the other: ``group_size`` of them
+    per group, or as many as each entry of a sequence of sizes says (groups that lost a
+    broken episode are smaller). The std is the unbiased one (as TRL and verl compute
+    it). Returns the advantages and the number of groups whose rewards are all equal
+    (they teach nothing).
 
     Example:
         >>> import torch
         >>> adv, flat = group_advantages(torch.tensor([1.0, 0.0, 0.5, 0.5]), 2)
         >>> [round(a, 3) for a in adv.tolist()], flat
         ([0.707, -0.707, 0.0, 0.0], 1)
+        >>> adv, flat = group_advantages(torch.tensor([1.0, 0.0, 0.5, 0.5, 0.5]), [2, 3])
+        >>> [round(a, 3) for a in adv.tolist()], flat
+        ([0.707, -0.707, 0.0, 0.0, 0.0], 1)
     """
+    if not isinstance(group_size, int):
+        import torch  # noqa: PLC0415 - heavy; only its tensors' methods are needed otherwise
+
+        parts = [group_advantages(group, len(group), scale=scale, eps=eps)
+                 for group in torch.split(rewards, list(group_size))]
+        return torch.cat([a for a, _ in parts]), sum(flat for _, flat in parts)
     grouped = rewards.view(-1, group_size)  # (B / G, G)
     mean = grouped.mean(dim=1, keepdim=True)  # (B / G, 1)
     advantages = grouped - mean  # (B / G, G)

@@ -106,6 +106,11 @@ class WebBackend(abc.ABC):
     async def fetch(self, url: str) -> Page:
         """Return the page at ``url`` (or a page whose ``error`` says why not)."""
 
+    def spec(self) -> str | None:
+        """The spec string that builds this backend again (``"sim:seed=3"``), or ``None``
+        when one cannot (a mock, a config no spec spells): a run's record keeps it."""
+        return None
+
     def default_tasks(self) -> list[Task] | None:
         """The backend's own task set (the simulated web's questions), or ``None``."""
         return None

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from webresearch.web.base import Page, SearchHit, SearchResults
 from webresearch.web.reader import Extract
 
-__all__ = ["WebCall", "content_hash"]
+__all__ = ["Failure", "WebCall", "content_hash", "failure_of"]
 
 
 def content_hash(text: str) -> str:
@@ -20,6 +21,56 @@ def content_hash(text: str) -> str:
         'ca978112ca1bbdcafac231b39a23dc4d'
     """
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+class Failure(StrEnum):
+    """Why a web call failed, in the few kinds a user acts on differently."""
+
+    REFUSED = "refused"
+    """The URL policy or robots.txt refused it: a setting, not the network."""
+    TIMEOUT = "timeout"
+    """No answer in time (or no rate-limit slot before the deadline)."""
+    HTTP = "http"
+    """The server answered with an error status."""
+    NETWORK = "network"
+    """DNS, refused or reset connections."""
+    CONTENT = "content"
+    """An answer that could not be read (binary, too large, unconvertible)."""
+    OTHER = "other"
+
+
+_FAILURE_WORDS: tuple[tuple[Failure, tuple[str, ...]], ...] = (
+    (Failure.REFUSED, ("refused:", "robots.txt", "not allowed", "not public", "has no host",
+                       "malformed", "skipped:", "the scheme")),
+    (Failure.TIMEOUT, ("timed out", "deadline", "took over", "no slot")),
+    (Failure.NETWORK, ("dns", "could not connect", "connection", "reset", "disconnected")),
+    (Failure.CONTENT, ("too large", "binary", "cannot be read", "could not be", "pdf",
+                       "brought down")),
+    (Failure.HTTP, ("http ", "answered", "quota", "status")),
+)
+
+
+def failure_of(response: SearchResults | Page | Extract) -> Failure | None:
+    """What kind of failure a web response stands for, or ``None`` when it is fine.
+
+    Example:
+        >>> failure_of(Page.failure("https://x.test/", "HTTP 404 Not Found", status=404))
+        <Failure.HTTP: 'http'>
+        >>> failure_of(SearchResults(query="q", error="timed out after 5.0 s"))
+        <Failure.TIMEOUT: 'timeout'>
+        >>> failure_of(SearchResults(query="q")) is None
+        True
+    """
+    error = response.error
+    if error is None:
+        return None
+    lowered = error.lower()
+    for kind, words in _FAILURE_WORDS:
+        if any(word in lowered for word in words):
+            return kind
+    if isinstance(response, Page) and response.status >= 400:
+        return Failure.HTTP
+    return Failure.OTHER
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +94,11 @@ class WebCall:
     @property
     def from_cache(self) -> bool:
         return self.response.from_cache
+
+    @property
+    def failure(self) -> Failure | None:
+        """Why the call failed, or ``None``."""
+        return failure_of(self.response)
 
     @property
     def hash(self) -> str:

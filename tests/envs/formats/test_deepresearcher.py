@@ -54,16 +54,39 @@ def test_valid_actions(text: str, expected: object) -> None:
     (call({"name": "web_search", "arguments": [1]}), "'arguments' must be a JSON object"),
     (call({"name": "web_search", "arguments": "{bad"}), "the 'arguments' is not valid JSON"),
     (call({"name": "browse_webpage", "arguments": {"url_list": ""}}), "'url_list' is empty"),
-    (call({"name": "web_search", "arguments": {"query": "a"}}) + "<answer>x</answer>",
-     "either one <tool_call> or an <answer>, not both"),
-    (call({"name": "web_search", "arguments": {"query": "a"}}) * 2,
-     "one <tool_call> per turn, not 2"),
+    ("<answer>x</answer></think><think>", "a <think> opens with no </think> after it"),
+    ("<THINK>x<answer>y</answer>", "unbalanced <think> tags (1 opened, 0 closed)"),
     (call("[" * 100_000 + "]" * 100_000), "the tool call is not valid JSON"),
 ], ids=lambda v: v[:30] if isinstance(v, str) else None)
 def test_invalid_actions_say_what_was_wrong(text: str, message: str) -> None:
     parsed = fmt.parse(text)
     assert isinstance(parsed, Invalid)
     assert message in parsed.message
+
+
+def test_an_answer_beside_a_tool_call_is_the_final_answer() -> None:
+    both = call({"name": "web_search", "arguments": {"query": "a"}}) + "<answer>x</answer>"
+    assert fmt.parse(both) == Answer("x")  # DeepResearcher looks for an answer first
+
+
+def test_of_several_tool_calls_the_first_runs_with_a_note() -> None:
+    parsed = fmt.parse(call({"name": "web_search", "arguments": {"query": "a"}})
+                       + call({"name": "web_search", "arguments": {"query": "b"}}))
+    assert isinstance(parsed, ToolCall) and parsed.arguments == ("a",)
+    assert "first of the 2 tool calls" in parsed.note
+
+
+@pytest.mark.parametrize("text", ["<ANSWER>Paris</ANSWER>", "<Answer>Paris</answer>",
+                                  "<think>t</THINK><answer>Paris</ANSWER>"])
+def test_tags_are_found_whatever_their_case(text: str) -> None:
+    assert fmt.parse(text) == Answer("Paris")
+
+
+def test_arguments_keep_their_case_and_odd_characters() -> None:
+    text = "<think>\u0130\u0130</think>" + call(
+        '{"name": "web_search", "arguments": {"query": ["\u0130stanbul Ab"]}}')
+    assert len(text.lower()) > len(text)  # lower-casing changes the length here
+    assert fmt.parse(text) == ToolCall("search", ("\u0130stanbul Ab",))
 
 
 def test_written_actions_parse_back() -> None:

@@ -127,8 +127,12 @@ def loads_object(text: str) -> dict[str, Any] | str:
     """Parse a JSON object, or return a message saying why it is not one."""
     try:
         value = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        return f"the tool call is not valid JSON ({getattr(exc, 'msg', 'too deeply nested')})"
+    except json.JSONDecodeError as exc:
+        return f"the tool call is not valid JSON ({exc.msg})"
+    except RecursionError:
+        return "the tool call is not valid JSON (too deeply nested)"
+    except ValueError as exc:  # a number too long to read, and its like
+        return f"the tool call is not valid JSON ({str(exc).split(':')[0]})"
     if not isinstance(value, dict):
         return f"the tool call must be a JSON object, not {type(value).__name__}"
     return value

@@ -18,10 +18,11 @@ from webresearch.envs.formats.base import (
 )
 from webresearch.errors import did_you_mean
 
-__all__ = ["DeepResearcherFormat"]
+__all__ = ["DeepResearcherFormat", "tag_error"]
 
 _TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_CHECKED_TAGS = ("tool_call", "think", "answer")
 _TOOLS = {"web_search": ("search", "query"), "browse_webpage": ("browse", "url_list")}
 
 _SCHEMAS: list[dict[str, Any]] = [
@@ -40,16 +41,72 @@ _SCHEMAS: list[dict[str, Any]] = [
 ]
 
 
+def tag_error(lowered: str) -> str | None:
+    """Why DeepResearcher's tag check fails on lower-cased text, or ``None`` when it passes.
+
+    For each of ``tool_call``, ``think`` and ``answer``: as many closing tags as
+    opening ones, and, scanning from the left, a closing tag after each opening one
+    that follows the last closing tag found.
+
+    Example:
+        >>> tag_error("<think>a</think><answer>b</answer>") is None
+        True
+        >>> tag_error("<answer>b</answer><think>")
+        'unbalanced <think> tags (1 opened, 0 closed)'
+        >>> tag_error("</think><think>")
+        'a <think> opens with no </think> after it'
+    """
+    for tag in _CHECKED_TAGS:
+        opening, closing = f"<{tag}>", f"</{tag}>"
+        opened, closed = lowered.count(opening), lowered.count(closing)
+        if opened != closed:
+            return f"unbalanced <{tag}> tags ({opened} opened, {closed} closed)"
+        position = -1
+        while (begin := lowered.find(opening, position + 1)) != -1:
+            position = lowered.find(closing, begin)
+            if position == -1:
+                return f"a <{tag}> opens with no </{tag}> after it"
+    return None
+
+
+class _Lowered:
+    """A text lower-cased for finding tags, and the way back to the text as written."""
+
+    __slots__ = ("_offsets", "source", "text")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.text = source.lower()
+        self._offsets: list[int] | None = None  # lowered index -> source index, when needed
+
+    def original(self, span: tuple[int, int]) -> str:
+        """The source text behind ``span`` of the lowered text."""
+        if len(self.text) == len(self.source):  # every character lowered to one character
+            return self.source[span[0]:span[1]]
+        if self._offsets is None:  # rare: a character such as 'İ' lowered to two
+            self._offsets = [i for i, c in enumerate(self.source) for _ in c.lower()]
+            self._offsets.append(len(self.source))
+        return self.source[self._offsets[span[0]]:self._offsets[span[1]]]
+
+
 class DeepResearcherFormat(ActionFormat):
-    """DeepResearcher's action format (arXiv 2504.03160).
+    """DeepResearcher's action format (arXiv 2504.03160), with its grammar exactly.
+
+    Tags are found case-insensitively (DeepResearcher's scorer lower-cases the whole
+    response first). A turn whose ``think``, ``tool_call`` or ``answer`` tags do not
+    each close as often as they open, each after it opens, breaks the format. Otherwise
+    the first ``<answer>`` ends the episode, even beside a tool call (DeepResearcher
+    checks for an answer first); else the first ``<tool_call>`` runs.
 
     Example:
         >>> fmt = DeepResearcherFormat()
         >>> fmt.parse('<think>look</think><tool_call>{"name": "web_search", '
         ...           '"arguments": {"query": ["a", "b"]}}</tool_call>')
         ToolCall(tool='search', arguments=('a', 'b'), note='')
-        >>> fmt.parse("<think>done</think><answer>Paris</answer>")
+        >>> fmt.parse("<think>done</think><ANSWER>Paris</ANSWER>")
         Answer(text='Paris')
+        >>> fmt.parse("<think>a</think><answer>b</answer></think><think>").message
+        'a <think> opens with no </think> after it'
         >>> print(fmt.parse('<tool_call>{"name": "web_serch"}</tool_call>').message[-27:])
         Did you mean 'web_search'?
     """
@@ -59,28 +116,28 @@ class DeepResearcherFormat(ActionFormat):
     tools: ClassVar[tuple[str, ...]] = ("search", "browse")
 
     def parse(self, text: str) -> Action:
-        for tag in ("think", "tool_call", "answer"):
-            opened, closed = text.count(f"<{tag}>"), text.count(f"</{tag}>")
-            if opened != closed:
-                return Invalid(f"unbalanced <{tag}> tags ({opened} opened, {closed} closed)")
-        calls = _TOOL_CALL.findall(text)
-        answer = _ANSWER.search(text)
-        if calls and answer:
-            return Invalid("give either one <tool_call> or an <answer>, not both")
-        if answer:
-            return Answer(answer.group(1).strip())
-        if len(calls) > 1:
-            return Invalid(f"make one <tool_call> per turn, not {len(calls)}")
+        lowered = _Lowered(text)
+        error = tag_error(lowered.text)
+        if error is not None:
+            return Invalid(error)
+        answer = _ANSWER.search(lowered.text)
+        if answer is not None:
+            return Answer(lowered.original(answer.span(1)).strip())
+        calls = list(_TOOL_CALL.finditer(lowered.text))
         if not calls:
             return Invalid("expected <tool_call>{...}</tool_call> or <answer>...</answer>")
-        return self._parse_call(calls[0])
+        action = self._parse_call(lowered.original(calls[0].span(1)))
+        if len(calls) > 1 and isinstance(action, ToolCall):
+            note = f"Only the first of the {len(calls)} tool calls ran: make one per turn."
+            return ToolCall(action.tool, action.arguments, note=note)
+        return action
 
     def _parse_call(self, body: str) -> Action:
         call = loads_object(body.strip())
         if isinstance(call, str):
             return Invalid(call)
         name = call.get("name")
-        if name not in _TOOLS:
+        if not isinstance(name, str) or name not in _TOOLS:
             names = sorted(_TOOLS)
             hint = did_you_mean(name, names) if isinstance(name, str) else ""
             return Invalid(f"unknown tool {name!r}; the tools are {names}.{hint}".rstrip("."))

@@ -1,0 +1,80 @@
+"""One runner interface for local and Ray rollouts, and the runner of this process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, Protocol, runtime_checkable
+
+from webresearch.envs.web_research import WebResearchEnv
+from webresearch.policies.base import Policy
+from webresearch.replay.schema import RunRecord
+from webresearch.replay.store import ReplayStore
+from webresearch.rollout.local import RolloutConfig, RolloutReport, rollout
+from webresearch.tasks import Task
+
+__all__ = ["LocalRunner", "Runner"]
+
+
+@runtime_checkable
+class Runner(Protocol):
+    """Runs scheduled episodes of a policy and records them, wherever they run.
+
+    :class:`LocalRunner` runs them on this process's event loop;
+    :class:`~webresearch.distributed.RayRunner` on Ray workers. A learner drives
+    either through this interface (as Gymnasium's ``VectorEnv`` hides whether its envs
+    are in this process or others).
+    """
+
+    async def run(self, tasks: Sequence[Task], config: RolloutConfig | None = None, *,
+                  run: RunRecord | None = None, policy_version: int = 0) -> RolloutReport:
+        """Run ``tasks`` as ``config`` schedules them, recorded under ``run``."""
+        ...
+
+    async def load_weights(self, state_dict: dict[str, Any]) -> None:
+        """Make the policy sample from these weights from now on."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the runner's resources; calling it again has no effect."""
+        ...
+
+
+class LocalRunner:
+    """The runner of this process: :func:`~webresearch.rollout.rollout` with a fixed env
+    factory, policy and store (which stay the caller's to close).
+
+    Example:
+        >>> import asyncio
+        >>> from webresearch.policies import OraclePolicy
+        >>> env = WebResearchEnv()
+        >>> runner = LocalRunner(WebResearchEnv, OraclePolicy(env.tasks))
+        >>> config = RolloutConfig(progress=False, keep_results=True)
+        >>> report = asyncio.run(runner.run(env.tasks[:2], config))
+        >>> isinstance(runner, Runner), [e.f1 for e in report.results]
+        (True, [1.0, 1.0])
+    """
+
+    def __init__(self, make_env: Callable[[], WebResearchEnv], policy: Policy, *,
+                 store: ReplayStore | None = None) -> None:
+        self.make_env = make_env
+        self.policy = policy
+        self.store = store
+
+    async def run(self, tasks: Sequence[Task], config: RolloutConfig | None = None, *,
+                  run: RunRecord | None = None, policy_version: int = 0) -> RolloutReport:
+        return await rollout(self.make_env, self.policy, tasks, config, store=self.store,
+                             run=run, policy_version=policy_version)
+
+    async def load_weights(self, state_dict: dict[str, Any]) -> None:
+        self.policy.load_weights(state_dict)
+
+    async def aclose(self) -> None:
+        """Nothing to release: the policy and the store are the caller's."""
+
+    async def __aenter__(self) -> LocalRunner:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
