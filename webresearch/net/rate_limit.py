@@ -92,11 +92,18 @@ class LocalAuthority:
         [0.0, 0.5, 1.0]
     """
 
+    max_keys = 100_000
+    """Keys remembered; past it, keys whose slots all lie in the past are forgotten (a
+    past arrival time means the same as none), so memory does not grow with hosts."""
+
     def __init__(self) -> None:
         self._tat: dict[str, float] = {}
 
     async def reserve(self, key: str, rate: Rate, n: int) -> list[float]:
-        slots, self._tat[key] = _gcra(self._tat.get(key), time.time(), rate, n)
+        now = time.time()
+        if len(self._tat) >= self.max_keys:
+            self._tat = {k: tat for k, tat in self._tat.items() if tat > now}
+        slots, self._tat[key] = _gcra(self._tat.get(key), now, rate, n)
         return slots
 
 
@@ -200,4 +207,7 @@ class RateLimiter:
             slots.popleft()  # a leased slot left unused: dropping it keeps the rate
         if not slots:
             slots.extend(await self.authority.reserve(key, rate, self.block))
-        return slots.popleft()
+        slot = slots.popleft()
+        if not slots:  # nothing leased is left for this host: forget it (hosts are many)
+            self._slots.pop(key, None)
+        return slot

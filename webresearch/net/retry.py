@@ -90,7 +90,16 @@ class CircuitBreaker:
         self._failures.pop(key, None)
         self._open_until.pop(key, None)
 
+    max_keys = 100_000
+    """Hosts remembered; past it, the oldest failing hosts whose circuit is not open are
+    forgotten, so memory does not grow with the hosts a long run meets."""
+
     def failure(self, key: str) -> None:
+        if len(self._failures) >= self.max_keys:
+            now = time.monotonic()
+            self._failures = {k: v for k, v in self._failures.items()
+                              if self._open_until.get(k, 0.0) > now}
+            self._open_until = {k: v for k, v in self._open_until.items() if v > now}
         count = self._failures.get(key, 0) + 1
         self._failures[key] = count
         if count >= self.threshold:

@@ -27,7 +27,13 @@ from webresearch.replay.schema import EpisodeRecord, RunRecord
 __all__ = ["ReplayStore"]
 
 _SETTINGS = {"eviction_policy": "none", "size_limit": 2**62, "disk_min_file_size": 2**30,
-             "statistics": 0, "cull_limit": 0}
+             "statistics": 0, "cull_limit": 0, "sqlite_mmap_size": 0, "sqlite_cache_size": 256}
+"""No memory map and a 1 MB page cache: diskcache's defaults (64 MB mapped, 32 MB cached)
+grow a long rollout's resident memory by ~100 MB as the database grows (measured with
+``benchmarks/soak.py``), where these keep it flat."""
+_STORED_HASHES = 100_000
+"""Content hashes remembered as stored; past it they are forgotten (a forgotten one costs
+one encoding and a no-op insert), so memory does not grow with distinct pages."""
 
 
 def _encode(data: dict[str, Any]) -> bytes:
@@ -139,6 +145,8 @@ class ReplayStore:
                 self._cache.set(f"ep/{run}/{seq:010d}", blob)
                 self._cache.set(f"meta/{run}/{seq:010d}", summary)
                 added += 1
+        if len(self._stored) + len(fresh) > _STORED_HASHES:
+            self._stored.clear()
         self._stored.update(fresh)
         return added
 
