@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,46 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_finished(tmp_path: Path) -> None:
         (run,) = s.runs()
         assert s.count(run.run_id) == kept > 0
         assert all(e.status == "answered" for e in s.episodes(run.run_id))
+
+
+def _read_line(proc: subprocess.Popen[str], prefix: str, deadline_s: float = 120.0) -> str:
+    """The first line of ``proc``'s stdout that starts with ``prefix`` (waits, bounded)."""
+    import selectors
+    import time
+
+    assert proc.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if selector.select(timeout=1.0):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if line.strip().startswith(prefix):
+                return line.strip()
+    raise AssertionError(f"no line starting with {prefix!r} from {proc.args}")
+
+
+def test_serve_web_prints_the_command_that_makes_a_live_rollout_succeed(tmp_path: Path) -> None:
+    import shlex
+
+    server = subprocess.Popen([sys.executable, "-m", "webresearch.cli", "serve-web", "--port",
+                               "0", "--world-seed", "2"], stdout=subprocess.PIPE, text=True)
+    try:
+        command = shlex.split(_read_line(server, "webresearch rollout"))
+        assert command[:3] == ["webresearch", "rollout", "--web"]
+        assert re.fullmatch(r"serve:http://127\.0\.0\.1:\d+#seed=2", command[3])
+        episodes = tmp_path / "episodes.jsonl"
+        out = run(*command[1:], "--episodes", "12", "--no-store", "--no-progress", "--json",
+                  "--output", str(episodes))
+    finally:
+        server.kill()
+        server.communicate(timeout=60)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["episodes"] == 12 and summary["errors"] == 0
+    assert summary["mean_f1"] == 1.0  # the oracle answers only once its searches succeeded
+    observations = [step["observation"] for line in episodes.read_text().splitlines()
+                    for step in json.loads(line)["steps"]]
+    assert observations and not any("refused" in text for text in observations)

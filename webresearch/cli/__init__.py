@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,7 +32,7 @@ from webresearch.rollout import (
 )
 from webresearch.tasks import Task
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "serve_web_command"]
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +116,24 @@ async def _serve_web(args: argparse.Namespace) -> int:
         print(f"serving the simulated web at {net.base_url} "
               f"(pages under /wiki/, search at /serper/search, /searxng/search, "
               f"/brave/res/v1/web/search); Ctrl-C stops", flush=True)
+        print(f"to run the live web backend against it:\n  "
+              f"{serve_web_command(net.base_url, args.world_seed)}", flush=True)
         await asyncio.Event().wait()
     return 0
+
+
+def serve_web_command(base_url: str, world_seed: int = 0) -> str:
+    """The rollout command that uses a ``serve-web`` at ``base_url`` (what it prints).
+
+    Example:
+        >>> serve_web_command("http://0.0.0.0:8080", world_seed=2)
+        "webresearch rollout --web 'serve:http://127.0.0.1:8080#seed=2' --policy oracle"
+    """
+    from webresearch.sim.served import served_spec  # noqa: PLC0415 - the server is optional
+
+    reachable = base_url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:")
+    spec = served_spec(reachable, world_seed)
+    return shlex.join(["webresearch", "rollout", "--web", spec, "--policy", "oracle"])
 
 
 async def _rollout(args: argparse.Namespace) -> int:
