@@ -218,3 +218,24 @@ def test_eval_labels_its_scale(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "scores in percent (0-100" in capsys.readouterr().out
     assert main(["rollout", "--episodes", "2", "--no-store", "--no-progress"]) == 0
     assert "reward, F1 and EM on a 0-1 scale" in capsys.readouterr().out
+
+
+def test_replay_show_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    import os
+
+    from webresearch.replay.store import ReplayStore
+
+    store = tmp_path / "store"
+    assert main(["rollout", "--episodes", "1", "--store", str(store), "--no-progress"]) == 0
+    with ReplayStore(store) as s:
+        (run,) = s.runs()
+        episode_id = next(iter(s.episodes(run.run_id))).episode_id
+    write = _closed_pipe()
+    try:
+        out = subprocess.run([sys.executable, "-m", "webresearch.cli", "replay", "show",
+                              str(store), episode_id], stdout=write, stderr=subprocess.PIPE,
+                             text=True, timeout=300)
+    finally:
+        os.close(write)
+    assert out.returncode == 141, out.stderr
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr
