@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-from webresearch.cli import main
+import pytest
+
+from webresearch.cli import build_parser, main
+from webresearch.cli.options import help_missing
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -73,3 +78,164 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_finished(tmp_path: Path) -> None:
         (run,) = s.runs()
         assert s.count(run.run_id) == kept > 0
         assert all(e.status == "answered" for e in s.episodes(run.run_id))
+
+
+def _read_line(proc: subprocess.Popen[str], prefix: str, deadline_s: float = 120.0) -> str:
+    """The first line of ``proc``'s stdout that starts with ``prefix`` (waits, bounded)."""
+    import queue
+    import threading
+    import time
+
+    assert proc.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or ()],
+                     daemon=True).start()  # ends when the process's stdout closes
+    deadline = time.monotonic() + deadline_s
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left).strip()
+        except queue.Empty:
+            break
+        if line.startswith(prefix):
+            return line
+    raise AssertionError(f"no line starting with {prefix!r} from {proc.args}")
+
+
+def test_serve_web_prints_the_command_that_makes_a_live_rollout_succeed(tmp_path: Path) -> None:
+    import shlex
+
+    server = subprocess.Popen([sys.executable, "-m", "webresearch.cli", "serve-web", "--port",
+                               "0", "--world-seed", "2"], stdout=subprocess.PIPE, text=True)
+    try:
+        command = shlex.split(_read_line(server, "webresearch rollout"))
+        assert command[:3] == ["webresearch", "rollout", "--web"]
+        assert re.fullmatch(r"serve:http://127\.0\.0\.1:\d+#seed=2", command[3])
+        episodes = tmp_path / "episodes.jsonl"
+        out = run(*command[1:], "--episodes", "12", "--no-store", "--no-progress", "--json",
+                  "--output", str(episodes))
+    finally:
+        server.kill()
+        server.communicate(timeout=60)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["episodes"] == 12 and summary["errors"] == 0
+    assert summary["mean_f1"] == 1.0  # the oracle answers only once its searches succeeded
+    observations = [step["observation"] for line in episodes.read_text().splitlines()
+                    for step in json.loads(line)["steps"]]
+    assert observations and not any("refused" in text for text in observations)
+
+
+def _subcommands(parser: argparse.ArgumentParser, path: str = ""
+                 ) -> list[tuple[str, argparse.ArgumentParser]]:
+    found = [(path, parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _subcommands(sub, f"{path} {name}".strip())
+    return found
+
+
+def test_every_flag_of_every_subcommand_has_help() -> None:
+    assert help_missing(build_parser()) == []
+
+
+def test_every_default_is_shown_in_help() -> None:
+    checked = 0
+    for path, parser in _subcommands(build_parser()):
+        text = " ".join(parser.format_help().split())
+        for action in parser._actions:
+            default = action.default
+            if (not action.option_strings or default in (None, False, argparse.SUPPRESS)
+                    or "default" in (action.help or "")):
+                continue
+            assert f"(default: {default})" in text, f"{path} {action.option_strings[0]}"
+            checked += 1
+    assert checked > 30
+
+
+def _closed_pipe() -> int:
+    """The write end of a pipe whose reader is already gone (as ``| head`` after it quits)."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)
+    return write
+
+
+@pytest.mark.parametrize(("args", "codes"), [
+    (("rollout", "--episodes", "3", "--no-store", "--no-progress"), {141}),
+    (("rollout", "--help"), {0, 141}),  # argparse itself drops help it cannot write
+    (("serve-web", "--help"), {0, 141}),
+], ids=["rollout", "rollout-help", "serve-web-help"])
+def test_output_into_a_closed_pipe_ends_quietly(args: tuple[str, ...], codes: set[int]) -> None:
+    import os
+
+    write = _closed_pipe()
+    try:
+        out = subprocess.run([sys.executable, "-m", "webresearch.cli", *args], stdout=write,
+                             stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(write)
+    assert out.returncode in codes, out.stderr
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("command", ["rollout", "eval"])
+def test_openai_policy_without_base_url_asks_for_base_url(
+        command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text('{"question": "Q?", "answers": ["a"]}\n')
+    code = main([command, "--policy", "openai", "--tasks", str(tasks), "--store",
+                 str(tmp_path / "store")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Expects --base-url with --policy openai" in err and "--model" not in err
+    code = main([command, "--policy", "openai", "--base-url", "http://127.0.0.1:9/v1", "--tasks",
+                 str(tasks), "--store", str(tmp_path / "store")])
+    assert code == 2 and "Expects --model with --policy openai" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("web", ["live:searxng", "corpus"])
+def test_a_web_without_tasks_asks_for_the_tasks_flag(
+        web: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if web == "corpus":
+        pytest.importorskip("bm25s")
+        corpus = tmp_path / "mini.jsonl"
+        corpus.write_text('{"id": "1", "title": "Ada", "text": "Ada wrote programs."}\n')
+        web = f"corpus:{corpus}"
+    code = main(["rollout", "--web", web, "--no-store", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"Expects --tasks <JSONL/JSON/Parquet task file> with --web {web}" in err
+    assert "tasks=" not in err
+
+
+def test_eval_labels_its_scale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from webresearch.sim import SimWeb
+
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text("".join(json.dumps(t.to_json()) + "\n" for t in SimWeb().default_tasks()[:3]))
+    assert main(["eval", "--tasks", str(tasks), "--store", str(tmp_path / "store")]) == 0
+    assert "scores in percent (0-100" in capsys.readouterr().out
+    assert main(["rollout", "--episodes", "2", "--no-store", "--no-progress"]) == 0
+    assert "reward, F1 and EM on a 0-1 scale" in capsys.readouterr().out
+
+
+def test_replay_show_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    import os
+
+    from webresearch.replay.store import ReplayStore
+
+    store = tmp_path / "store"
+    assert main(["rollout", "--episodes", "1", "--store", str(store), "--no-progress"]) == 0
+    with ReplayStore(store) as s:
+        (run,) = s.runs()
+        episode_id = next(iter(s.episodes(run.run_id))).episode_id
+    write = _closed_pipe()
+    try:
+        out = subprocess.run([sys.executable, "-m", "webresearch.cli", "replay", "show",
+                              str(store), episode_id], stdout=write, stderr=subprocess.PIPE,
+                             text=True, timeout=300)
+    finally:
+        os.close(write)
+    assert out.returncode == 141, out.stderr
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr

@@ -7,6 +7,8 @@ import asyncio
 import functools
 import json
 import logging
+import os
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,33 +16,40 @@ from typing import TextIO
 
 from webresearch.cli.corpus import add_index_command, run_index
 from webresearch.cli.eval import add_eval_command, run_eval
+from webresearch.cli.options import (
+    WEB_HELP,
+    Parser,
+    add_policy_options,
+    check_policy_options,
+    check_tasks_option,
+)
 from webresearch.cli.replay import add_replay_commands, run_replay_command
 from webresearch.envs.config import BROWSE_SCOPES
 from webresearch.envs.formats import FORMATS
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import WebResearchError
 from webresearch.policies import Policy, SamplingParams
-from webresearch.policies.factory import POLICIES, READERS, make_policy, shared_reader
+from webresearch.policies.factory import READERS, make_policy, shared_reader
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.viewer import add_view_command, view
 from webresearch.rollout import RolloutConfig, RolloutReport, rollout
 from webresearch.tasks import Task
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "serve_web_command"]
 
 logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="webresearch", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("rollout", help="run a policy on WebResearch-v0 and summarise")
-    run.add_argument("--policy", default="oracle", choices=POLICIES,
-                     help="which policy acts (default: oracle)")
-    run.add_argument("--model", help="model directory (hf, vllm) or served name (openai)")
-    run.add_argument("--base-url", help="OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1")
-    run.add_argument("--temperature", type=float, default=1.0)
+    parser: argparse.ArgumentParser = Parser(prog="webresearch", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)  # of Parser, like parser
+    run = commands.add_parser("rollout", help="run a policy on WebResearch-v0 and summarise",
+                              description="Run a policy on WebResearch-v0 and summarise "
+                                          "(reward, F1 and EM on a 0-1 scale).")
+    add_policy_options(run, default="oracle")
+    run.add_argument("--temperature", type=float, default=1.0,
+                     help="sampling temperature of a model policy")
     run.add_argument("--max-tokens", type=int, default=1024, help="tokens per action")
     run.add_argument("--episodes", type=int, default=200, help="episodes in all (default: 200)")
     run.add_argument("--group-size", type=int, default=1, help="rollouts per task (GRPO group)")
@@ -53,10 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "(the default for hf and vllm)")
     run.add_argument("--tasks", default="default",
                      help="'default' (the web's task set) or a JSONL/JSON/Parquet task file")
-    run.add_argument("--web", default="sim", help="web backend spec (default: sim)")
-    run.add_argument("--action-format", default="deepresearcher", choices=sorted(FORMATS))
+    run.add_argument("--web", default="sim", help=WEB_HELP)
+    run.add_argument("--action-format", default="deepresearcher", choices=sorted(FORMATS),
+                     help="the tool-call grammar the policy writes")
     run.add_argument("--max-turns", type=int, default=10, help="tool calls before the answer")
-    run.add_argument("--on-format-error", default="end", choices=("end", "feedback"))
+    run.add_argument("--on-format-error", default="end", choices=("end", "feedback"),
+                     help="a malformed action ends the episode, or comes back as feedback")
     run.add_argument("--reader", default="none", choices=READERS,
                      help="who reads browsed pages: none (raw paged text), keyword, or a "
                           "model (hf, vllm, openai) given by --reader-model/--reader-base-url")
@@ -72,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true",
                      help="print the summary as one JSON object on the last line")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    run.add_argument("--log-level", default="WARNING", help="logging level (default: WARNING)")
+    run.add_argument("--log-level", default="WARNING", help="logging level")
     _add_serve_web(commands)
     add_replay_commands(commands)
     add_view_command(commands)
@@ -83,18 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_serve_web(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser(
-        "serve-web", help="serve the simulated web over HTTP (Serper, SearXNG, Brave APIs)")
+        "serve-web", help="serve the simulated web over HTTP (Serper, SearXNG, Brave APIs)",
+        description="Serve the simulated web over HTTP; it prints the rollout command "
+                    "(--web serve:<URL>) that points the live web backend at it.")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (0: any free)")
     serve.add_argument("--world-seed", type=int, default=0, help="which simulated world")
     serve.add_argument("--api-key", default="test-key", help="key the search APIs accept")
-    serve.add_argument("--log-level", default="WARNING")
+    serve.add_argument("--log-level", default="WARNING", help="logging level")
     for name in ("seed", "latency_ms", "rate_429", "retry_after_s", "rate_5xx", "rate_reset",
                  "rate_truncated", "rate_drip", "rate_redirect", "pad_kb"):
         kind = int if name in ("seed", "pad_kb") else float
         serve.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
                            help=f"fault injection: {name} (see webresearch.sim.Faults)")
-    serve.add_argument("--latency", default="fixed", choices=("fixed", "lognormal", "heavy"))
+    serve.add_argument("--latency", default="fixed", choices=("fixed", "lognormal", "heavy"),
+                       help="how --latency-ms is drawn: fixed, lognormal or heavy-tailed")
 
 
 async def _serve_web(args: argparse.Namespace) -> int:
@@ -111,8 +125,24 @@ async def _serve_web(args: argparse.Namespace) -> int:
         print(f"serving the simulated web at {net.base_url} "
               f"(pages under /wiki/, search at /serper/search, /searxng/search, "
               f"/brave/res/v1/web/search); Ctrl-C stops", flush=True)
+        print(f"to run the live web backend against it:\n  "
+              f"{serve_web_command(net.base_url, args.world_seed)}", flush=True)
         await asyncio.Event().wait()
     return 0
+
+
+def serve_web_command(base_url: str, world_seed: int = 0) -> str:
+    """The rollout command that uses a ``serve-web`` at ``base_url`` (what it prints).
+
+    Example:
+        >>> serve_web_command("http://0.0.0.0:8080", world_seed=2)
+        "webresearch rollout --web 'serve:http://127.0.0.1:8080#seed=2' --policy oracle"
+    """
+    from webresearch.sim.served import served_spec  # noqa: PLC0415 - the server is optional
+
+    reachable = base_url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:")
+    spec = served_spec(reachable, world_seed)
+    return shlex.join(["webresearch", "rollout", "--web", spec, "--policy", "oracle"])
 
 
 async def _rollout(args: argparse.Namespace) -> int:
@@ -122,6 +152,8 @@ async def _rollout(args: argparse.Namespace) -> int:
                               max_turns=args.max_turns, on_format_error=args.on_format_error,
                               reader=reader, browse_scope=args.browse_scope)
 
+    check_policy_options(args)
+    await check_tasks_option(args.tasks, args.web)
     probe = make_env(args.tasks)  # loads (and checks) the task file once
     tasks, env_json = probe.tasks, probe.config_json()
     await probe.aclose()
@@ -205,7 +237,24 @@ async def _ray_rollout(args: argparse.Namespace, *, make_env: Callable[[], WebRe
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    Output piped into a reader that stops early (``| head``) ends the command quietly
+    with status 141 (128 + SIGPIPE, as a shell tool killed by it), not a traceback.
+    """
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # inside the try: a closed pipe shows here, not at exit
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush then succeeds
+        os.close(devnull)
+        return 141
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=getattr(args, "log_level", "WARNING").upper(),
                         format="%(levelname)s %(name)s: %(message)s")

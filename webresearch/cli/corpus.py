@@ -13,11 +13,11 @@ def add_index_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     index = commands.add_parser(
         "index", help="build (or check) the search index of a JSONL corpus or named corpus")
     index.add_argument("corpus", help="a JSONL file, or a named corpus (vital-articles)")
-    index.add_argument("--retriever", default="bm25", help="bm25 (default) or dense")
+    index.add_argument("--retriever", default="bm25", help="bm25 or dense")
     index.add_argument("--index-dir", type=Path, help="where the index lives (default: beside)")
     index.add_argument("--query", help="search this and print the top hits")
-    index.add_argument("-k", type=int, default=5, help="hits to print (default: 5)")
-    index.add_argument("--log-level", default="INFO")
+    index.add_argument("-k", type=int, default=5, help="hits to print")
+    index.add_argument("--log-level", default="INFO", help="logging level")
 
 
 def run_index(args: argparse.Namespace) -> int:

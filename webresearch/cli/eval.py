@@ -7,40 +7,51 @@ import asyncio
 import json
 from pathlib import Path
 
+from webresearch.cli.options import WEB_HELP, add_policy_options, check_policy_options
 from webresearch.envs.formats import FORMATS
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.evaluation.judge import Judge, OpenAIJudge
 from webresearch.evaluation.run import evaluate
 from webresearch.evaluation.tables import to_markdown
 from webresearch.policies.base import SamplingParams
-from webresearch.policies.factory import POLICIES, make_policy
+from webresearch.policies.factory import make_policy
 from webresearch.replay.schema import RunRecord
 from webresearch.replay.store import ReplayStore
 
-__all__ = ["add_eval_command", "run_eval"]
+__all__ = ["SCALE", "add_eval_command", "run_eval"]
+
+SCALE = "scores in percent (0-100, as the paper's tables; rollout reports 0-1)"
+"""How eval's tables are scaled, said wherever they are printed."""
 
 
 def add_eval_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser("eval", help="evaluate a policy: F1, EM and MBE per dataset")
+    parser = commands.add_parser(
+        "eval", help="evaluate a policy: F1, EM and MBE per dataset",
+        description=f"Evaluate a policy: F1, EM and MBE per dataset, {SCALE}.")
     parser.add_argument("--tasks", required=True, help="task file (JSONL/JSON/Parquet)")
-    parser.add_argument("--policy", default="heuristic", choices=POLICIES)
-    parser.add_argument("--model", help="model directory (hf, vllm) or served name (openai)")
-    parser.add_argument("--base-url", help="the policy's OpenAI-compatible API root")
-    parser.add_argument("--web", default="sim", help="web backend spec (default: sim)")
-    parser.add_argument("--action-format", default="deepresearcher", choices=sorted(FORMATS))
-    parser.add_argument("--max-turns", type=int, default=10)
-    parser.add_argument("--temperature", type=float, default=0.0)
+    add_policy_options(parser, default="heuristic")
+    parser.add_argument("--web", default="sim", help=WEB_HELP)
+    parser.add_argument("--action-format", default="deepresearcher", choices=sorted(FORMATS),
+                        help="the tool-call grammar the policy writes")
+    parser.add_argument("--max-turns", type=int, default=10, help="tool calls before the answer")
+    parser.add_argument("--temperature", type=float, default=0.0,
+                        help="sampling temperature of a model policy")
     parser.add_argument("--judge", default="none",
-                        help="'none' (F1/EM only) or an OpenAI-compatible API root")
-    parser.add_argument("--judge-model", default="gpt-4o-mini")
-    parser.add_argument("--store", type=Path, default=Path("runs/store"))
+                        help="'none' (F1/EM only) or an OpenAI-compatible API root whose model "
+                             "judges each answer (MBE, model-based evaluation)")
+    parser.add_argument("--judge-model", default="gpt-4o-mini",
+                        help="the judging model's name on --judge's server")
+    parser.add_argument("--store", type=Path, default=Path("runs/store"),
+                        help="replay store that records the evaluation's episodes (the "
+                             "judge's verdicts are cached beside it)")
     parser.add_argument("--run", help="run id to record under (and to resume)")
     parser.add_argument("--resume", action="store_true", help="skip tasks the run already has")
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=64, help="episodes in flight at once")
     parser.add_argument("--json", action="store_true", help="print the tables as JSON last")
 
 
 async def _eval(args: argparse.Namespace) -> int:
+    check_policy_options(args)
     tasks = WebResearchEnv(tasks=args.tasks, web=args.web).tasks
     policy = make_policy(args.policy, tasks=tasks, fmt=args.action_format, model=args.model,
                          base_url=args.base_url)
@@ -67,7 +78,7 @@ async def _eval(args: argparse.Namespace) -> int:
         if judge is not None:
             await judge.aclose()
     print(f"run {report.run_id} in {args.store}: {len(report.scored)} episodes "
-          f"({report.skipped} resumed)\n")
+          f"({report.skipped} resumed); {SCALE}\n")
     print(to_markdown(report.tables))
     if args.json:
         print(json.dumps({"run_id": report.run_id, "tables": report.tables}))

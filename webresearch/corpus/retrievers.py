@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from webresearch._lazy import require
+from webresearch.corpus.jit_cache import enable_jit_cache
 from webresearch.errors import DependencyNotInstalled, unknown_name_error
 
 __all__ = ["RETRIEVERS", "BM25Retriever", "DenseRetriever", "Retriever", "default_dense_model",
@@ -76,12 +77,13 @@ class BM25Retriever(Retriever):
         tokenizer = cls._tokenizer()
         tokens = tokenizer.tokenize(list(texts), return_as="tuple", show_progress=False)
         model = bm25s.BM25(backend=cls._backend())
+        enable_jit_cache(model)
         model.index(tokens, show_progress=False)
         directory.mkdir(parents=True, exist_ok=True)
         model.save(str(directory), show_progress=False)
         tokenizer.save_vocab(str(directory))
         tokenizer.save_stopwords(str(directory))
-        return cls(model, tokenizer)
+        return cls(model, tokenizer).warm()
 
     @classmethod
     def load(cls, directory: Path) -> BM25Retriever:
@@ -92,7 +94,20 @@ class BM25Retriever(Retriever):
         tokenizer.load_stopwords(str(directory))
         model = bm25s.BM25.load(str(directory), mmap=True, show_progress=False,
                                 override_params={"backend": cls._backend()})
-        return cls(model, tokenizer)
+        enable_jit_cache(model)
+        return cls(model, tokenizer).warm()
+
+    def warm(self) -> BM25Retriever:
+        """Compile the numba scorer now (or load it from the disk cache), so that the
+        first query costs what the others do and a progress bar's ETA holds."""
+        if self.model.backend == "numba" and self.model.scores["num_docs"] and self.vocab:
+            self.model.retrieve([[0]], k=1, show_progress=False, n_threads=0)
+        return self
+
+    @property
+    def vocab(self) -> int:
+        """Distinct terms in the index."""
+        return len(self.tokenizer.word_to_id)
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         ids = self.tokenizer.tokenize([query], update_vocab=False, return_as="ids",

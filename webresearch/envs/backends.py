@@ -47,8 +47,14 @@ def _corpus(arg: str) -> WebBackend:
     return CorpusWeb(arg)
 
 
+def _serve(arg: str) -> WebBackend:
+    from webresearch.sim.served import ServedWeb  # noqa: PLC0415
+
+    return ServedWeb(arg)
+
+
 WEB_BACKENDS: dict[str, Callable[[str], WebBackend]] = {
-    "sim": _sim, "live": _live, "replay": _replay, "corpus": _corpus}
+    "sim": _sim, "live": _live, "replay": _replay, "corpus": _corpus, "serve": _serve}
 """Backend factories by spec name; a factory gets what follows ``name:`` in the spec."""
 
 
@@ -61,7 +67,9 @@ def make_web(spec: str | WebBackend) -> WebBackend:
     """Build the backend a spec names.
 
     Specs: ``sim``, ``sim:seed=3``, ``live[:searxng|:brave]``, ``replay:<dir>[#<run>]``,
-    ``corpus:<JSONL file or named corpus>[#bm25|#dense]``.
+    ``corpus:<JSONL file or named corpus>[#bm25|#dense]``, and
+    ``serve:<URL of webresearch serve-web>[#seed=<world seed>]`` (the live backend
+    with that one local server opened to it).
 
     Example:
         >>> type(make_web("sim")).__name__

@@ -1,0 +1,64 @@
+"""numba's BM25 scorer cached on disk: the second process loads it and compiles nothing."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.corpus.test_corpus import write_corpus
+from webresearch.corpus.jit_cache import jit_cache_dir
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("numba") is None or importlib.util.find_spec("bm25s") is None,
+    reason="needs the corpus extra with numba")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCRIPT = """
+import json, sys
+from webresearch.corpus.index import CorpusIndex
+from webresearch.corpus.jit_cache import jit_cache_stats
+index = CorpusIndex.open(sys.argv[1])
+titles = [hit.doc.title for hit in index.search("who founded the foundry", k=3)]
+stats = jit_cache_stats()
+print(json.dumps({"titles": titles, "hits": stats.hits, "misses": stats.misses,
+                  "functions": stats.functions}))
+"""
+
+
+def _first_query(corpus: Path, cache: Path) -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "NUMBA_DISABLE_JIT")}
+    env.update(WEBRESEARCH_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", SCRIPT, str(corpus)], capture_output=True,
+                         text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_second_process_loads_the_compiled_scorer_instead_of_compiling(tmp_path: Path) -> None:
+    corpus, cache = write_corpus(tmp_path / "mini.jsonl"), tmp_path / "cache"
+    first = _first_query(corpus, cache)
+    assert first["titles"] and first["titles"][0] == "Pogre Works"  # type: ignore[index]
+    assert int(first["misses"]) > 0 and int(first["functions"]) > 0  # type: ignore[call-overload]
+    written = list((cache / "numba").rglob("*.nbi"))
+    assert written, "no numba cache index in the webresearch cache folder"
+    second = _first_query(corpus, cache)
+    assert second["titles"] == first["titles"]
+    assert second["misses"] == 0  # nothing compiled in the second process
+    assert int(second["hits"]) > 0  # type: ignore[call-overload]
+
+
+def test_cache_folder_follows_the_webresearch_cache(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("WEBRESEARCH_CACHE_DIR", str(tmp_path))
+    assert jit_cache_dir() == str(tmp_path / "numba")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
+    assert jit_cache_dir() == str(tmp_path / "mine")
