@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from tests.net.test_safety import FixedResolver
+from tests.net.canary import FixedResolver
 from webresearch.crawlers.live import LiveWeb, LiveWebConfig
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.net.http import HttpConfig

@@ -3,30 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
 
+from tests.net.canary import FixedResolver
 from webresearch.net.safety import BlockedAddress, SafeResolver, UrlPolicy
 from webresearch.net.urls import normalize_query, normalize_url, origin
-
-
-class FixedResolver(AbstractResolver):
-    """Resolves names from a dict (a stand-in DNS for tests)."""
-
-    def __init__(self, table: dict[str, list[str]]) -> None:
-        self.table = table
-
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
-        if host not in self.table:
-            raise OSError(f"no such host {host}")
-        return [ResolveResult(hostname=host, host=ip, port=port, family=socket.AF_INET, proto=0,
-                              flags=socket.AI_NUMERICHOST) for ip in self.table[host]]
-
-    async def close(self) -> None:
-        pass
 
 
 @pytest.mark.parametrize(("url", "reason"), [
