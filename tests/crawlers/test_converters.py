@@ -7,14 +7,19 @@ import os
 import re
 import signal
 import sys
+import zlib
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from tests.crawlers.conftest import live
 from webresearch.crawlers.content import convert
 from webresearch.crawlers.converters import ProcessConverter
+from webresearch.crawlers.fetcher import PageFetcher
 from webresearch.errors import ConfigError
+from webresearch.net.http import HttpClient, HttpConfig
+from webresearch.net.safety import UrlPolicy
 from webresearch.sim.server import SimInternet
 from webresearch.sim.web import SimSite
 from webresearch.sim.world import WorldConfig
@@ -169,3 +174,76 @@ def test_live_web_converts_in_processes() -> None:
 
     text, offloaded = asyncio.run(main())
     assert text and offloaded == 1
+
+
+def hostile_pdf(pages: int = 60, operators: int = 50_000) -> bytes:
+    """A PDF of a few KB whose pages all draw one compressed content stream of
+    ``operators`` text operators: pypdf parses the stream again for every page."""
+    stream = zlib.compress(b"BT /F1 12 Tf 72 720 Td " + b"(x) Tj " * operators + b"ET", 9)
+    kids = " ".join(f"{4 + i} 0 R" for i in range(pages)).encode()
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages),
+               b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream"
+               % (len(stream), stream)]
+    objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R "
+                b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (4 + pages)] * pages
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, obj in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, obj)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_a_hostile_pdf_is_a_page_error_while_the_event_loop_stays_responsive() -> None:
+    async def serve(request: web.Request) -> web.Response:
+        if request.path == "/hostile.pdf":
+            return web.Response(body=hostile_pdf(), content_type="application/pdf")
+        return web.Response(body=PAGE, content_type="text/html")
+
+    async def main() -> tuple[str | None, bool, bool, float, int]:
+        app = web.Application()
+        app.router.add_get("/{name}", serve)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        converter = ProcessConverter(2, timeout_s=3.0)
+        http = HttpClient(HttpConfig(url_policy=UrlPolicy(allow=("127.0.0.0/8",))))
+        fetcher = PageFetcher(http, converter=converter)
+        loop, gaps, done = asyncio.get_running_loop(), [0.0], asyncio.Event()
+
+        async def tick() -> None:  # how late the loop runs a 10 ms sleep's wake-up
+            while not done.is_set():
+                start = loop.time()
+                await asyncio.sleep(0.01)
+                gaps.append(loop.time() - start - 0.01)
+
+        try:
+            await converter.start()
+            await asyncio.gather(*(converter.convert(b"<p>warm</p>", "text/html")
+                                   for _ in range(2)))  # both workers up and importing done
+            ticker = asyncio.ensure_future(tick())
+            hostile = asyncio.ensure_future(fetcher.fetch(f"http://127.0.0.1:{port}/hostile.pdf"))
+            normal = await fetcher.fetch(f"http://127.0.0.1:{port}/page")  # meanwhile
+            normal_first = not hostile.done()
+            page = await hostile
+            done.set()
+            await ticker
+        finally:
+            await http.aclose()
+            await converter.aclose()
+            await runner.cleanup()
+        return page.error, normal.ok, normal_first, max(gaps), len(hostile_pdf())
+
+    error, normal_ok, normal_first, worst_gap, size = asyncio.run(main())
+    assert size < 16_384  # under the old inline threshold, and no size cap stops it
+    assert error == "the page took over 3 s to convert to text"
+    assert normal_ok and normal_first  # another page converted meanwhile
+    assert worst_gap < 3.0  # inline, the PDF would have held the loop for all of its 3+ s
