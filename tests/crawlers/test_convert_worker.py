@@ -57,10 +57,19 @@ def test_answers_round_trip(out: Converted) -> None:
     assert decode_answer(encode_answer(out)[HEADER.size:]) == out
 
 
-@pytest.mark.parametrize("data", [
-    b"[]", b'{"title": 1, "text": "", "links": [], "error": null}',
-    b'{"title": "", "text": "", "links": [1], "error": null}', b"\x80", b"{}",
-], ids=["list", "title", "links", "utf8", "empty"])
-def test_malformed_answers_are_refused(data: bytes) -> None:
-    with pytest.raises(ValueError, match=re.escape("Expects") if data[:1] in b"[{" else None):
+def meta(fields: bytes) -> bytes:
+    return HEADER.pack(len(fields)) + fields
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (meta(b"[]"), "Expects an answer object, actual: list"),
+    (meta(b'{"title": 1, "links": [], "error": null}'), "Expects an answer of strings"),
+    (meta(b'{"title": "", "links": [1], "error": null}'), "Expects an answer of strings"),
+    (meta(b"{}"), "Expects an answer object, actual: dict"),
+    (meta(b"\x80"), "can't decode byte 0x80"),
+    (meta(b'{"title": "", "links": [], "error": null}')[:-1], "Expecting ','"),
+    (b"\x00", "Expects an answer of at least 4 bytes, actual: 1"),
+], ids=["list", "title", "links", "empty", "utf8", "torn", "short"])
+def test_malformed_answers_are_refused(data: bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
         decode_answer(data)

@@ -3,11 +3,12 @@
 It reads requests on stdin and writes answers, in the same order, on stdout. A request
 is a :data:`REQUEST` header (the lengths of a JSON object ``{"content_type", "url"}``
 and of the body), the object, then the body; an answer is a :data:`HEADER` length,
-then a JSON object with the fields of a
-:class:`~webresearch.crawlers.content.Converted`. JSON both ways: the parent never
-unpickles what a process that parsed untrusted bytes wrote. The process caps its own
-address space (``--memory-mb``), so a page that needs more is a page error, and it
-stops at the end of its input, that is, when its parent closes the pipe or dies.
+then a JSON object of a :class:`~webresearch.crawlers.content.Converted`'s title,
+links and error, and its text (:func:`encode_answer`). JSON and raw text both ways:
+the parent never unpickles what a process that parsed untrusted bytes wrote. The
+process caps its own address space (``--memory-mb``), so a page that needs more is a
+page error, and it stops at the end of its input, that is, when its parent closes
+the pipe or dies.
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ def encode_request(body: bytes, content_type: str | None, url: str) -> bytes:
 
 
 def encode_answer(out: Converted) -> bytes:
-    """One framed answer (a page error in place of one over :data:`ANSWER_LIMIT`)."""
+    """One framed answer (a page error in place of one over :data:`ANSWER_LIMIT`): the
+    length, then the length of a JSON object of the short fields, the object, and the
+    text as raw UTF-8 (JSON-escaping a page's text would cost the parent 10 times more
+    to read)."""
     data = _dumps(out)
     if len(data) > ANSWER_LIMIT:
         data = _dumps(Converted(error=f"the page's text is too large to use "
@@ -55,8 +59,9 @@ def encode_answer(out: Converted) -> bytes:
 
 
 def _dumps(out: Converted) -> bytes:
-    return json.dumps({"title": out.title, "text": out.text, "links": list(out.links),
-                       "error": out.error}, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    meta = json.dumps({"title": out.title, "links": list(out.links), "error": out.error},
+                      ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return HEADER.pack(len(meta)) + meta + out.text.encode("utf-8", "surrogatepass")
 
 
 def decode_answer(data: bytes) -> Converted:
@@ -69,14 +74,19 @@ def decode_answer(data: bytes) -> Converted:
         >>> decode_answer(encode_answer(Converted("T", "text", ("https://a.test/",)))[4:])
         Converted(title='T', text='text', links=('https://a.test/',), error=None)
     """
-    fields: Any = json.loads(data.decode("utf-8", "surrogatepass"))
-    if not isinstance(fields, dict) or set(fields) != {"title", "text", "links", "error"}:
+    if len(data) < HEADER.size:
+        raise ValueError(f"Expects an answer of at least {HEADER.size} bytes, "
+                         f"actual: {len(data)}")
+    (size,) = HEADER.unpack_from(data)
+    fields: Any = json.loads(data[HEADER.size:HEADER.size + size].decode("utf-8", "surrogatepass"))
+    if not isinstance(fields, dict) or set(fields) != {"title", "links", "error"}:
         raise ValueError(f"Expects an answer object, actual: {type(fields).__name__}")
-    title, text, links, error = (fields[k] for k in ("title", "text", "links", "error"))
-    if not (isinstance(title, str) and isinstance(text, str) and isinstance(links, list)
+    title, links, error = (fields[k] for k in ("title", "links", "error"))
+    if not (isinstance(title, str) and isinstance(links, list)
             and all(isinstance(link, str) for link in links)
             and (error is None or isinstance(error, str))):
         raise ValueError("Expects an answer of strings, actual: other types")
+    text = data[HEADER.size + size:].decode("utf-8", "surrogatepass")
     return Converted(title, text, tuple(links), error)
 
 
