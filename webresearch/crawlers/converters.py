@@ -65,6 +65,7 @@ class ProcessConverter:
         """A worker that ends before its first answer is restarted this much later at the
         earliest (one that cannot start cannot spin)."""
         self.start_timeout_s = start_timeout_s
+        """Longest wait for a worker to start when none is running."""
         self.workers: list[_Worker] = []
         self._spawning: asyncio.Task[None] | None = None
         self._next_spawn = 0.0

@@ -79,7 +79,11 @@ class UrlPolicy:
 
     def check_url(self, url: str | URL) -> str | None:
         """Why ``url`` may not be fetched, or ``None``; IP literals are checked here,
-        names when they resolve."""
+        names when they resolve. (A pure function of the policy and the URL, so its
+        answers are memoised: a page served from the cache is checked again.)"""
+        return _check_url(self, url)
+
+    def _decide(self, url: str | URL) -> str | None:
         try:
             parsed = url if isinstance(url, URL) else URL(url)
             scheme, host = parsed.scheme.lower(), parsed.raw_host
@@ -135,6 +139,11 @@ class UrlPolicy:
             if network is not None and address in network:
                 return True
         return False
+
+
+@lru_cache(maxsize=1 << 14)
+def _check_url(policy: UrlPolicy, url: str | URL) -> str | None:
+    return policy._decide(url)
 
 
 @lru_cache(maxsize=256)
