@@ -98,8 +98,7 @@ def write_ms(pages: list[Page]) -> float:
 async def live(urls: list[str], concurrency: int, cache_dir: str, processes: int
                ) -> tuple[float, float, float, float]:
     web = live_web(cache_dir, concurrency, processes)
-    if web.services.converter is not None:
-        await web.services.converter.start()  # a long-running crawler starts them once
+    await web.services.converter.start()  # a long-running crawler starts them once
 
     async def get(url: str) -> int:
         page = await web.fetch(url)
@@ -122,8 +121,8 @@ def main() -> None:
     parser.add_argument("--page-kb", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--convert-processes", type=int, default=0,
-                        help="LiveWebConfig.convert_processes (0: convert on the event loop)")
+    parser.add_argument("--convert-processes", type=int, default=1,
+                        help="LiveWebConfig.convert_processes (at least 1)")
     parser.add_argument("--latency-ms", type=float, default=0.0,
                         help="server latency per page (0: the CPU-bound worst case)")
     parser.add_argument("--latency", default="fixed", choices=("fixed", "lognormal", "heavy"),

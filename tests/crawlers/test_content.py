@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from webresearch.crawlers.content import convert, decode, media_type
 from webresearch.sim.fault_routes import _pdf_bytes
@@ -41,3 +43,14 @@ def test_convert_dispatches_on_type_and_content() -> None:
         "pages of type 'image/png' cannot be read as text")
     assert convert(bytes(range(256)), "text/html").error == "the response is binary data, not text"
     assert media_type("Text/Plain;charset=UTF-8") == ("text/plain", "UTF-8")
+
+
+@given(st.binary(max_size=300), st.none() | st.text(max_size=20))
+def test_decode_never_raises(body: bytes, charset: str | None) -> None:
+    assert isinstance(decode(body, charset), str)  # a NUL in the name included
+
+
+@given(st.binary(max_size=300), st.none() | st.text(max_size=40))
+def test_convert_never_raises(body: bytes, content_type: str | None) -> None:
+    out = convert(body, content_type)
+    assert out.error is None or not out.text

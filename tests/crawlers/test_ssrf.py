@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from tests.net.test_safety import FixedResolver
+from tests.net.canary import FixedResolver
 from webresearch.crawlers.live import LiveWeb, LiveWebConfig
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.net.http import HttpConfig
@@ -89,3 +89,35 @@ def test_refusals_reach_the_agent_as_observations() -> None:
     assert "Could not read http://127.0.0.1:9/: refused: the address 127.0.0.1 is not public" in obs
     assert info["errors"] == [
         "browse http://127.0.0.1:9/: refused: the address 127.0.0.1 is not public (loopback)"]
+
+
+def test_a_page_cached_under_an_allowlist_is_refused_to_a_stricter_policy() -> None:
+    async def scenario(net: SimInternet) -> None:
+        port = net.base_url.rsplit(":", 1)[1]
+        urls = [f"http://{host}:{port}/wiki/Pogre_Works" for host in ("127.0.0.1", "evil.test")]
+        cache_dir = tempfile.mkdtemp()
+
+        def web(allow: tuple[str, ...]) -> LiveWeb:
+            dns = FixedResolver({"evil.test": ["127.0.0.1"]})
+            config = LiveWebConfig(engine="searxng", endpoint=net.base_url + "/searxng",
+                                   http=HttpConfig(url_policy=UrlPolicy(allow=allow)),
+                                   cache_dir=cache_dir, respect_robots=True)
+            return LiveWeb(config, resolver=dns)
+
+        opened, strict, again = web(("127.0.0.0/8",)), web(()), web(("127.0.0.0/8",))
+        try:
+            assert all([(await opened.fetch(u)).ok for u in urls])
+            seen = len(net.log)
+            refused = [await strict.fetch(urls[0])]
+            cache = strict.services.cache
+            assert cache is not None and cache.stats.hits + cache.stats.misses == 0  # not asked
+            refused.append(await strict.fetch(urls[1]))  # a name: refused when it resolves
+            cached = [await again.fetch(u) for u in urls]
+        finally:
+            for backend in (opened, strict, again):
+                await backend.aclose()
+        assert [(p.error or "").startswith("refused: ") for p in refused] == [True, True]
+        assert all(p.ok and p.from_cache for p in cached)  # the same policy shares the cache
+        assert len(net.log) == seen  # no request, not even for robots.txt
+
+    run_on("127.0.0.1", scenario)

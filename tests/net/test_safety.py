@@ -3,30 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 
 import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
 
-from webresearch.net.safety import BlockedAddress, SafeResolver, UrlPolicy
+from tests.net.canary import FixedResolver
+from webresearch.errors import ConfigError
+from webresearch.net.safety import (
+    BlockedAddress,
+    ConnectGuard,
+    SafeResolver,
+    UrlPolicy,
+    connecting_to,
+)
 from webresearch.net.urls import normalize_query, normalize_url, origin
-
-
-class FixedResolver(AbstractResolver):
-    """Resolves names from a dict (a stand-in DNS for tests)."""
-
-    def __init__(self, table: dict[str, list[str]]) -> None:
-        self.table = table
-
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
-        if host not in self.table:
-            raise OSError(f"no such host {host}")
-        return [ResolveResult(hostname=host, host=ip, port=port, family=socket.AF_INET, proto=0,
-                              flags=socket.AI_NUMERICHOST) for ip in self.table[host]]
-
-    async def close(self) -> None:
-        pass
 
 
 @pytest.mark.parametrize(("url", "reason"), [
@@ -77,3 +68,27 @@ def test_normalization() -> None:
     assert normalize_url("http://[::1]:8080/p") == "http://[::1]:8080/p"
     assert origin("http://A.test/x/y") == "http://a.test"
     assert normalize_query("A  b") == normalize_query("a b")
+
+
+def test_resolved_strings_that_are_no_address_are_refused() -> None:
+    resolver = SafeResolver(UrlPolicy(), FixedResolver({"odd.test": ["0177.0.0.1", "x"]}))
+    with pytest.raises(BlockedAddress, match=re.escape(
+            "odd.test is refused: the address ('0177.0.0.1',) is not an IP address")):
+        asyncio.run(resolver.resolve("odd.test", 80))
+
+
+def test_the_connect_guard_opens_allowlisted_names_only_for_their_own_connections() -> None:
+    guard = ConnectGuard(UrlPolicy(allow=("intranet.test",)))
+    info = (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.1.1", 80))
+    with connecting_to("intranet.test"):
+        guard(info).close()
+    with pytest.raises(BlockedAddress, match=re.escape(
+            "the address 10.1.1.1 is not public (private)")):
+        guard(info)  # the same address for another host (or none)
+    assert guard.refused == 1
+
+
+def test_allowlist_entries_are_checked() -> None:
+    with pytest.raises(ConfigError, match=re.escape(
+            "Expects UrlPolicy.allow entries to be host names or networks, actual: ''")):
+        UrlPolicy(allow=("",))

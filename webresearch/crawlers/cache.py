@@ -88,19 +88,20 @@ class WebCache:
                                      disk=_Disk)
 
     # pages -----------------------------------------------------------------
-    def get_page(self, url: str) -> Page | None:
-        entry = self._get(f"page:{normalize_url(url)}", "page")
+    def get_page(self, url: str, *, scope: str = "") -> Page | None:
+        """The page cached for ``url`` in ``scope`` (the fetcher's URL policy), if any."""
+        entry = self._get(f"page:{scope}{normalize_url(url)}", "page")
         if entry is None:
             return None
         data, text = entry
         return Page(**{**data, "text": text, "links": tuple(data["links"]), "from_cache": True})
 
-    def put_page(self, page: Page) -> None:
+    def put_page(self, page: Page, *, scope: str = "") -> None:
         if page.ok:
             data = {"url": page.url, "final_url": page.final_url, "status": page.status,
                     "title": page.title, "fetched_at": page.fetched_at, "error": page.error,
                     "links": page.links}
-            self._put(f"page:{normalize_url(page.url)}", data, self.page_ttl_s, page.text)
+            self._put(f"page:{scope}{normalize_url(page.url)}", data, self.page_ttl_s, page.text)
 
     # searches --------------------------------------------------------------
     def get_search(self, engine: str, query: str, k: int) -> SearchResults | None:

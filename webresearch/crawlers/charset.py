@@ -35,6 +35,6 @@ def decode(body: bytes, charset: str | None = None) -> str:
         if guess:
             try:
                 return body.decode(guess)
-            except (LookupError, UnicodeDecodeError):
+            except (LookupError, ValueError):  # unknown or malformed name, or wrong guess
                 continue
     return body.decode("cp1252", errors="replace")

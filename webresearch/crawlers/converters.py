@@ -1,4 +1,4 @@
-"""Where bodies become text: inline on the event loop, or in worker processes fed over pipes.
+"""Where bodies become text: worker processes fed over pipes, bounded in time and memory.
 
 Workers run :mod:`~webresearch.crawlers.convert_worker`. The event loop talks to them
 through asyncio's own pipe transports, so the parent runs no helper threads (with
@@ -11,14 +11,19 @@ import asyncio
 import collections
 import logging
 import os
-import pickle
 import sys
 import time
 from pathlib import Path
 
 from webresearch.crawlers import convert_worker
-from webresearch.crawlers.content import Converted, convert
-from webresearch.crawlers.convert_worker import HEADER
+from webresearch.crawlers.content import Converted
+from webresearch.crawlers.convert_worker import (
+    ANSWER_LIMIT,
+    HEADER,
+    decode_answer,
+    encode_request,
+)
+from webresearch.errors import ConfigError
 
 __all__ = ["ProcessConverter"]
 
@@ -26,22 +31,22 @@ logger = logging.getLogger(__name__)
 
 
 class ProcessConverter:
-    """Converts large bodies in ``processes`` worker processes, small ones inline.
+    """Converts response bodies to text in ``processes`` worker processes.
 
-    HTML-to-text is the crawler's biggest CPU cost (about 0.6 ms for a 60 KB page); in
-    worker processes it runs on other cores and never stalls the event loop that all
-    episodes share. Bodies under ``min_bytes`` are converted inline, where shipping them
-    to a process would cost more than it saves. A worker that dies is replaced, and what
-    it held is converted inline meanwhile, except the page it was on when a signal
-    killed it (a crash, the OOM killer): that one is a page error, so a page that
-    crashes its converter cannot take the event loop's process down too. A conversion
-    past ``timeout_s`` is a page error, not a hang, and the worker stuck on it is
-    replaced.
+    Every body is untrusted, so none is parsed on the event loop that all episodes
+    share, whatever its size: a 10 KB PDF whose 60 pages share one content stream keeps
+    pypdf busy for minutes. Each conversion is bounded: past ``timeout_s`` (counted
+    from when its worker starts on it) it is a page error and the worker is killed
+    and replaced; a worker's address space is capped at ``memory_mb``, so a page that
+    needs more is a page error too. A worker that dies takes only the page it was on
+    (a page error: it may have caused the crash); the pages queued behind it go to
+    another worker. HTML-to-text is the crawler's biggest CPU cost (about 0.6 ms for a
+    60 KB page), so the workers also move that work onto other cores.
 
     Example:
         >>> import asyncio
         >>> async def demo() -> str:
-        ...     converter = ProcessConverter(1, min_bytes=0)
+        ...     converter = ProcessConverter(1)
         ...     try:
         ...         return (await converter.convert(b"<title>T</title><p>Hi</p>", "text/html")).text
         ...     finally:
@@ -50,11 +55,17 @@ class ProcessConverter:
         'Hi'
     """
 
-    def __init__(self, processes: int, *, min_bytes: int = 16_384, timeout_s: float = 30.0,
-                 restart_delay_s: float = 5.0) -> None:
-        self.processes, self.min_bytes, self.timeout_s = processes, min_bytes, timeout_s
+    def __init__(self, processes: int = 1, *, timeout_s: float = 20.0, memory_mb: int = 1024,
+                 restart_delay_s: float = 5.0, start_timeout_s: float = 30.0) -> None:
+        if processes < 1:
+            raise ConfigError(f"Expects at least 1 conversion process (bodies are never parsed "
+                              f"on the event loop), actual: {processes}")
+        self.processes, self.timeout_s, self.memory_mb = processes, timeout_s, memory_mb
         self.restart_delay_s = restart_delay_s
-        """Workers are restarted at most this often (one that dies at once cannot spin)."""
+        """A worker that ends before its first answer is restarted this much later at the
+        earliest (one that cannot start cannot spin)."""
+        self.start_timeout_s = start_timeout_s
+        """Longest wait for a worker to start when none is running."""
         self.workers: list[_Worker] = []
         self._spawning: asyncio.Task[None] | None = None
         self._next_spawn = 0.0
@@ -62,40 +73,63 @@ class ProcessConverter:
         """Bodies converted in a worker process."""
 
     async def start(self) -> None:
-        """Start the worker processes now rather than at the first large page."""
+        """Start the worker processes now rather than at the first page."""
         self.workers = [w for w in self.workers if w.alive]
         missing = self.processes - len(self.workers)
         if missing > 0:
-            self.workers += await asyncio.gather(*(_Worker.spawn() for _ in range(missing)))
+            self.workers += await asyncio.gather(*(
+                _Worker.spawn(self._argv(), self.timeout_s) for _ in range(missing)))
+
+    def _argv(self) -> list[str]:
+        return [*_worker_argv(), "--memory-mb", str(self.memory_mb)]
 
     async def convert(self, body: bytes, content_type: str | None, *, url: str = ""
                       ) -> Converted:
-        """Convert ``body`` as :func:`~webresearch.crawlers.content.convert` does."""
-        if len(body) < self.min_bytes:
-            return convert(body, content_type, url=url)
+        """Convert ``body`` as :func:`~webresearch.crawlers.content.convert` does, in a worker."""
+        payload = encode_request(body, content_type, url)
+        for _ in range(self.processes + 2):  # again when a worker dies under an earlier page
+            worker = await self._worker()
+            if worker is None:
+                return Converted(error="no conversion process is running (they fail to start)")
+            try:
+                out = await worker.send(payload)
+            except _WorkerGone as gone:
+                if gone.suspect:  # it died converting this page
+                    return Converted(error="the page brought down the process converting it")
+                continue
+            self.offloaded += 1
+            return out
+        return Converted(error="the page could not be converted (its converters kept ending)")
+
+    async def _worker(self) -> _Worker | None:
+        """The least busy live worker, starting workers as needed (``None``: none can)."""
+        self._note_failed_starts()
         alive = [w for w in self.workers if w.alive]
         if len(alive) < self.processes:
             self._replenish()
-        worker = min(alive, key=_load, default=None)
-        if worker is None:  # none running yet (or all just died): this one goes inline
-            return convert(body, content_type, url=url)
-        try:
-            answer = worker.send(pickle.dumps((body, content_type, url)))
-            out = await asyncio.wait_for(asyncio.shield(answer), self.timeout_s)
-        except _WorkerGone as gone:  # it died holding this page
-            if gone.suspect:  # converting it here could bring down the event loop's process
-                return Converted(error="the page brought down the process converting it")
-            return convert(body, content_type, url=url)
-        except TimeoutError:
-            worker.kill()  # it is stuck on this page; what it held goes inline
-            return Converted(error=f"the page took over {self.timeout_s:g} s to convert to text")
-        self.offloaded += 1
-        return out
+            spawning = self._spawning
+            if not alive and spawning is not None and not spawning.done():
+                try:
+                    await asyncio.wait_for(asyncio.shield(spawning), self.start_timeout_s)
+                except (TimeoutError, OSError):
+                    return None
+                except asyncio.CancelledError:  # closed meanwhile, or this task cancelled
+                    if spawning.cancelled() and not _being_cancelled():
+                        return None
+                    raise
+                alive = [w for w in self.workers if w.alive]
+        return min(alive, key=_load, default=None)
+
+    def _note_failed_starts(self) -> None:
+        """Hold back restarts after a worker exited on its own before answering anything
+        (a worker that cannot start); one killed by a signal is replaced at once."""
+        for worker in self.workers:
+            if worker.exit_code is not None and worker.exit_code >= 0 and not worker.answered:
+                self._next_spawn = max(self._next_spawn, worker.started + self.restart_delay_s)
 
     def _replenish(self) -> None:
         now = time.monotonic()
         if (self._spawning is None or self._spawning.done()) and now >= self._next_spawn:
-            self._next_spawn = now + self.restart_delay_s
             self._spawning = asyncio.ensure_future(self.start())
             self._spawning.add_done_callback(_log_failure)
 
@@ -109,10 +143,15 @@ class ProcessConverter:
         self.workers = []
 
     async def aclose(self) -> None:
-        """Stop the worker processes and wait until they are gone."""
+        """Stop the worker processes and wait until they are gone; safe to call twice."""
         workers = self.workers
         self.close()
         await asyncio.gather(*(w.wait() for w in workers))
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _load(worker: _Worker) -> int:
@@ -133,22 +172,31 @@ class _WorkerGone(Exception):
 
 
 class _Worker:
-    """One conversion process; answers come back in the order requests went out."""
+    """One conversion process; answers come back in the order requests went out.
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
+    A watchdog gives the page at the head of the queue (the one being converted)
+    ``timeout_s``; past it the page is a page error and the process is killed.
+    """
+
+    def __init__(self, process: asyncio.subprocess.Process, timeout_s: float) -> None:
+        self.process, self.timeout_s = process, timeout_s
         self.waiting: collections.deque[asyncio.Future[Converted]] = collections.deque()
-        self.alive = True
+        self.alive, self.answered = True, 0
+        self.exit_code: int | None = None
+        """How the process ended on its own (negative: a signal); ``None`` while it runs
+        or when this side killed it."""
+        self.started = time.monotonic()
+        self._watchdog: asyncio.TimerHandle | None = None
         self.reader = asyncio.ensure_future(self._read())
 
     @classmethod
-    async def spawn(cls) -> _Worker:
+    async def spawn(cls, argv: list[str], timeout_s: float) -> _Worker:
         package_root = str(Path(__file__).resolve().parents[2])  # importable by the child
         path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
         process = await asyncio.create_subprocess_exec(
-            *_worker_argv(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": path})
-        return cls(process)
+        return cls(process, timeout_s)
 
     def send(self, payload: bytes) -> asyncio.Future[Converted]:
         if not self.alive:
@@ -156,8 +204,25 @@ class _Worker:
         assert self.process.stdin is not None
         answer: asyncio.Future[Converted] = asyncio.get_running_loop().create_future()
         self.waiting.append(answer)
-        self.process.stdin.writelines((HEADER.pack(len(payload)), payload))
+        self.process.stdin.write(payload)
+        if len(self.waiting) == 1:
+            self._arm()
         return answer
+
+    def _arm(self) -> None:
+        """Start the head page's clock (the worker starts on it now)."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._watchdog = asyncio.get_running_loop().call_later(self.timeout_s, self._expire)
+
+    def _expire(self) -> None:
+        """The head page ran out of time: it is a page error, and the process is killed."""
+        if self.waiting:
+            head = self.waiting.popleft()
+            if not head.done():
+                head.set_result(Converted(
+                    error=f"the page took over {self.timeout_s:g} s to convert to text"))
+        self.kill()
 
     async def _read(self) -> None:
         stdout = self.process.stdout
@@ -165,25 +230,41 @@ class _Worker:
         try:
             while True:
                 (size,) = HEADER.unpack(await stdout.readexactly(HEADER.size))
-                out = pickle.loads(await stdout.readexactly(size))
-                answer = self.waiting.popleft()
-                if not answer.done():
-                    answer.set_result(out)
+                if size > ANSWER_LIMIT + 1024:
+                    raise ValueError(f"Expects an answer under {ANSWER_LIMIT} bytes, "
+                                     f"actual: {size}")
+                out = decode_answer(await stdout.readexactly(size))
+                self._answered(out)
         except (asyncio.IncompleteReadError, ConnectionError):  # the process ended
-            if self.alive:
-                self.alive = False  # no more work for it
-                try:
-                    code = await asyncio.wait_for(self.process.wait(), 5.0)
-                except TimeoutError:  # its output closed but it lives on
-                    self.kill()
-                    return
-                self.stop(killed=code < 0)
-                logger.warning("a conversion process ended (exit code %s); its pages go inline "
-                               "until another starts", code)
-        except (pickle.UnpicklingError, EOFError, IndexError):  # an answer nobody asked for
+            await self._ended()
+        except (ValueError, IndexError):  # garbled, or an answer nobody asked for
             logger.warning("a conversion process garbled its answers; stopping it")
+            self.kill()
         finally:
             self.stop()
+
+    def _answered(self, out: Converted) -> None:
+        answer = self.waiting.popleft()
+        self.answered += 1
+        if not answer.done():
+            answer.set_result(out)
+        if self.waiting:
+            self._arm()
+        elif self._watchdog is not None:
+            self._watchdog.cancel()
+
+    async def _ended(self) -> None:
+        if not self.alive:
+            return
+        self.alive = False  # no more work for it
+        try:
+            code = await asyncio.wait_for(self.process.wait(), 5.0)
+        except TimeoutError:  # its output closed but it lives on
+            self.kill()
+            return
+        self.exit_code = code
+        self.stop(killed=code < 0)
+        logger.warning("a conversion process ended (exit code %s); another starts", code)
 
     def stop(self, *, killed: bool = False) -> None:
         """Take no more work and fail what is waiting; the process exits at the end of its
@@ -193,12 +274,14 @@ class _Worker:
         it was converting (the first waiting) is suspected of it.
         """
         self.alive = False
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         suspect = killed
         while self.waiting:
             answer = self.waiting.popleft()
             if not answer.done():
                 answer.set_exception(_WorkerGone(suspect))
-                answer.exception()  # retrieved: a caller past its timeout no longer waits
+                answer.exception()  # retrieved: a caller that gave up no longer waits
             suspect = False
         if self.process.stdin is not None:
             self.process.stdin.close()

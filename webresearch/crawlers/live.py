@@ -60,9 +60,10 @@ class LiveWebConfig:
     """How long pages are reused."""
     respect_robots: bool = True
     """Obey robots.txt."""
-    convert_processes: int = 0
-    """Worker processes that turn large pages into text off the event loop (0: convert
-    inline). On a machine with a core to spare, one lifts pages/s under load."""
+    convert_processes: int = 1
+    """Worker processes that turn pages into text (at least 1): untrusted bytes are never
+    parsed on the event loop, and a page past the converter's time or memory bound is a
+    page error. On a machine with cores to spare, more lift pages/s under load."""
 
 
 def _authority(spec: str | RateAuthority | None) -> RateAuthority | None:
@@ -81,8 +82,7 @@ class _Services:
         self.cache = (WebCache(config.cache_dir, search_ttl_s=config.search_ttl_s,
                                page_ttl_s=config.page_ttl_s) if config.cache_dir else None)
         robots = (RobotsPolicy(self.http, cache=self.cache) if config.respect_robots else None)
-        self.converter = (ProcessConverter(config.convert_processes)
-                          if config.convert_processes > 0 else None)
+        self.converter = ProcessConverter(config.convert_processes)
         self.fetcher = PageFetcher(self.http, cache=self.cache, robots=robots,
                                    converter=self.converter)
         engine_type = ENGINES.get(config.engine)
@@ -98,8 +98,7 @@ class _Services:
         await self.http.aclose()
         if self.cache is not None:
             self.cache.close()
-        if self.converter is not None:
-            await self.converter.aclose()
+        await self.converter.aclose()
 
 
 _SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, _Services]] = (

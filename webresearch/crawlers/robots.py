@@ -12,9 +12,12 @@ from webresearch.net.http import HttpClient
 from webresearch.net.single_flight import SingleFlight
 from webresearch.net.urls import origin
 
-__all__ = ["RobotsPolicy"]
+__all__ = ["MAX_ROBOTS_BYTES", "RobotsPolicy"]
 
 _RETRY_UNREADABLE_S = 600.0
+MAX_ROBOTS_BYTES = 500 * 1024
+"""Bytes of a robots.txt parsed, the rest ignored (RFC 9309's floor, Google's limit): the
+parse runs on the event loop, so an untrusted file must not make it long."""
 
 
 class RobotsPolicy:
@@ -53,7 +56,8 @@ class RobotsPolicy:
             response = await self.http.request("GET", f"{site}/robots.txt",
                                                deadline=time.time() + 20.0)
             if 200 <= response.status < 300 and response.error is None:
-                text = decode(response.body, media_type(response.headers.get("content-type"))[1])
+                charset = media_type(response.headers.get("content-type"))[1]
+                text = decode(response.body[:MAX_ROBOTS_BYTES], charset)
             elif 400 <= response.status < 500:
                 text = ""
             else:

@@ -14,14 +14,21 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
+from yarl import URL
 
 from webresearch.net.rate_limit import RateLimiter
 from webresearch.net.retry import CircuitBreaker, RetryPolicy, parse_retry_after
-from webresearch.net.safety import BlockedAddress, SafeResolver, UrlPolicy
+from webresearch.net.safety import (
+    BlockedAddress,
+    ConnectGuard,
+    SafeResolver,
+    UrlPolicy,
+    connecting_to,
+)
 
 __all__ = ["HttpClient", "HttpConfig", "Response"]
 
@@ -55,7 +62,8 @@ class HttpConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     """When to try again."""
     url_policy: UrlPolicy = field(default_factory=UrlPolicy)
-    """What may be reached (schemes, public addresses, allowlist)."""
+    """What may be reached (schemes, public addresses, allowlist): checked on every URL,
+    redirects included, and on the address of every connection."""
     breaker_threshold: int = 5
     """Failures in a row after which a host is skipped for ``breaker_cooldown_s``."""
     breaker_cooldown_s: float = 60.0
@@ -119,6 +127,8 @@ class HttpClient:
         self._resolver = resolver
         self._rng = random.Random(seed)
         self._session: aiohttp.ClientSession | None = None
+        self.guard = ConnectGuard(self.config.url_policy)
+        """Checks the address of every connection this client opens."""
         self.requests = 0
         """Tries sent over the network by this client."""
 
@@ -126,8 +136,8 @@ class HttpClient:
         if self._session is None or self._session.closed:
             c = self.config
             connector = aiohttp.TCPConnector(
-                resolver=SafeResolver(c.url_policy, self._resolver), limit=c.max_connections,
-                limit_per_host=c.max_per_host, ttl_dns_cache=300)
+                resolver=SafeResolver(c.url_policy, self._resolver), socket_factory=self.guard,
+                limit=c.max_connections, limit_per_host=c.max_per_host, ttl_dns_cache=300)
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=c.connect_timeout_s,
                                             sock_read=c.read_timeout_s)
             self._session = aiohttp.ClientSession(
@@ -191,11 +201,11 @@ class HttpClient:
                 return await self._follow(request)
         except TimeoutError:
             return Response.failure(url, f"timed out after {budget:.1f} s", retryable=True)
-        except aiohttp.ClientConnectorDNSError as exc:
-            if isinstance(exc.os_error, BlockedAddress):
-                return Response.failure(url, f"refused: {exc.os_error}")
-            return Response.failure(url, f"DNS lookup failed for {exc.host}")
         except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, BlockedAddress):  # by the resolver or the guard
+                return Response.failure(url, f"refused: {exc.os_error}")
+            if isinstance(exc, aiohttp.ClientConnectorDNSError):
+                return Response.failure(url, f"DNS lookup failed for {exc.host}")
             return Response.failure(url, f"could not connect to {exc.host}:{exc.port} "
                                     f"({exc.strerror or 'refused'})", retryable=True)
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
@@ -215,24 +225,27 @@ class HttpClient:
         revisited and then answers (a cookie-setting bounce) is not one.
         """
         url, method, params, json = request.url, request.method, request.params, request.json
-        session, hops, current = self._get_session(), dict[str, str](), url
+        session, hops, current = self._get_session(), dict[URL, URL](), URL(url)
         for _ in range(self.config.max_redirects + 1):
-            refused = self.config.url_policy.check_url(current)
+            refused = self.config.url_policy.check_url(current)  # the URL aiohttp will use
             if refused is not None:
                 return Response.failure(url, f"refused: a redirect led to {current}: {refused}")
             self.requests += 1
-            async with session.request(method, current, headers=request.headers, params=params,
-                                       json=json, allow_redirects=False) as resp:
-                location = resp.headers.get("Location")
-                if resp.status in _REDIRECTS and location:
-                    target = urljoin(str(resp.url), location)
-                    if hops.get(current) == target:
-                        return Response.failure(url, f"redirect loop at {current}")
-                    hops[current], current = target, target
-                    if resp.status == 303 or (resp.status in (301, 302) and method == "POST"):
-                        method, json, params = "GET", None, None
-                    continue
-                return await self._read(url, resp)
+            with connecting_to(current.raw_host or ""):
+                async with session.request(method, current, headers=request.headers,
+                                           params=params, json=json,
+                                           allow_redirects=False) as resp:
+                    location = resp.headers.get("Location")
+                    if resp.status not in _REDIRECTS or not location:
+                        return await self._read(url, resp)
+                    target = _redirect_target(resp.url, location)
+            if isinstance(target, str):
+                return Response.failure(url, f"refused: {target}")
+            if hops.get(current) == target:
+                return Response.failure(url, f"redirect loop at {current}")
+            hops[current], current = target, target
+            if resp.status == 303 or (resp.status in (301, 302) and method == "POST"):
+                method, json, params = "GET", None, None
         return Response.failure(url, f"too many redirects (more than {self.config.max_redirects})")
 
     async def _read(self, url: str, resp: aiohttp.ClientResponse) -> Response:
@@ -263,6 +276,14 @@ class HttpClient:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+
+
+def _redirect_target(base: URL, location: str) -> URL | str:
+    """Where a redirect leads, or why it leads nowhere aiohttp could go (IDNA, yarl)."""
+    try:
+        return base.join(URL(location))
+    except ValueError as exc:
+        return f"a redirect led to {location!r}: the URL is malformed ({exc})"
 
 
 def _with(response: Response, **changes: Any) -> Response:

@@ -1,29 +1,48 @@
 """What the policy may reach: http(s) only, and no loopback, private or metadata addresses.
 
-The check runs on resolved addresses inside the HTTP client's resolver, so it holds
-for every connection, redirects included, and a hostname that resolves to a private
-address is refused just like the address itself.
+Two checks apply one rule. :meth:`UrlPolicy.check_url` decides on the host as the
+HTTP client will see it: yarl parses the URL as aiohttp does (IDNA and Unicode
+normalisation included, so fullwidth digits and ideographic full stops are the ASCII
+they stand for), and a host in any IP-literal spelling is decided as that address
+(:func:`~webresearch.net.addresses.host_address`). Then, for every connection,
+:class:`ConnectGuard` checks the address the socket is about to connect to, an IP
+literal or a resolved name alike, so no spelling and no resolver reaches an address
+the policy refuses, even one the first check got wrong. :class:`SafeResolver` drops
+refused addresses of a name up front, so that a name with a public address among
+private ones still connects.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import ipaddress
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
+from yarl import URL
 
-__all__ = ["BlockedAddress", "SafeResolver", "UrlPolicy"]
+from webresearch.errors import ConfigError
+from webresearch.net.addresses import IPAddress, address_kind, host_address
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+if TYPE_CHECKING:
+    from aiohappyeyeballs import AddrInfoType
+
+__all__ = ["BlockedAddress", "ConnectGuard", "SafeResolver", "UrlPolicy", "connecting_to"]
+
+_HOST: contextvars.ContextVar[str] = contextvars.ContextVar("webresearch_connect_host",
+                                                            default="")
+"""The host of the request being sent, for allowlisted names at connect time."""
 
 
 class BlockedAddress(OSError):
-    """A connection was refused by the URL policy (raised inside the resolver)."""
+    """A connection was refused by the URL policy (raised in the resolver or the socket
+    factory, where aiohttp expects an ``OSError``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,6 +55,8 @@ class UrlPolicy:
         "the scheme 'file' is not allowed (only http, https)"
         >>> policy.check_url("http://169.254.169.254/latest/meta-data/")
         'the address 169.254.169.254 is not public (link-local)'
+        >>> policy.check_url("http://\\uff11\\uff12\\uff17\\u30020\\u30020\\u30021/")  # fullwidth
+        'the address 127.0.0.1 is not public (loopback)'
         >>> UrlPolicy(allow=("127.0.0.0/8",)).check_url("http://127.0.0.1:8080/") is None
         True
     """
@@ -47,47 +68,82 @@ class UrlPolicy:
     simulated web on loopback in tests."""
     block_private: bool = True
     """Refuse every address that is not globally routable (loopback, private, link-local,
-    cloud metadata, carrier-grade NAT, multicast, reserved)."""
+    cloud metadata, carrier-grade NAT, multicast, reserved), however it is spelled, and
+    IPv6 addresses that carry such an IPv4 address (mapped, NAT64, 6to4)."""
 
-    def check_url(self, url: str) -> str | None:
-        """Why ``url`` may not be fetched, or ``None``; IP literals are checked here."""
+    def __post_init__(self) -> None:
+        for entry in self.allow:
+            if not isinstance(entry, str) or not entry:
+                raise ConfigError(f"Expects UrlPolicy.allow entries to be host names or "
+                                  f"networks, actual: {entry!r}")
+
+    def check_url(self, url: str | URL) -> str | None:
+        """Why ``url`` may not be fetched, or ``None``; IP literals are checked here,
+        names when they resolve. (A pure function of the policy and the URL, so its
+        answers are memoised: a page served from the cache is checked again.)"""
+        return _check_url(self, url)
+
+    def _decide(self, url: str | URL) -> str | None:
         try:
-            parts = urlsplit(url)
-            host = parts.hostname
-        except ValueError as exc:
+            parsed = url if isinstance(url, URL) else URL(url)
+            scheme, host = parsed.scheme.lower(), parsed.raw_host
+        except (ValueError, TypeError) as exc:
             return f"the URL is malformed ({exc})"
-        if parts.scheme.lower() not in self.schemes:
-            return (f"the scheme {parts.scheme.lower()!r} is not allowed "
-                    f"(only {', '.join(self.schemes)})")
+        if scheme not in self.schemes:
+            return f"the scheme {scheme!r} is not allowed (only {', '.join(self.schemes)})"
         if not host:
             return "the URL has no host"
         try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return None  # a name: checked after resolution
+            address = host_address(host)
+        except ValueError as exc:
+            return f"the host is malformed ({exc})"
+        if address is None:
+            return self._check_name(host)
         return self.check_address(address, host=host)
+
+    def _check_name(self, host: str) -> str | None:
+        """``localhost`` names are loopback by definition (RFC 6761), whatever DNS says."""
+        name = host.rstrip(".")
+        if name == "localhost" or name.endswith(".localhost"):
+            return self.check_address(ipaddress.IPv4Address("127.0.0.1"), host=host)
+        return None
 
     def check_address(self, address: IPAddress, *, host: str = "") -> str | None:
         """Why connecting to ``address`` (resolved from ``host``) is refused, or ``None``."""
-        if not self.block_private or self._allowed(address, host):
+        if not self.block_private:
             return None
         mapped = getattr(address, "ipv4_mapped", None)
-        if mapped is not None:
+        if mapped is not None:  # the same host as the IPv4 address, on a dual-stack socket
             address = mapped
-        if address.is_global and not address.is_multicast:
+        if self._allowed(address, host):
             return None
-        kind = ("loopback" if address.is_loopback else "link-local" if address.is_link_local
-                else "private" if address.is_private else "reserved")
-        return f"the address {address} is not public ({kind})"
+        kind = address_kind(address)
+        return None if kind is None else f"the address {address} is not public ({kind})"
+
+    def check_sockaddr(self, sockaddr: tuple[object, ...], *, host: str = "") -> str | None:
+        """Why a socket may not connect to ``sockaddr`` (a ``getaddrinfo`` address), or
+        ``None``; anything that is not an IP address is refused."""
+        try:
+            text = str(sockaddr[0]).split("%", 1)[0]
+            address = ipaddress.ip_address(text)
+        except (ValueError, IndexError):
+            return f"the address {sockaddr!r} is not an IP address"
+        return self.check_address(address, host=host)
 
     def _allowed(self, address: IPAddress, host: str) -> bool:
+        name = host.lower().rstrip(".")
         for entry in self.allow:
-            if entry.lower() == host.lower():
+            if name and entry.lower().rstrip(".") == name:
                 return True
             network = _network(entry)
             if network is not None and address in network:
                 return True
         return False
+
+
+@lru_cache(maxsize=1 << 14)
+def _check_url(policy: UrlPolicy, url: str | URL) -> str | None:
+    return policy._decide(url)
 
 
 @lru_cache(maxsize=256)
@@ -97,6 +153,43 @@ def _network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None
         return ipaddress.ip_network(entry, strict=False)
     except ValueError:
         return None
+
+
+@contextlib.contextmanager
+def connecting_to(host: str) -> Iterator[None]:
+    """Name the host whose connections are opened inside (an allowlisted name's
+    addresses pass :class:`ConnectGuard`)."""
+    token = _HOST.set(host)
+    try:
+        yield
+    finally:
+        _HOST.reset(token)
+
+
+class ConnectGuard:
+    """A socket factory for aiohttp's connector that refuses to open a socket to an
+    address the policy refuses: the last check, on the very address connected to.
+
+    Example:
+        >>> guard = ConnectGuard(UrlPolicy())
+        >>> guard((socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 80)))
+        Traceback (most recent call last):
+        ...
+        webresearch.net.safety.BlockedAddress: the address 127.0.0.1 is not public (loopback)
+    """
+
+    def __init__(self, policy: UrlPolicy) -> None:
+        self.policy = policy
+        self.refused = 0
+        """Connections refused here (each would have reached an address the policy refuses)."""
+
+    def __call__(self, addr_info: AddrInfoType) -> socket.socket:
+        family, kind, proto, _, sockaddr = addr_info
+        reason = self.policy.check_sockaddr(sockaddr, host=_HOST.get())
+        if reason is not None:
+            self.refused += 1
+            raise BlockedAddress(reason)
+        return socket.socket(family=family, type=kind, proto=proto)
 
 
 class SafeResolver(AbstractResolver):
@@ -131,7 +224,7 @@ def _filter(policy: UrlPolicy, host: str, results: Sequence[ResolveResult]
             ) -> tuple[list[ResolveResult], list[str]]:
     allowed, reasons = [], []
     for result in results:
-        reason = policy.check_address(ipaddress.ip_address(result["host"]), host=host)
+        reason = policy.check_sockaddr((result["host"],), host=host)
         if reason is None:
             allowed.append(result)
         else:
