@@ -12,7 +12,7 @@ from webresearch.envs.backends import make_web
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError
 from webresearch.policies import OraclePolicy
-from webresearch.rollout import RolloutConfig, rollout, summarize
+from webresearch.rollout import RolloutConfig, rollout
 from webresearch.sim.served import ServedWeb, parse_served_spec, served_spec
 from webresearch.sim.server import SimInternet
 from webresearch.sim.web import SimSite
@@ -55,13 +55,14 @@ def test_oracle_rollout_through_the_preset_answers_everything(seed: int) -> None
             assert tasks[0].supporting[0].url.startswith(net.base_url + "/wiki/")
             report = await rollout(lambda: WebResearchEnv(tasks=tasks, web=spec),
                                    OraclePolicy(tasks), tasks, RolloutConfig(progress=False))
+            assert report.summary.episodes == len(tasks)
             searches = [r for r in net.log if r.path.startswith("/searxng/")]
             assert len(searches) >= len(tasks)
-            return summarize(report.results, report.seconds)
+            return report.summary
 
     summary = asyncio.run(scenario())
-    assert summary["episodes"] == 20 and summary["errors"] == 0
-    assert summary["mean_f1"] == 1.0  # the oracle answers only after its searches succeeded
+    assert summary.episodes == 20 and summary.broken == 0
+    assert summary.mean_f1 == 1.0  # the oracle answers only after its searches succeeded
 
 
 @pytest.mark.parametrize("spec", [
