@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from webresearch._lazy import require
+from webresearch.distributed.guardian import guard
 
 __all__ = ["NAMESPACE", "init_ray", "require_ray"]
 
@@ -38,7 +39,9 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> Any:
 
     Args:
         address: A cluster's address (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``);
-            ``None`` starts a local instance whose every server listens on 127.0.0.1 only.
+            ``None`` starts a local instance whose every server listens on 127.0.0.1 only
+            and whose every process ends when this one does, even killed
+            (:mod:`~webresearch.distributed.guardian`).
         num_cpus: CPUs of a local instance (all by default).
     """
     ray = require_ray()
@@ -46,8 +49,13 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> Any:
         return ray
     if address is None:
         _loopback_only()
-        ray.init(num_cpus=num_cpus, namespace=NAMESPACE, include_dashboard=False,
-                 configure_logging=False, log_to_driver=True)
+        mark, token = guard()  # what this starts ends with this process, however it ends
+        os.environ[mark] = token
+        try:
+            ray.init(num_cpus=num_cpus, namespace=NAMESPACE, include_dashboard=False,
+                     configure_logging=False, log_to_driver=True)
+        finally:
+            del os.environ[mark]
     else:
         ray.init(address=address, namespace=NAMESPACE, configure_logging=False)
     logger.info("Ray ready: %s", ray.cluster_resources())
