@@ -9,7 +9,7 @@ from typing import Any
 from webresearch._lazy import require
 from webresearch.distributed.guardian import guard
 
-__all__ = ["NAMESPACE", "init_ray", "require_ray"]
+__all__ = ["NAMESPACE", "init_ray", "loopback_only", "node_id", "require_ray"]
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,13 @@ def require_ray() -> Any:
     return require("ray", "ray")
 
 
-def _loopback_only() -> None:
+def node_id() -> str:
+    """The id of the Ray node this process runs on (a driver's, a worker's)."""
+    node: str = require_ray().get_runtime_context().get_node_id()
+    return node
+
+
+def loopback_only() -> None:
     """Keep a local Ray on 127.0.0.1: Ray binds to the machine's network address unless
     told the cluster is single-node (read at import in this process, from the
     environment in the processes it starts)."""
@@ -48,7 +54,7 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> Any:
     if ray.is_initialized():
         return ray
     if address is None:
-        _loopback_only()
+        loopback_only()
         mark, token = guard()  # what this starts ends with this process, however it ends
         os.environ[mark] = token
         try:
