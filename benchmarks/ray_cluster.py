@@ -9,7 +9,8 @@ fresh :class:`~webresearch.distributed.LocalCluster` (raylets on 127.0.0.1):
 - ``cluster``: a head node and ``--nodes - 1`` worker nodes of one CPU each, a worker
   on each; once ``--kill-at`` of the episodes are recorded, one worker node is removed
   (SIGKILL of its raylet and every process on it); its unrecorded episodes re-run on
-  the others and no node replaces it.
+  the others and no node replaces it: the replacement worker, never placed, holds
+  chunks until ``--placement-s`` after the others run dry, then they run elsewhere.
 
 Both runs record through the store actor on the driver's node (``store_writer``
 ``"auto"`` on a cluster address). ``duplicates`` counts episode ids the store holds
@@ -70,7 +71,8 @@ def rollout_thread(args: argparse.Namespace, base: str, cluster: LocalCluster, w
             start = time.perf_counter()
             out["report"] = asyncio.run(ray_rollout(
                 factory, Oracle(base), concurrency.sim_tasks(base), config,
-                RayConfig(address=cluster.address, workers=workers, chunk_size=args.chunk),
+                RayConfig(address=cluster.address, workers=workers, chunk_size=args.chunk,
+                          placement_timeout_s=args.placement_s),
                 store=str(store), run=run))
             out["wall_s"] = time.perf_counter() - start
         except BaseException as exc:
@@ -127,6 +129,9 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=200.0)
     parser.add_argument("--kill-at", type=float, default=0.25,
                         help="share of the episodes recorded when a node is removed")
+    parser.add_argument("--placement-s", type=float, default=5.0,
+                        help="how long the dead node's replacement, never placed, keeps "
+                             "its chunks once the others are idle (RayConfig's default: 30)")
     args = parser.parse_args()
     if args.nodes < 2:
         parser.error("--nodes must be at least 2")

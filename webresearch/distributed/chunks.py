@@ -30,14 +30,20 @@ class WorkerPool(Protocol):
         """Retire a dead worker (and start another, while restarts last)."""
         ...
 
+    def abandon(self, worker: int) -> None:
+        """End a worker that never started (no node has room for it); start none."""
+        ...
+
 
 class Chunks:
     """The driver's side of one rollout: which chunk each worker holds, and what came back.
 
-    Only a worker that has answered a probe gets chunks: a replacement for a worker
-    whose node died may wait for a node with room for it, and chunks given to it would
-    wait too; the live workers take them instead, and a node that joins gets work once
-    the waiting worker lands on it.
+    Every worker gets chunks at once, started or not, and is probed until it answers.
+    A worker that has not started may never start (a replacement for a worker whose
+    node died waits for a node with room): once the started workers have nothing left
+    to do but wait for such workers' chunks, those workers get ``placement_s`` seconds
+    to start, then are ended and their chunks run on the started ones. A node that
+    joins in time gets work as soon as the waiting worker lands on it.
 
     Args:
         pool: The workers.
@@ -66,17 +72,15 @@ class Chunks:
         self.probes: dict[asyncio.Future[Any], int] = {}
 
     def fill(self, per_worker: int) -> None:
-        """Give every ready worker chunks until it holds ``per_worker``; probe the others."""
+        """Give every worker chunks until it holds ``per_worker``; probe the unstarted ones."""
         held = dict.fromkeys(self.pool.workers, 0)
         for worker, _ in self.in_flight.values():
             if worker in held:  # a dead worker's chunks are still in flight, failing
                 held[worker] += 1
         probing = set(self.probes.values())
         for worker, handle in self.pool.workers.items():
-            if worker not in self.pool.ready:
-                if worker not in probing:
-                    self.probes[asyncio.ensure_future(self.probe(handle))] = worker
-                continue
+            if worker not in self.pool.ready and worker not in probing:
+                self.probes[asyncio.ensure_future(self.probe(handle))] = worker
             while self.queue and held[worker] < per_worker:
                 chunk = self.queue.popleft()
                 future = asyncio.ensure_future(self.submit(handle, [self.jobs[i] for i in chunk]))
@@ -97,16 +101,24 @@ class Chunks:
             raise StateError("Expects a live rollout worker, actual: every worker died "
                              "and the restarts are spent")
 
-    async def drive(self, progress: Progress, per_worker: int, stall_s: float) -> None:
+    async def drive(self, progress: Progress, per_worker: int, stall_s: float,
+                    placement_s: float) -> None:
         """Run until every chunk is back; raise if nothing happens for ``stall_s`` seconds."""
         self.fill(per_worker)
-        while self.in_flight or (self.queue and self.probes):
-            done, _ = await asyncio.wait([*self.in_flight, *self.probes], timeout=stall_s,
+        while self.in_flight:
+            stranded = self._stranded()
+            done, _ = await asyncio.wait([*self.in_flight, *self.probes],
+                                         timeout=placement_s if stranded else stall_s,
                                          return_when=asyncio.FIRST_COMPLETED)
+            if not done and stranded:
+                for worker in stranded:
+                    logger.warning("rollout worker %d did not start within %g s; its "
+                                   "episodes run on the started workers", worker, placement_s)
+                    self.pool.abandon(worker)  # its chunks fail, and are queued again
+                continue
             if not done:
-                raise StateError(f"Expects a chunk of episodes to finish or a worker to start "
-                                 f"within {stall_s:g} s, actual: none did (are the workers "
-                                 "alive, is there a node with room for them?)")
+                raise StateError(f"Expects a chunk of episodes to finish within {stall_s:g} "
+                                 "s, actual: none did (are the workers alive?)")
             for future in done:
                 if future in self.probes:
                     await self._answered(self.probes.pop(future), future)
@@ -114,8 +126,15 @@ class Chunks:
                     await self._returned(future, progress)
             self.fill(per_worker)
         if self.queue:
-            raise StateError("Expects a rollout worker that runs, actual: none is left "
-                             "and none is starting")
+            raise StateError("Expects a rollout worker that runs, actual: none is left")
+
+    def _stranded(self) -> set[int]:
+        """The unstarted workers holding chunks, when only they hold any while started
+        workers are there to take them over (empty otherwise)."""
+        holders = {worker for worker, _ in self.in_flight.values()}
+        if holders & self.pool.ready or not self.pool.ready & set(self.pool.workers):
+            return set()
+        return holders & set(self.pool.workers)
 
     async def _answered(self, worker: int, probe: asyncio.Future[Any]) -> None:
         try:

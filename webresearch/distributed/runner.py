@@ -66,6 +66,10 @@ class RayConfig:
     authority and the store writer always do: a worker node that dies takes none of them."""
     max_restarts: int = 3
     """Dead workers replaced during one rollout, in all; past that the rest carry on."""
+    placement_timeout_s: float = 30.0
+    """How long workers that have not started (a replacement waiting for a node with
+    room) may keep their chunks once the started workers have nothing else to do;
+    then they are ended and their episodes run on the started workers."""
     stall_timeout_s: float | None = None
     """Longest wait for any chunk to finish; default twice the episode deadline + 60 s."""
 
@@ -185,6 +189,10 @@ class RayRunner:
             self.restarts += 1
             self._start_worker()
 
+    def abandon(self, worker: int) -> None:
+        """End a worker that never started; start no other."""
+        self.ray.kill(self.workers.pop(worker), no_restart=True)
+
     async def run(self, tasks: Sequence[Task], config: RolloutConfig | None = None, *,
                   run: RunRecord | None = None, policy_version: int = 0) -> RolloutReport:
         """Run the scheduled episodes of ``tasks`` (as ``rollout`` schedules them).
@@ -209,7 +217,7 @@ class RayRunner:
                             desc=f"{len(self.workers)} ray workers")
         try:
             await chunks.drive(progress, math.ceil(self.per_worker / self.ray_config.chunk_size)
-                               + 1, stall)
+                               + 1, stall, self.ray_config.placement_timeout_s)
         finally:
             progress.close()
             chunks.discard()
