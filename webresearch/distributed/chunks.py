@@ -158,6 +158,9 @@ class Chunks:
 
     def discard(self) -> None:
         """Drop the chunks and probes still in flight (the rollout is over, or ending early)."""
+        for probe, worker in self.probes.items():
+            if probe.done() and not probe.cancelled() and probe.exception() is None:
+                self.pool.ready.add(worker)  # it answered as the rollout ended
         for future in [*self.in_flight, *self.probes]:
             future.cancel()
             if future.done() and not future.cancelled():
