@@ -85,7 +85,8 @@ def test_a_killed_driver_leaves_no_ray_process_behind(tmp_path: Path) -> None:
         token = next(iter(tokens))
         ray_processes = set(marked(token))
         # the GCS, the raylet, its agents, the worker: all carry the mark, the watcher not
-        assert [p for p in started if p not in ray_processes and not _is_watcher(p)] == []
+        unmarked = [p for p in started if p not in ray_processes and not _is_watcher(p)]
+        assert unmarked == [], [_cmdline(p) for p in unmarked]
         assert len(ray_processes) >= 4
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=60)
@@ -101,8 +102,12 @@ def test_a_killed_driver_leaves_no_ray_process_behind(tmp_path: Path) -> None:
             sweep(token, grace_s=1.0)
 
 
-def _is_watcher(pid: int) -> bool:
+def _cmdline(pid: int) -> str:
     try:
-        return b"guardian.py" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
     except OSError:
-        return False
+        return ""
+
+
+def _is_watcher(pid: int) -> bool:
+    return "guardian.py" in _cmdline(pid)

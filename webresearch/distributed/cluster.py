@@ -9,7 +9,8 @@ from typing import Any
 from webresearch._lazy import require
 from webresearch.distributed.guardian import guard
 
-__all__ = ["NAMESPACE", "init_ray", "loopback_only", "node_id", "require_ray"]
+__all__ = ["NAMESPACE", "cluster_address", "init_ray", "loopback_only", "node_id",
+           "require_ray"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,16 @@ def node_id() -> str:
     return node
 
 
+def cluster_address(address: str | None) -> str | None:
+    """The cluster to join: ``address``, else ``RAY_ADDRESS``; ``None``: start a local Ray.
+
+    Example:
+        >>> cluster_address("127.0.0.1:6379")
+        '127.0.0.1:6379'
+    """
+    return address or os.environ.get("RAY_ADDRESS") or None
+
+
 def loopback_only() -> None:
     """Keep a local Ray on 127.0.0.1: Ray binds to the machine's network address unless
     told the cluster is single-node (read at import in this process, from the
@@ -45,21 +56,23 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> Any:
 
     Args:
         address: A cluster's address (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``);
-            ``None`` starts a local instance whose every server listens on 127.0.0.1 only
-            and whose every process ends when this one does, even killed
-            (:mod:`~webresearch.distributed.guardian`).
+            ``None`` joins the cluster named by ``RAY_ADDRESS`` if set, else starts a
+            new local instance (never one that happens to run on this machine) whose
+            every server listens on 127.0.0.1 only and whose every process ends when
+            this one does, even killed (:mod:`~webresearch.distributed.guardian`).
         num_cpus: CPUs of a local instance (all by default).
     """
     ray = require_ray()
     if ray.is_initialized():
         return ray
+    address = cluster_address(address)
     if address is None:
         loopback_only()
         mark, token = guard()  # what this starts ends with this process, however it ends
         os.environ[mark] = token
         try:
-            ray.init(num_cpus=num_cpus, namespace=NAMESPACE, include_dashboard=False,
-                     configure_logging=False, log_to_driver=True)
+            ray.init(address="local", num_cpus=num_cpus, namespace=NAMESPACE,
+                     include_dashboard=False, configure_logging=False, log_to_driver=True)
         finally:
             del os.environ[mark]
     else:

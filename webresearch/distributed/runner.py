@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from webresearch.distributed.chunks import Chunks
-from webresearch.distributed.cluster import NAMESPACE, init_ray, node_id
+from webresearch.distributed.cluster import NAMESPACE, cluster_address, init_ray, node_id
 from webresearch.distributed.services import (
     AuthorityServer,
     PolicyServer,
@@ -171,7 +171,8 @@ class RayRunner:
         mode = self.ray_config.store_writer
         if mode == "auto":
             nodes = sum(1 for node in ray.nodes() if node["Alive"])
-            mode = "workers" if self.ray_config.address is None and nodes == 1 else "actor"
+            local = cluster_address(self.ray_config.address) is None
+            mode = "workers" if local and nodes == 1 else "actor"
         return mode
 
     def _start_worker(self) -> None:
