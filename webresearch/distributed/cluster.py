@@ -7,10 +7,10 @@ import os
 from typing import Any
 
 from webresearch._lazy import require
-from webresearch.distributed.guardian import guard
+from webresearch.distributed.guardian import announce, guard
 
 __all__ = ["NAMESPACE", "cluster_address", "init_ray", "loopback_only", "node_id",
-           "require_ray"]
+           "require_ray", "session_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,15 @@ def cluster_address(address: str | None) -> str | None:
         '127.0.0.1:6379'
     """
     return address or os.environ.get("RAY_ADDRESS") or None
+
+
+def session_dir() -> str:
+    """The directory of the Ray session this process is connected to (its logs, sockets)."""
+    from ray._private import worker  # noqa: PLC0415 - no public accessor exists
+
+    node: Any = worker._global_node
+    directory: str = node.get_session_dir_path()
+    return directory
 
 
 def loopback_only() -> None:
@@ -75,6 +84,7 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> Any:
                      include_dashboard=False, configure_logging=False, log_to_driver=True)
         finally:
             del os.environ[mark]
+        announce(session_dir())
     else:
         ray.init(address=address, namespace=NAMESPACE, configure_logging=False)
     logger.info("Ray ready: %s", ray.cluster_resources())

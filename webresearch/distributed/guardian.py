@@ -7,9 +7,12 @@ are orphaned and linger, the dashboard agent for a minute or more while it tries
 report to a GCS that is gone. So :func:`guard` marks the processes a driver starts
 (an environment variable that they and their children inherit) and leaves a small
 watcher behind, in a session of its own, holding the read end of a pipe whose write
-end only the driver has. When the driver ends (exit, crash, SIGKILL) the kernel
-closes that end; the watcher reads end-of-file, ends every process that still carries
-the mark (SIGTERM, then SIGKILL after a grace period) and exits.
+end only the driver has; :func:`announce` tells it the Ray session's directory. When
+the driver ends (exit, crash, SIGKILL) the kernel closes that end; the watcher reads
+end-of-file, ends every process that carries the mark or holds a file of an announced
+session open (SIGTERM, then SIGKILL after a grace period) and exits. Both are needed:
+a process that renames itself (``setproctitle``: the agents do) overwrites the memory
+``/proc/<pid>/environ`` shows, and every Ray process keeps its log files open.
 
 The watcher runs this file as a script with the standard library only, so it imports
 neither Ray nor the package. It finds the marked processes through ``/proc``; where
@@ -26,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["MARK", "guard", "marked", "sweep"]
+__all__ = ["MARK", "announce", "guard", "marked", "sweep"]
 
 MARK = "WEBRESEARCH_RAY_OWNER"
 """The environment variable that marks the processes of a library-started Ray."""
@@ -57,8 +60,17 @@ def guard() -> tuple[str, str]:
     return MARK, _Watcher.token
 
 
-def marked(token: str) -> list[int]:
-    """The live processes (zombies excluded) whose environment carries ``token``'s mark.
+def announce(directory: str) -> None:
+    """Tell this process's watcher that the processes holding files of ``directory``
+    open (a Ray session's) are to end with this process too."""
+    if _Watcher.process is not None and _Watcher.process.stdin is not None:
+        _Watcher.process.stdin.write(directory.encode() + b"\n")
+        _Watcher.process.stdin.flush()
+
+
+def marked(token: str, directories: tuple[str, ...] = ()) -> list[int]:
+    """The live processes whose environment carries ``token``'s mark or that hold a
+    file under one of ``directories`` open.
 
     Example:
         >>> marked("no-such-token")
@@ -73,9 +85,20 @@ def marked(token: str) -> list[int]:
             environ = (entry / "environ").read_bytes()
         except OSError:  # gone, or not ours to read
             continue
-        if needle in environ.split(b"\0"):
+        if needle in environ.split(b"\0") or _holds(entry, directories):
             found.append(int(entry.name))
     return found
+
+
+def _holds(process: Path, directories: tuple[str, ...]) -> bool:
+    """Whether ``process`` holds a file under one of ``directories`` open."""
+    if not directories:
+        return False
+    try:
+        links = [str(fd.readlink()) for fd in (process / "fd").iterdir()]
+    except OSError:
+        return False
+    return any(link.startswith(directories) for link in links)
 
 
 def _signal(pids: list[int], signum: int) -> None:
@@ -86,19 +109,20 @@ def _signal(pids: list[int], signum: int) -> None:
             continue
 
 
-def sweep(token: str, *, grace_s: float = 5.0) -> None:
-    """End every process marked with ``token``: SIGTERM, then SIGKILL after ``grace_s``."""
-    _signal(marked(token), signal.SIGTERM)
+def sweep(token: str, directories: tuple[str, ...] = (), *, grace_s: float = 5.0) -> None:
+    """End every process :func:`marked` finds: SIGTERM, then SIGKILL after ``grace_s``."""
+    _signal(marked(token, directories), signal.SIGTERM)
     deadline = time.monotonic() + grace_s
-    while marked(token) and time.monotonic() < deadline:
+    while marked(token, directories) and time.monotonic() < deadline:
         time.sleep(0.1)
-    _signal(marked(token), signal.SIGKILL)
+    _signal(marked(token, directories), signal.SIGKILL)
 
 
 def _main(token: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the driver's
-    sys.stdin.buffer.read()  # returns once the driver's end closes: it has ended
-    sweep(token)
+    # one directory a line, until the driver's end closes: it has ended
+    directories = tuple(line.decode().strip() + "/" for line in sys.stdin.buffer)
+    sweep(token, directories)
 
 
 if __name__ == "__main__":

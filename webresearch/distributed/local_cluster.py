@@ -13,10 +13,10 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from webresearch.distributed.cluster import NAMESPACE, loopback_only, require_ray
-from webresearch.distributed.guardian import guard
+from webresearch.distributed.guardian import announce, guard
 
 __all__ = ["LocalCluster"]
 
@@ -59,7 +59,8 @@ class LocalCluster:
                 "num_cpus": head_cpus, "resources": dict(head_resources or {}),
                 "include_dashboard": False, "object_store_memory": self.object_store,
                 "_system_config": _FAST_HEALTH})
-        self.head: Any = self.cluster.head_node
+        self.head: Any = cast(Any, self.cluster.head_node)  # typed None by Ray
+        announce(self.head.get_session_dir_path())  # the worker nodes share its session
 
     @property
     def address(self) -> str:
