@@ -6,6 +6,7 @@ Importing this package does not import Ray; ``pip install 'webresearch[ray]'`` f
 from __future__ import annotations
 
 from webresearch.distributed.cluster import NAMESPACE, init_ray
+from webresearch.distributed.local_cluster import LocalCluster
 from webresearch.distributed.runner import RayConfig, RayRunner, ray_rollout
 from webresearch.distributed.services import (
     AuthorityServer,
@@ -19,6 +20,7 @@ from webresearch.distributed.worker import RolloutWorker
 __all__ = [
     "NAMESPACE",
     "AuthorityServer",
+    "LocalCluster",
     "PolicyServer",
     "RayAuthority",
     "RayConfig",

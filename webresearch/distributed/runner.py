@@ -6,18 +6,19 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from webresearch.distributed.chunks import Chunks
-from webresearch.distributed.cluster import NAMESPACE, init_ray
+from webresearch.distributed.cluster import NAMESPACE, cluster_address, init_ray, node_id
 from webresearch.distributed.services import (
     AuthorityServer,
     PolicyServer,
     RemotePolicy,
     StoreServer,
+    open_run,
 )
 from webresearch.distributed.worker import Job, RolloutWorker, Settings
 from webresearch.envs.web_research import WebResearchEnv
@@ -46,18 +47,29 @@ class RayConfig:
     """CPUs each worker reserves."""
     chunk_size: int = 16
     """Episodes per request to a worker: what a dead worker's loss re-runs at most."""
-    store_writer: str = "workers"
+    store_writer: str = "auto"
     """Who writes episodes to the store: ``"workers"``, each into the store directory
     itself (it must be on a disk every worker reaches: one node, or a shared filesystem
-    that SQLite can lock), or ``"actor"``, one writer actor on the driver's node that
-    every worker sends its episodes to (any cluster; one more copy of each episode)."""
+    that SQLite can lock), ``"actor"``, one writer actor on the driver's node that every
+    worker sends its episodes to (any cluster: no node but the driver's touches the
+    store's directory; one more copy of each episode), or ``"auto"``: ``"workers"`` on
+    a local one-node Ray, ``"actor"`` on a cluster (an ``address``, or more nodes)."""
     serve_policy: bool = False
     """Build the policy once in a shared actor (a GPU model) instead of once per worker
     (scripted policies, clients of an OpenAI-compatible server)."""
     policy_gpus: float = 0.0
     """GPUs the policy actor reserves."""
+    policy_resources: Mapping[str, float] | None = None
+    """Custom resources the policy actor reserves, which places it on a node that has
+    them (``{"policy": 1}``, with ``ray start --resources='{"policy": 1}'`` on the GPU
+    node). Without these or ``policy_gpus`` it runs on the driver's node, as the rate
+    authority and the store writer always do: a worker node that dies takes none of them."""
     max_restarts: int = 3
     """Dead workers replaced during one rollout, in all; past that the rest carry on."""
+    placement_timeout_s: float = 30.0
+    """How long workers that have not started (a replacement waiting for a node with
+    room) may keep their chunks once the started workers have nothing else to do;
+    then they are ended and their episodes run on the started workers."""
     stall_timeout_s: float | None = None
     """Longest wait for any chunk to finish; default twice the episode deadline + 60 s."""
 
@@ -65,8 +77,8 @@ class RayConfig:
         if (self.workers is not None and self.workers < 1) or self.chunk_size < 1:
             raise ConfigError(f"Expects workers >= 1 and chunk_size >= 1, actual: "
                               f"{self.workers}, {self.chunk_size}")
-        if self.store_writer not in ("workers", "actor"):
-            raise ConfigError("Expects store_writer 'workers' or 'actor', actual: "
+        if self.store_writer not in ("auto", "workers", "actor"):
+            raise ConfigError("Expects store_writer 'auto', 'workers' or 'actor', actual: "
                               f"{self.store_writer!r}")
 
 
@@ -75,10 +87,11 @@ class RayRunner:
 
     Workers pull chunks of ``ray_config.chunk_size`` episodes and keep ``concurrency``
     episodes in flight between them; each finished episode is recorded by its worker
-    (or the store actor), never by the driver. Per-host and per-API rate limits of
-    ``web="live"`` hold across all workers through one authority actor. When a worker
-    dies, what it had recorded is kept, the rest of its chunk runs elsewhere (episodes
-    have fixed ids, so the store holds each once) and a new worker takes its place.
+    (or the store actor, on the driver's node), never by the driver. Per-host and
+    per-API rate limits of ``web="live"`` hold across all workers through one authority
+    actor. When a worker dies (its node with it), what it had recorded is kept, the rest
+    of its chunk runs elsewhere (episodes have fixed ids, so the store holds each once)
+    and a new worker takes its place, on whichever node has room, now or once one joins.
     A GRPO loop keeps one runner for all its steps and pushes each step's weights to
     the shared policy with :meth:`load_weights`.
 
@@ -99,6 +112,7 @@ class RayRunner:
         self.concurrency, self.store = concurrency, store
         self.ray: Any = None
         self.workers: dict[int, Any] = {}
+        self.ready: set[int] = set()
         self.server: Any = None
         self.store_actor: Any = None
         self._authority: Any = None
@@ -122,17 +136,21 @@ class RayRunner:
 
     async def _start(self) -> None:
         ray = self.ray = init_ray(self.ray_config.address)
+        here = _pinned(node_id())  # the services live where the driver does
         name = f"webresearch-rate-{new_id()}"
         self._authority = ray.remote(AuthorityServer).options(  # services reserve no CPU
-            name=name, namespace=NAMESPACE, num_cpus=0, max_concurrency=1000).remote()
-        if self.store is not None and self.ray_config.store_writer == "actor":
+            name=name, namespace=NAMESPACE, num_cpus=0, max_concurrency=1000, **here).remote()
+        if self.store is not None and self._store_writer(ray) == "actor":
             self.store_actor = ray.remote(StoreServer).options(
-                num_cpus=0, max_concurrency=1000).remote(self.store)
+                num_cpus=0, max_concurrency=1000, **here).remote(self.store)
         make_policy = self.make_policy
         if self.ray_config.serve_policy:
+            config = self.ray_config
+            placed = config.policy_resources or config.policy_gpus
             self.server = ray.remote(PolicyServer).options(
-                num_cpus=0, num_gpus=self.ray_config.policy_gpus, max_concurrency=10_000
-            ).remote(self.make_policy)
+                num_cpus=0, num_gpus=config.policy_gpus,
+                resources=dict(config.policy_resources or {}), max_concurrency=10_000,
+                **({} if placed else here)).remote(self.make_policy)
             make_policy = _remote_policy_factory(self.server, *await self.server.describe.remote())
         n = self.ray_config.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.per_worker = math.ceil(self.concurrency / n)
@@ -148,6 +166,15 @@ class RayRunner:
         for _ in range(n):
             self._start_worker()
 
+    def _store_writer(self, ray: Any) -> str:
+        """The store writer mode, ``"auto"`` resolved: workers only on a local one-node Ray."""
+        mode = self.ray_config.store_writer
+        if mode == "auto":
+            nodes = sum(1 for node in ray.nodes() if node["Alive"])
+            local = cluster_address(self.ray_config.address) is None
+            mode = "workers" if local and nodes == 1 else "actor"
+        return mode
+
     def _start_worker(self) -> None:
         # a number never used before: a dead worker's chunks may still be failing
         self.workers[self._spawned] = self._spawn()
@@ -158,9 +185,14 @@ class RayRunner:
         logger.warning("rollout worker %d died (%s); re-running its unfinished episodes",
                        worker, type(error).__name__)
         self.ray.kill(self.workers.pop(worker), no_restart=True)
+        self.ready.discard(worker)
         if self.restarts < self.ray_config.max_restarts:
             self.restarts += 1
             self._start_worker()
+
+    def abandon(self, worker: int) -> None:
+        """End a worker that never started; start no other."""
+        self.ray.kill(self.workers.pop(worker), no_restart=True)
 
     async def run(self, tasks: Sequence[Task], config: RolloutConfig | None = None, *,
                   run: RunRecord | None = None, policy_version: int = 0) -> RolloutReport:
@@ -174,10 +206,11 @@ class RayRunner:
         batch = new_id()
         jobs: list[Job] = [(f"{batch}-{i:06d}", task, group)
                            for i, (task, group) in enumerate(schedule(tasks, config))]
-        run_id = self._open_run(run) if self.store is not None else ""
+        run_id = await self._open_run(run or RunRecord(policy="ray"))
         settings = Settings(run_id, policy_version, config.sampling, config.episode_timeout_s)
         chunks = Chunks(self, jobs, submit=lambda w, js: w.run.remote(js, settings),
-                        recorded=self._recorded, chunk_size=self.ray_config.chunk_size,
+                        probe=lambda w: w.pid.remote(), recorded=self._recorded,
+                        chunk_size=self.ray_config.chunk_size,
                         dead_errors=(self.ray.exceptions.RayActorError,))
         stall = self.ray_config.stall_timeout_s or 2 * config.episode_timeout_s + 60
         start = time.perf_counter()
@@ -185,20 +218,21 @@ class RayRunner:
                             desc=f"{len(self.workers)} ray workers")
         try:
             await chunks.drive(progress, math.ceil(self.per_worker / self.ray_config.chunk_size)
-                               + 1, stall)
+                               + 1, stall, self.ray_config.placement_timeout_s)
         finally:
             progress.close()
             chunks.discard()
         done = [r for r in chunks.results if r is not None]
         return RolloutReport(done, time.perf_counter() - start, run_id)
 
-    def _open_run(self, run: RunRecord | None) -> str:
-        run = run or RunRecord(policy="ray")
-        assert self.store is not None
+    async def _open_run(self, run: RunRecord) -> str:
+        if self.store_actor is not None:
+            run_id: str = await self.store_actor.open_run.remote(run)
+            return run_id
+        if self.store is None:
+            return ""
         with ReplayStore(self.store) as store:
-            if run.run_id not in {r.run_id for r in store.runs()}:
-                store.create_run(run)
-        return run.run_id
+            return open_run(store, run)
 
     async def _recorded(self, episode_ids: list[str]) -> list[EpisodeRecord]:
         if self.store_actor is not None:
@@ -220,10 +254,13 @@ class RayRunner:
         """Close the workers, then the policy and the store writer; idempotent."""
         if self.ray is None:
             return
-        await _shutdown(self.ray, [*self.workers.values(), self.server, self.store_actor],
-                        self._authority)
+        started = [h for w, h in self.workers.items() if w in self.ready]
+        waiting = [h for w, h in self.workers.items() if w not in self.ready]
+        await _shutdown(self.ray, started, [self.server, self.store_actor],
+                        [*waiting, self._authority])
         self._authority = None
         self.workers.clear()
+        self.ready.clear()
         self.ray = self.server = self.store_actor = None
 
     async def __aenter__(self) -> RayRunner:
@@ -273,16 +310,36 @@ def _remote_policy_factory(server: Any, name: str, tokenizer: Any) -> Callable[[
     return make
 
 
-async def _shutdown(ray: Any, actors: list[Any], authority: Any, timeout_s: float = 30.0
-                    ) -> None:
-    """Close every actor (workers first, the store last: it flushes), then end them all."""
-    for actor in actors:
-        if actor is None:
-            continue
-        try:
-            await asyncio.wait_for(asyncio.ensure_future(actor.aclose.remote()), timeout_s)
-        except (TimeoutError, ray.exceptions.RayActorError) as exc:
-            logger.warning("an actor did not close cleanly: %s", type(exc).__name__)
-        ray.kill(actor, no_restart=True)
-    if authority is not None:
-        ray.kill(authority, no_restart=True)
+def _pinned(node: str) -> dict[str, Any]:
+    """Actor options that place it on ``node`` and nowhere else."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: PLC0415
+
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=False)}
+
+
+async def _shutdown(ray: Any, workers: list[Any], services: list[Any], others: list[Any],
+                    timeout_s: float = 30.0) -> None:
+    """Close the workers (together), then each service (the store last: it flushes), and
+    end them all; ``others`` (workers never placed, the authority) are only ended."""
+
+    async def close(actors: list[Any]) -> None:
+        closing = [asyncio.ensure_future(actor.aclose.remote()) for actor in actors]
+        if not closing:
+            return
+        done, pending = await asyncio.wait(closing, timeout=timeout_s)
+        for future in pending:
+            future.cancel()
+        for future in done:
+            if future.exception() is not None:
+                logger.warning("an actor did not close cleanly: %s",
+                               type(future.exception()).__name__)
+        if pending:
+            logger.warning("%d actors did not close within %g s", len(pending), timeout_s)
+
+    await close(workers)
+    for service in services:
+        if service is not None:
+            await close([service])
+    for actor in [*workers, *services, *others]:
+        if actor is not None:
+            ray.kill(actor, no_restart=True)

@@ -6,15 +6,24 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from webresearch.distributed.cluster import NAMESPACE, require_ray
+from webresearch.distributed.cluster import NAMESPACE, node_id, require_ray
 from webresearch.errors import StateError, WebResearchError
 from webresearch.net.rate_limit import LocalAuthority, Rate
 from webresearch.policies.base import Completion, Policy, PromptLike, SamplingParams
-from webresearch.replay.schema import EpisodeRecord
+from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.writer import EpisodeWriter
 
-__all__ = ["AuthorityServer", "PolicyServer", "RayAuthority", "RemotePolicy", "StoreServer"]
+__all__ = ["AuthorityServer", "PolicyServer", "RayAuthority", "RemotePolicy", "StoreServer",
+           "open_run"]
+
+
+def open_run(store: ReplayStore, run: RunRecord) -> str:
+    """Create ``run`` in ``store`` unless it is there already; return its id."""
+    if run.run_id not in {r.run_id for r in store.runs()}:
+        store.create_run(run)
+    return run.run_id
+
 
 class AuthorityServer:
     """Ray actor body: the one place that hands out request slots for every worker.
@@ -63,6 +72,10 @@ class PolicyServer:
     def describe(self) -> tuple[str, Any]:
         return self.policy.name, self.policy.tokenizer
 
+    def node(self) -> str:
+        """The id of the Ray node this actor runs on."""
+        return node_id()
+
     async def generate(self, prompts: Sequence[PromptLike], sampling: SamplingParams | None
                        ) -> list[Completion]:
         return await self.policy.generate(prompts, sampling)
@@ -90,21 +103,29 @@ class RemotePolicy(Policy):
 class StoreServer:
     """Ray actor body: the run's one writer to the replay store (group commit).
 
-    Workers send each finished episode here, so the driver never touches episode
-    data and a store on the driver's disk serves a whole cluster.
+    Workers send each finished episode here, so neither they nor the driver touch the
+    store's directory: it need only exist on the node this actor runs on (the
+    driver's), and a store there serves a whole cluster.
     """
 
     def __init__(self, directory: str) -> None:
         self.store = ReplayStore(directory)
         self.writer: EpisodeWriter | None = EpisodeWriter(self.store)
 
+    def open_run(self, run: RunRecord) -> str:
+        """Create ``run`` unless the store holds it; return its id."""
+        return open_run(self.store, run)
+
     async def write(self, episode: EpisodeRecord) -> None:
         if self.writer is None:
             raise StateError("Expects an open store, actual: closed")
         await self.writer.write(episode)
 
-    def stored(self, episode_ids: Sequence[str]) -> list[EpisodeRecord]:
-        """The episodes among ``episode_ids`` that are already committed."""
+    async def stored(self, episode_ids: Sequence[str]) -> list[EpisodeRecord]:
+        """The episodes among ``episode_ids`` that are committed, once the writes that
+        reached this actor are (a dead worker's last ones among them)."""
+        if self.writer is not None:
+            await self.writer.aclose()  # waits for the pending commits; the writer stays usable
         return self.find(self.store, episode_ids)
 
     @staticmethod
@@ -120,6 +141,10 @@ class StoreServer:
 
     def pid(self) -> int:
         return os.getpid()
+
+    def node(self) -> str:
+        """The id of the Ray node this actor runs on."""
+        return node_id()
 
     async def aclose(self) -> None:
         if self.writer is not None:
