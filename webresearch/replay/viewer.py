@@ -35,7 +35,7 @@ def create_viewer(store: ReplayStore) -> web.Application:
 
 def view(store: Path, *, host: str = "127.0.0.1", port: int = 8765) -> int:
     """Serve the viewer until interrupted."""
-    with ReplayStore(store) as opened:
+    with ReplayStore(store, create=False) as opened:
         print(f"viewing {store} at http://{host}:{port}/ (Ctrl-C stops)", flush=True)
         web.run_app(create_viewer(opened), host=host, port=port, print=None)
     return 0
