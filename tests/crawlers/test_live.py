@@ -279,3 +279,31 @@ def test_robots_is_fetched_once_per_host_and_the_agent_is_honest() -> None:
         assert {r.user_agent.split()[0] for r in net.log} == {"webresearch/0.1"}
 
     with_net(scenario)
+
+
+def test_a_full_disk_at_the_start_costs_the_cache_never_the_step(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import sqlite3
+
+    import diskcache
+
+    from webresearch.envs.web_research import WebResearchEnv
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(diskcache.Cache, "__init__", full)
+
+    async def scenario(net: SimInternet) -> str:
+        web = live(net)
+        env = WebResearchEnv(tasks=[{"question": "Who founded Pogre Works?",
+                                     "answers": ["Kraemukreisk Jepudou"]}], web=web)
+        await env.areset(seed=0)
+        search = '{"name": "web_search", "arguments": {"query": ["Pogre Works"]}}'
+        obs, *_ = await env.astep(f"<tool_call>{search}</tool_call>")
+        await env.aclose()
+        await web.aclose()
+        return obs
+
+    assert "URL: " in with_net(scenario)
+    assert "database or disk is full; continuing without the web cache" in caplog.text
