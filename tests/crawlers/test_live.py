@@ -307,3 +307,35 @@ def test_a_full_disk_at_the_start_costs_the_cache_never_the_step(
 
     assert "URL: " in with_net(scenario)
     assert "database or disk is full; continuing without the web cache" in caplog.text
+
+
+@pytest.mark.parametrize("status", [401, 429, 500])
+def test_a_server_echoing_the_key_never_puts_it_in_an_error(
+        status: int, caplog: pytest.LogCaptureFixture) -> None:
+    from aiohttp import web
+
+    from tests.conftest import serve_app
+    from tests.crawlers.conftest import FAST_RETRY, LOOPBACK
+    from webresearch.crawlers.live import LiveWeb, LiveWebConfig
+    from webresearch.net.http import HttpConfig
+
+    caplog.set_level(logging.DEBUG)
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.json_response({"message": f"bad header X-API-KEY: "
+                                             f"{request.headers['X-API-KEY']}"}, status=status)
+
+    app = web.Application()
+    app.add_routes([web.post("/v1/search", echo)])
+
+    async def scenario(base_url: str) -> str:
+        web_ = LiveWeb(LiveWebConfig(
+            endpoint=base_url, api_key="sk-echoed-secret-1", cache_dir=None,
+            http=HttpConfig(url_policy=LOOPBACK, retry=FAST_RETRY)))
+        results = await web_.search("q")
+        await web_.aclose()
+        return results.error or ""
+
+    error = serve_app(app, scenario)
+    assert "bad header X-API-KEY: ***" in error  # the server's words, without the key
+    assert "sk-echoed-secret-1" not in error + caplog.text

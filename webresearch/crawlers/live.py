@@ -24,6 +24,7 @@ from webresearch.net.rate_limit import (
     SqliteAuthority,
     default_authority,
 )
+from webresearch.net.secrets import Secret
 from webresearch.net.single_flight import SingleFlight
 from webresearch.web.base import Page, SearchResults, WebBackend
 
@@ -38,8 +39,10 @@ class LiveWebConfig:
     """Search API: ``serper``, ``searxng`` or ``brave``."""
     endpoint: str | None = None
     """The search API's base URL (the engine's public one by default)."""
-    api_key: str | None = field(default=None, repr=False)
-    """The search API key; ``None`` reads the engine's environment variable."""
+    api_key: Secret | str | None = field(default=None, repr=False)
+    """The search API key; ``None`` reads the engine's environment variable. A string is
+    kept as a :class:`~webresearch.net.secrets.Secret`, so ``asdict``, ``repr``, JSON
+    (with ``default=str``) and the run record show ``***``; pickling keeps the key."""
     http: HttpConfig = field(default_factory=HttpConfig)
     """Timeouts, caps, retries, URL policy."""
     host_rate: Rate = field(default_factory=lambda: Rate(per_second=2.0, burst=2))
@@ -63,6 +66,10 @@ class LiveWebConfig:
     convert_processes: int = 0
     """Worker processes that turn large pages into text off the event loop (0: convert
     inline). On a machine with a core to spare, one lifts pages/s under load."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.api_key, str):
+            object.__setattr__(self, "api_key", Secret(self.api_key))
 
 
 def _authority(spec: str | RateAuthority | None) -> RateAuthority | None:
