@@ -155,8 +155,8 @@ def load_tasks(source: str | Path | Iterable[Mapping[str, Any] | Task]) -> list[
 
 def _load_file(path: Path) -> list[Task]:
     if not path.is_file():
-        found = "a directory" if path.is_dir() else "no such file"
-        raise TaskError(f"{path}: expects a task file, actual: {found}")
+        found = "is a directory" if path.is_dir() else "does not exist"
+        raise TaskError(f"Expects a task file, actual: {str(path)!r} {found}")
     if path.suffix == ".parquet":
         records = _parquet_records(path)
     else:

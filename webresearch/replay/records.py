@@ -16,8 +16,9 @@ MAX_RECORD_BYTES = 1 << 28
 
 _SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
     "episode_id": (str,), "run_id": (str,), "task_id": (str,), "dataset": (str,),
-    "group": (int,), "status": (str,), "reward": (int, float)}
-"""The summary fields that queries and the viewer read, with their types."""
+    "group": (int,), "status": (str,), "reward": (int, float, type(None))}
+"""The summary fields that queries and the viewer read, with their types (an episode
+broken from outside has no reward: ``None``)."""
 
 
 def encode(data: dict[str, Any]) -> bytes:
@@ -82,7 +83,7 @@ def check_summary(data: object) -> dict[str, Any]:
         if not isinstance(value, types) or isinstance(value, bool):
             raise ValueError(f"expects {name} of type {types[0].__name__}, actual: "
                              f"{type(value).__name__}")
-    if not math.isfinite(data["reward"]):
+    if data["reward"] is not None and not math.isfinite(data["reward"]):
         raise ValueError(f"expects a finite reward, actual: {data['reward']}")
     return data
 

@@ -52,7 +52,14 @@ __all__ = ["ReplayStore"]
 logger = logging.getLogger(__name__)
 
 _SETTINGS: dict[str, Any] = {"eviction_policy": "none", "size_limit": 2**62,
-                             "disk_min_file_size": 2**30, "statistics": 0, "cull_limit": 0}
+                             "disk_min_file_size": 2**30, "statistics": 0, "cull_limit": 0,
+                             "sqlite_mmap_size": 0, "sqlite_cache_size": 256}
+"""No memory map and a 1 MB page cache: diskcache's defaults (64 MB mapped, 32 MB cached)
+grow a long rollout's resident memory by ~100 MB as the database grows (measured with
+``benchmarks/soak.py``), where these keep it flat."""
+_STORED_HASHES = 100_000
+"""Content hashes remembered as stored; past it they are forgotten (a forgotten one costs
+one encoding and a no-op insert), so memory does not grow with distinct pages."""
 _MARK = "store#"
 """Set in every store this code creates (older stores are known by their run counter)."""
 
@@ -261,6 +268,8 @@ class ReplayStore:
                 self._cache.set(f"meta/{run}/{seq:010d}", summary)
                 self._cache.set(f"eps#{run}", seq + 1)
                 added += 1
+        if len(self._stored) + len(fresh) > _STORED_HASHES:
+            self._stored.clear()
         self._stored.update(fresh)
         return added
 
@@ -341,7 +350,8 @@ class ReplayStore:
         wanted = {k: v for k, v in filters.items() if v is not None}
         return [s for run in runs for s in self.summaries(run)
                 if all(s.get(k) == v for k, v in wanted.items())
-                and (low is None or s["reward"] >= low) and (high is None or s["reward"] <= high)]
+                and (low is None or (s["reward"] is not None and s["reward"] >= low))
+                and (high is None or (s["reward"] is not None and s["reward"] <= high))]
 
     def groups(self, run_id: str) -> dict[str, list[EpisodeRecord]]:
         """The GRPO groups of a run: its episodes by task id, in commit order."""

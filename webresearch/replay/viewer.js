@@ -8,6 +8,7 @@ const state = { run: document.body.dataset.run || params.get("run"),
 const el = (tag, cls, text) => { const e = document.createElement(tag);
   if (cls) e.className = cls; if (text !== undefined) e.textContent = String(text); return e; };
 const get = async (url) => (await fetch(url)).json();
+const num = (value, digits) => (typeof value === "number" ? value.toFixed(digits) : "-");
 
 function safeUrl(url) {
   // The URL if it is http(s), else null (javascript:, data:, relative: never a link).
@@ -46,7 +47,7 @@ async function loadEpisodes() {
     const task = el("span", "", row.task_id); task.title = row.task_id;
     div.append(task, el("span", "meta", row.dataset || "-"),
                el("span", row.status === "answered" ? "ok" : "bad", row.status),
-               el("span", "", row.reward.toFixed(2)));
+               el("span", "", num(row.reward, 2)));
     div.onclick = () => { state.episode = row.episode_id; showEpisode(); loadEpisodes(); };
     box.append(div);
   }
@@ -89,13 +90,13 @@ async function showEpisode() {
   if (ep.error) { box.append(el("h2", "", "Episode"), el("p", "bad", ep.error)); return; }
   box.append(el("h2", "", ep.task.question),
              el("div", "meta", `${ep.episode_id} · ${ep.task.dataset || "-"} · ${ep.task.kind || ""} · ` +
-                `group ${ep.group} · ${ep.steps.length} steps · ${ep.seconds.toFixed(2)} s`));
+                `group ${ep.group} · ${ep.steps.length} steps · ${num(ep.seconds, 2)} s`));
   ep.steps.forEach((s, i) => box.append(stepView(s, i)));
   const outcome = el("div", "outcome");
   outcome.append(el("div", "", `answer: ${ep.answer ?? "(none)"}`),
                  el("div", "", `gold: ${ep.task.answers.join(" | ")}`),
                  el("div", ep.reward > 0 ? "ok" : "bad",
-                    `reward ${ep.reward.toFixed(3)} · F1 ${ep.f1.toFixed(3)} · EM ${ep.em} · ${ep.status}`));
+                    `reward ${num(ep.reward, 3)} · F1 ${num(ep.f1, 3)} · EM ${ep.em ?? "-"} · ${ep.status}`));
   box.append(outcome);
 }
 

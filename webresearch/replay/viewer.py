@@ -38,9 +38,10 @@ _STATIC = {"/viewer.js": "application/javascript", "/viewer.css": "text/css"}
 
 def add_view_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("view", help="browse a replay store in the web browser")
-    parser.add_argument("store", type=Path)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("store", type=Path, help="the replay store folder (a rollout's --store)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback: only "
+                                                           "this machine can see the store)")
+    parser.add_argument("--port", type=int, default=8765, help="port to listen on")
 
 
 def create_viewer(store: ReplayStore) -> web.Application:

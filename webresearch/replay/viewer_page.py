@@ -76,9 +76,10 @@ def run_rows(store: ReplayStore) -> list[dict[str, Any]]:
     """Each readable run, newest first, with its episode count, mean reward and histogram."""
     out = []
     for run in reversed(store.runs()):
-        rewards = [r["reward"] for r in store.summaries(run.run_id)]
+        rows = store.summaries(run.run_id)
+        rewards = [r["reward"] for r in rows if r["reward"] is not None]  # None: broken
         out.append({"run_id": run.run_id, "policy": run.policy, "created_at": run.created_at,
-                    "episodes": len(rewards), "histogram": histogram(rewards),
+                    "episodes": len(rows), "histogram": histogram(rewards),
                     "mean_reward": sum(rewards) / len(rewards) if rewards else 0.0})
     return out
 
@@ -108,7 +109,8 @@ def _episode_row(row: dict[str, Any]) -> str:
     return (f'<div class="row"><span title="{e(row["task_id"])}">{e(row["task_id"])}</span>'
             f'<span class="meta">{e(row["dataset"] or "-")}</span>'
             f'<span class="{status}">{e(row["status"])}</span>'
-            f'<span>{row["reward"]:.2f}</span></div>')
+            f'<span>{"-" if row["reward"] is None else format(row["reward"], ".2f")}</span>'
+            "</div>")
 
 
 def _run_item(run: dict[str, Any], active: bool) -> str:
