@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from webresearch.cli import main
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import TaskError
 from webresearch.tasks import SupportingPage, Task, load_tasks, task_from_record
@@ -100,3 +104,115 @@ def test_deepresearcher_dev_set(dev_dataset: Path) -> None:
     obs, info = env.reset(seed=0)
     assert obs == info["task"].question
     env.close()
+
+
+GOOD = '{"question": "ok?", "answers": ["a"]}'
+HOSTILE: dict[str, tuple[str, bytes]] = {
+    "garbage-bytes": (".jsonl", bytes(range(256)) * 4),
+    "garbage-json": (".json", b"\x00\xff\xfe garbage"),
+    "invalid-utf8": (".jsonl", GOOD.encode() + b'\n{"question": "caf\xe9?", "answers": ["a"]}\n'),
+    "invalid-utf8-json": (".json", b'[\n' + GOOD.encode() + b',\n{"question": "\xff"}]'),
+    "deep-jsonl": (".jsonl", b"[" * 100_000 + b"]" * 100_000),
+    "deep-json": (".json", b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    "deep-object": (".jsonl", b'{"a":' * 100_000 + b"1" + b"}" * 100_000),
+    "bare-number": (".json", b"42"),
+    "bare-string": (".json", b'"tasks"'),
+    "bare-null": (".json", b"null"),
+    "data-not-list": (".json", b'{"data": {"question": "q"}}'),
+    "answers-number": (".jsonl", b'{"question": "q", "answers": 5}'),
+    "answers-object": (".jsonl", b'{"question": "q", "answers": {"a": 1}}'),
+    "answers-null-item": (".jsonl", b'{"question": "q", "answers": [null, "a"]}'),
+    "answers-nested": (".jsonl", b'{"question": "q", "answers": [["a"]]}'),
+    "ground-truth-number": (".jsonl", b'{"prompt": "q", "reward_model": {"ground_truth": 3}}'),
+    "ground-truth-list-of-objects": (
+        ".jsonl", b'{"prompt": "q", "reward_model": {"ground_truth": {"target": [{}]}}}'),
+    "lone-surrogate-question": (".jsonl", b'{"question": "\\ud800", "answers": ["a"]}'),
+    "lone-surrogate-answer": (".jsonl", b'{"question": "q", "answers": ["\\udfff"]}'),
+    "question-list-of-junk": (".jsonl", b'{"question": [1, 2], "answers": ["a"]}'),
+    "id-object": (".jsonl", b'{"id": {"x": 1}, "question": "q", "answers": ["a"]}'),
+    "dataset-number": (".jsonl", b'{"question": "q", "answers": ["a"], "dataset": 7}'),
+    "huge-integer": (".jsonl", b'{"question": "q", "answers": [' + b"9" * 5000 + b"]}"),
+    "task-json-bad-types": (".jsonl", b'{"version": 1, "supporting": 5, "id": "x", '
+                                      b'"question": "q", "answers": ["a"]}'),
+    "garbage-parquet": (".parquet", b"PAR1 this is not parquet PAR1"),
+}
+
+
+def _where(path: Path) -> str:
+    """The message prefix a bad task file gets: ``file:line:`` (``file:`` for Parquet)."""
+    return re.escape(str(path)) + (r"(:\d+|: row \d+)?: " if path.suffix == ".parquet"
+                                   else r":\d+: ")
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_task_files_are_file_line_errors_and_exit_2(
+        tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    suffix, content = HOSTILE[name]
+    path = tmp_path / f"tasks{suffix}"
+    path.write_bytes(content)
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    with pytest.raises(TaskError) as caught:
+        load_tasks(path)
+    message = str(caught.value)
+    assert re.match(_where(path) + r"\S", message) and "\n" not in message, message
+    assert main(["rollout", "--tasks", str(path), "--episodes", "1", "--no-store",
+                 "--no-progress"]) == 2
+    assert capsys.readouterr().err == f"webresearch: error: {message}\n"
+
+
+def test_errors_in_a_json_list_name_the_item_line(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    path.write_text('{"version": 2, "data": [\n  ' + GOOD + ',\n  {"question": "q",\n'
+                    '   "answers": 5}\n]}')
+    with pytest.raises(TaskError, match=re.escape(f"{path}:3: expects gold answers as a string "
+                                                  "or a list of strings, actual: int")):
+        load_tasks(path)
+
+
+def _check_outcome(path: Path) -> None:
+    """Loading ``path`` gives well-typed tasks or a one-line ``file:line:`` TaskError."""
+    try:
+        tasks = load_tasks(path)
+    except TaskError as exc:
+        assert re.match(_where(path) + r"\S", str(exc)) and "\n" not in str(exc), str(exc)
+        return
+    for task in tasks:
+        for text in (task.id, task.question, task.dataset, *task.answers):
+            assert isinstance(text, str)
+            text.encode("utf-8")
+        assert task.answers
+
+
+TEXT = st.text(max_size=6) | st.sampled_from(["\ud800", "a\udfffb", "", " "])
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=10)
+FIELDS = ["question", "answers", "golden_answers", "answer", "prompt", "id", "dataset",
+          "data_source", "extra_info", "reward_model", "version", "supporting"]
+RANDOM_RECORDS = st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES, max_size=5) | JSON_VALUES
+
+
+@settings(max_examples=150, deadline=None)
+@given(records=st.lists(RANDOM_RECORDS, min_size=0, max_size=4), suffix=st.sampled_from(
+    [".jsonl", ".json"]), layout=st.sampled_from(["list", "data", "tasks"]))
+def test_any_json_task_file_loads_or_names_file_and_line(
+        records: list[object], suffix: str, layout: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"tasks{suffix}"
+        if suffix == ".jsonl":
+            path.write_text("\n".join(json.dumps(r) for r in records))
+        else:
+            document = records if layout == "list" else {layout: records}
+            path.write_text(json.dumps(document, indent=1))
+        _check_outcome(path)
+
+
+@settings(max_examples=100, deadline=None)
+@given(content=st.binary(max_size=200), suffix=st.sampled_from([".jsonl", ".json", ".parquet"]))
+def test_any_bytes_load_or_name_file_and_line(content: bytes, suffix: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"tasks{suffix}"
+        path.write_bytes(content)
+        _check_outcome(path)

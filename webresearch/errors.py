@@ -9,6 +9,10 @@ where they occur, and chained with ``raise ... from exc``::
     │   └── DependencyNotInstalled   an optional extra is missing
     ├── TaskError                a task file or task record that cannot be read
     ├── StateError               the env was used out of order (step before reset, after the end)
+    ├── StoreError               a replay store or web cache that cannot be opened, read or written
+    │   ├── StoreBusy            another process held its write lock past the bound
+    │   ├── StoreDamaged         its file is damaged, or not a store at all
+    │   └── DamagedRecord        one record of it is unreadable (the others still are)
     ├── WebError                 the web backend failed in a way that is a bug, not the world
     │   └── ReplayMiss           a replayed run never saw this request
     └── PolicyError              a policy could not produce an action
@@ -24,10 +28,14 @@ from collections.abc import Iterable
 
 __all__ = [
     "ConfigError",
+    "DamagedRecord",
     "DependencyNotInstalled",
     "PolicyError",
     "ReplayMiss",
     "StateError",
+    "StoreBusy",
+    "StoreDamaged",
+    "StoreError",
     "TaskError",
     "WebError",
     "WebResearchError",
@@ -62,6 +70,27 @@ class TaskError(WebResearchError, ValueError):
 
 class StateError(WebResearchError, RuntimeError):
     """The environment was used out of order: step before reset, or after the episode ended."""
+
+
+class StoreError(WebResearchError):
+    """A replay store or web cache cannot be opened, read or written."""
+
+
+class StoreBusy(StoreError, TimeoutError):
+    """Another process held the store's write lock for longer than the store waits."""
+
+
+class StoreDamaged(StoreError):
+    """The store's file is damaged, or is not a store at all."""
+
+
+class DamagedRecord(StoreError):
+    """One record of a store cannot be read; the message and :attr:`key` name it."""
+
+    def __init__(self, message: str, *, key: str = "") -> None:
+        super().__init__(message)
+        self.key = key
+        """The damaged record's key ("" when the reader did not know it)."""
 
 
 class WebError(WebResearchError):

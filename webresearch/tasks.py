@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import math
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from webresearch.errors import DependencyNotInstalled, TaskError
 
-__all__ = ["TASK_SCHEMA_VERSION", "SupportingPage", "Task", "load_tasks", "task_from_record"]
+__all__ = ["TASK_SCHEMA_VERSION", "SupportingPage", "Task", "check_text", "load_tasks",
+           "task_from_record"]
 
 TASK_SCHEMA_VERSION = 1
 ANSWER_SPLIT = "<|answer_split|>"
@@ -73,16 +76,60 @@ class Task:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Task:
+        """Read :meth:`to_json`'s dict back; a :class:`TaskError` for anything else."""
         version = data.get("version", TASK_SCHEMA_VERSION)
         if version != TASK_SCHEMA_VERSION:
             raise TaskError(f"Expects task schema version {TASK_SCHEMA_VERSION}, "
                             f"actual: {version!r}")
-        supporting = tuple(SupportingPage(s["url"], s["title"], tuple(s.get("facts", ())))
-                           for s in data.get("supporting", ()))
-        return cls(id=str(data["id"]), question=data["question"],
-                   answers=tuple(data["answers"]), dataset=data.get("dataset", ""),
-                   kind=data.get("kind", ""), hops=int(data.get("hops", 0)),
-                   supporting=supporting)
+        try:
+            supporting = tuple(SupportingPage(s["url"], s["title"], tuple(s.get("facts", ())))
+                               for s in data.get("supporting", ()))
+            task = cls(id=str(data["id"]), question=data["question"],
+                       answers=tuple(data["answers"]), dataset=data.get("dataset", ""),
+                       kind=data.get("kind", ""), hops=data.get("hops", 0),
+                       supporting=supporting)
+        except KeyError as exc:
+            raise TaskError(f"Expects a task record with {exc.args[0]!r}, actual: none") from None
+        except (TypeError, AttributeError) as exc:
+            raise TaskError(f"Expects a task record, actual: {exc}") from None
+        _check_task(task)
+        return task
+
+
+def _check_task(task: Task) -> None:
+    """Raise :class:`TaskError` unless every field of ``task`` has its declared type."""
+    texts = {"id": task.id, "question": task.question, "dataset": task.dataset,
+             "kind": task.kind}
+    texts.update({f"answers[{i}]": a for i, a in enumerate(task.answers)})
+    for i, page in enumerate(task.supporting):
+        texts.update({f"supporting[{i}].url": page.url, f"supporting[{i}].title": page.title})
+        texts.update({f"supporting[{i}].facts[{j}]": f for j, f in enumerate(page.facts)})
+    for name, value in texts.items():
+        check_text(value, name)
+    if type(task.hops) is not int:
+        raise TaskError(f"Expects 'hops' to be an integer, actual: {type(task.hops).__name__}")
+
+
+def check_text(value: object, name: str) -> str:
+    """``value`` if it is a string that UTF-8 can encode; else a :class:`TaskError`.
+
+    Example:
+        >>> check_text("Who?", "question")
+        'Who?'
+        >>> try:
+        ...     check_text("\\ud800", "question")
+        ... except TaskError as exc:
+        ...     print(exc)
+        Expects valid Unicode in 'question', actual: a lone surrogate '\\ud800'
+    """
+    if not isinstance(value, str):
+        raise TaskError(f"Expects {name!r} to be a string, actual: {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise TaskError(f"Expects valid Unicode in {name!r}, actual: a lone surrogate "
+                        f"{value[exc.start]!r}") from None
+    return value
 
 
 def load_tasks(source: str | Path | Iterable[Mapping[str, Any] | Task]) -> list[Task]:
@@ -108,44 +155,123 @@ def load_tasks(source: str | Path | Iterable[Mapping[str, Any] | Task]) -> list[
 
 def _load_file(path: Path) -> list[Task]:
     if not path.is_file():
-        raise TaskError(f"Expects a task file, actual: {str(path)!r} does not exist")
+        found = "is a directory" if path.is_dir() else "does not exist"
+        raise TaskError(f"Expects a task file, actual: {str(path)!r} {found}")
     if path.suffix == ".parquet":
-        records: Iterable[tuple[str, Mapping[str, Any]]] = _parquet_records(path)
-    elif path.suffix == ".json":
-        data = _json(path.read_text(encoding="utf-8"), where=str(path))
-        rows = data if isinstance(data, list) else data.get("data", data.get("tasks"))
-        if not isinstance(rows, list):
-            raise TaskError(f"{path}: expects a JSON list of tasks (or {{'data': [...]}})")
-        records = ((f"{path}: item {i}", r) for i, r in enumerate(rows))
+        records = _parquet_records(path)
     else:
-        records = _jsonl_records(path)
+        text = _utf8(path, path.read_bytes())
+        records = _json_records(path, text) if path.suffix == ".json" else _jsonl_records(
+            path, text)
     tasks = [task_from_record(record, where=where) for where, record in records]
     if not tasks:
-        raise TaskError(f"Expects at least one task in {path}, actual: none")
+        raise TaskError(f"{path}:1: Expects at least one task, actual: none")
     return tasks
 
 
-def _jsonl_records(path: Path) -> Iterable[tuple[str, Mapping[str, Any]]]:
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if line.strip():
-                yield f"{path}:{number}", _json(line, where=f"{path}:{number}")
+Records = Iterable[tuple[str, Any]]
+"""(where, record) pairs: where names the file and line (or row) of the record."""
 
 
-def _parquet_records(path: Path) -> Iterable[tuple[str, Mapping[str, Any]]]:
+def _utf8(path: Path, raw: bytes) -> str:
+    """``raw`` as text (a leading byte-order mark dropped); an error naming the bad line."""
     try:
-        import pyarrow.parquet as pq  # noqa: PLC0415 - optional dependency
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise TaskError(f"{path}:{line}: expects UTF-8 text, actual: byte "
+                        f"{raw[exc.start]:#04x} at column {column}") from None
+
+
+def _jsonl_records(path: Path, text: str) -> Records:
+    for number, line in enumerate(text.split("\n"), 1):
+        if line.strip():
+            yield f"{path}:{number}", _json(line, where=f"{path}:{number}")
+
+
+def _json_records(path: Path, text: str) -> Records:
+    """The records of a JSON list (or ``{"data": [...]}``), each with its line number."""
+    data = _json(text, where=str(path), document=True)
+    rows = data if isinstance(data, list) else (
+        data.get("data", data.get("tasks")) if isinstance(data, dict) else None)
+    if not isinstance(rows, list):
+        raise TaskError(f"{path}:1: expects a JSON list of tasks (or {{'data': [...]}}), "
+                        f"actual: {_kind(data if rows is None else rows)}")
+    lines = _item_lines(text)
+    return ((f"{path}:{lines[i] if i < len(lines) else 1}", r) for i, r in enumerate(rows))
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _item_lines(text: str) -> list[int]:
+    """Line numbers where the items of ``text``'s task list start (``text`` is valid JSON)."""
+    decoder, pos = json.JSONDecoder(), _SPACE.match(text).end()  # type: ignore[union-attr]
+    if text.startswith("{", pos):
+        pos, found = pos + 1, -1
+        while text[_skip(text, pos)] not in "}":
+            key, pos = decoder.raw_decode(text, _skip(text, pos))
+            pos = _skip(text, _skip(text, pos) + 1)  # past the colon
+            if key in ("data", "tasks") and text.startswith("[", pos):
+                found = found if key == "tasks" and found >= 0 else pos
+            pos = _skip(text, decoder.raw_decode(text, pos)[1])
+            pos += text[pos] == ","
+        if found < 0:
+            return []
+        pos = found
+    starts, pos = [], pos + 1
+    while text[_skip(text, pos)] != "]":
+        starts.append(_skip(text, pos))
+        pos = _skip(text, decoder.raw_decode(text, starts[-1])[1])
+        pos += text[pos] == ","
+    return _lines_at(text, starts)
+
+
+def _skip(text: str, pos: int) -> int:
+    return _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+
+
+def _lines_at(text: str, offsets: list[int]) -> list[int]:
+    lines, line, last = [], 1, 0
+    for offset in offsets:
+        line += text.count("\n", last, offset)
+        lines.append(line)
+        last = offset
+    return lines
+
+
+def _parquet_records(path: Path) -> Records:
+    try:
+        import pyarrow as pa  # noqa: PLC0415 - optional dependency
+        import pyarrow.parquet as pq  # noqa: PLC0415
     except ImportError as exc:
         raise DependencyNotInstalled("pyarrow", "parquet") from exc
-    for i, row in enumerate(pq.read_table(path).to_pylist()):
-        yield f"{path}: row {i}", row
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise TaskError(f"{path}: expects a Parquet file, actual: {str(exc)[:200]}") from None
+    return ((f"{path}: row {i}", row) for i, row in enumerate(rows))
 
 
-def _json(text: str, *, where: str) -> Any:
+def _json(text: str, *, where: str, document: bool = False) -> Any:
+    """``text`` decoded; a :class:`TaskError` at ``where`` (a whole ``document``: its line)."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise TaskError(f"{where}: expects valid JSON, actual: {exc.msg}") from exc
+        line = f"{where}:{exc.lineno}" if document else where
+        raise TaskError(f"{line}: expects valid JSON, actual: {exc.msg} (column {exc.colno})"
+                        ) from None
+    except RecursionError:
+        raise TaskError(f"{where}{':1' if document else ''}: expects JSON of ordinary depth, "
+                        "actual: nested too deep") from None
+    except ValueError as exc:  # an integer too long to convert
+        raise TaskError(f"{where}{':1' if document else ''}: expects valid JSON, actual: {exc}"
+                        ) from None
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__
 
 
 def task_from_record(record: Mapping[str, Any], *, where: str = "record") -> Task:
@@ -158,30 +284,47 @@ def task_from_record(record: Mapping[str, Any], *, where: str = "record") -> Tas
         ('a', 'b')
     """
     if not isinstance(record, Mapping):
-        raise TaskError(f"{where}: expects a JSON object, actual: {type(record).__name__}")
-    if "version" in record and "supporting" in record:
-        return Task.from_json(record)
-    question = _question(record, where)
-    answers = _answers(record, where)
-    dataset = str(record.get("dataset") or record.get("data_source") or "")
-    task_id = record.get("id") or (record.get("extra_info") or {}).get("index")
+        raise TaskError(f"{where}: expects a JSON object, actual: {_kind(record)}")
+    try:
+        if "version" in record and "supporting" in record:
+            return Task.from_json(record)
+        question = _question(record, where)
+        answers = _answers(record, where)
+        dataset = check_text(record.get("dataset") or record.get("data_source") or "",
+                             "dataset")
+        return Task(id=_id(record, question), question=question, answers=answers,
+                    dataset=dataset)
+    except TaskError as exc:
+        message = str(exc)
+        if message.startswith(where):
+            raise
+        raise TaskError(f"{where}: {message[:1].lower()}{message[1:]}") from None
+
+
+def _id(record: Mapping[str, Any], question: str) -> str:
+    extra = record.get("extra_info")
+    task_id = record.get("id")
+    if task_id is None and isinstance(extra, Mapping):
+        task_id = extra.get("index")
     if task_id is None:
-        task_id = hashlib.sha1(question.encode()).hexdigest()[:12]
-    return Task(id=str(task_id), question=question, answers=answers, dataset=dataset)
+        return hashlib.sha1(question.encode()).hexdigest()[:12]
+    if type(task_id) is not int:
+        return check_text(task_id, "id")
+    return str(task_id)
 
 
 def _question(record: Mapping[str, Any], where: str) -> str:
     prompt = record.get("question", record.get("prompt"))
-    if isinstance(prompt, Sequence) and not isinstance(prompt, str):
+    if isinstance(prompt, list):
         users = [m.get("content") for m in prompt if isinstance(m, Mapping)
                  and m.get("role") == "user"]
         prompt = users[-1] if users else None
     if not isinstance(prompt, str) or not prompt.strip():
         raise TaskError(
             f"{where}: expects a non-empty 'question' (or DeepResearcher's 'prompt'), "
-            f"actual keys: {sorted(record)}"
+            f"actual keys: {sorted(map(str, record))[:10]}"
         )
-    return prompt.strip()
+    return check_text(prompt.strip(), "question")
 
 
 def _answers(record: Mapping[str, Any], where: str) -> tuple[str, ...]:
@@ -192,10 +335,24 @@ def _answers(record: Mapping[str, Any], where: str) -> tuple[str, ...]:
             raw = raw.get("target")
     if isinstance(raw, str):
         raw = raw.split(ANSWER_SPLIT)
-    answers = tuple(str(a).strip() for a in (raw or ()) if str(a).strip())
+    if raw is not None and not isinstance(raw, list | tuple):
+        raise TaskError(f"{where}: expects gold answers as a string or a list of strings, "
+                        f"actual: {_kind(raw)}")
+    answers = tuple(_answer(a, i, where).strip() for i, a in enumerate(raw or ()))
+    answers = tuple(a for a in answers if a)
     if not answers:
         raise TaskError(
             f"{where}: expects gold answers in 'answers', 'golden_answers' or "
-            f"'reward_model.ground_truth', actual keys: {sorted(record)}"
+            f"'reward_model.ground_truth', actual keys: {sorted(map(str, record))[:10]}"
         )
     return answers
+
+
+def _answer(value: object, index: int, where: str) -> str:
+    """One gold answer: a string, or a number written as one (``1998``)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return str(value)
+    if not isinstance(value, str):
+        raise TaskError(f"{where}: expects each gold answer to be a string, actual: "
+                        f"{_kind(value)} at index {index}")
+    return check_text(value, f"answers[{index}]")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import diskcache
 import pytest
 
+from tests.net.test_safe_disk import Trap
+from tests.replay.conftest import write_lock_held
 from webresearch.crawlers.cache import WebCache
 from webresearch.net.single_flight import SingleFlight
 from webresearch.web.base import Page, SearchHit, SearchResults
@@ -146,21 +149,69 @@ def test_failures_are_not_cached_and_ttl_expires(tmp_path: Path) -> None:
     cache.close()
 
 
-def test_a_write_that_keeps_failing_is_counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                              caplog: pytest.LogCaptureFixture) -> None:
-    cache = WebCache(tmp_path, write_attempts=2)
+def test_a_busy_cache_pauses_writes_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    cache = WebCache(tmp_path, busy_pause_s=3600)
+    calls: list[str] = []
 
-    def busy(*args: object, **kwargs: object) -> bool:
+    def busy(key: str, *args: object, **kwargs: object) -> bool:
+        calls.append(key)
         raise diskcache.Timeout
 
     monkeypatch.setattr(cache._cache, "set", busy)
+    for _ in range(3):
+        cache.put_page(PAGE)
+    assert cache.stats.failed_writes == 3 and len(calls) == 1  # then paused: no more waits
+    assert f"web cache {tmp_path}: another process held its write lock" in caplog.text
+    cache.close()
+
+
+def test_another_process_holding_the_lock_costs_one_bounded_wait(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cache = WebCache(tmp_path, timeout_s=0.2)
     cache.put_page(PAGE)
-    assert cache.stats.failed_writes == 1 and "failed 2 times" in caplog.text
+    with write_lock_held(tmp_path / "cache.db"):
+        start = time.monotonic()
+        for i in range(20):
+            cache.put_text(f"k{i}", "x", 60)
+        waited = time.monotonic() - start
+        assert cache.get_page(PAGE.url) is not None  # reads go on
+    assert cache.stats.failed_writes == 20 and waited < 15  # one 0.2 s wait, not twenty
+    assert "writes paused for 30 s" in caplog.text
+    cache.close()
+
+
+def test_a_pickled_entry_is_a_miss_and_never_unpickled(tmp_path: Path) -> None:
+    marker = tmp_path / "unpickled"
+    with diskcache.Cache(str(tmp_path / "c")) as plain:
+        plain.set("page:https://a.test/x", Trap(marker))
+    cache = WebCache(tmp_path / "c")
+    assert cache.get_page("https://a.test/x") is None and cache.stats.misses == 1
+    cache.close()
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "full"])
+def test_a_cache_that_cannot_open_costs_the_cache_only(
+        tmp_path: Path, damage: str, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    if damage == "garbage":
+        (tmp_path / "cache.db").write_bytes(b"not a database" * 100)
+    else:
+        def full(*args: object, **kwargs: object) -> None:
+            raise sqlite3.OperationalError("database or disk is full")
+
+        monkeypatch.setattr(diskcache.Cache, "__init__", full)
+    cache = WebCache(tmp_path)
+    assert not cache.usable
+    cache.put_page(PAGE)
+    assert cache.get_page(PAGE.url) is None and cache.stats.failed_writes == 1
+    assert "continuing without the web cache" in caplog.text
     cache.close()
 
 
 def _write_many(directory: str, worker: int, n: int) -> None:
-    cache = WebCache(directory)
+    cache = WebCache(directory, timeout_s=30.0)  # contention, not a slow machine, is tested
     for i in range(n):
         cache.put_text(f"{worker}:{i}", "x" * 100, 3600)
     assert cache.stats.failed_writes == 0

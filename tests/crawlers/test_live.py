@@ -279,3 +279,63 @@ def test_robots_is_fetched_once_per_host_and_the_agent_is_honest() -> None:
         assert {r.user_agent.split()[0] for r in net.log} == {"webresearch/0.1"}
 
     with_net(scenario)
+
+
+def test_a_full_disk_at_the_start_costs_the_cache_never_the_step(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import sqlite3
+
+    import diskcache
+
+    from webresearch.envs.web_research import WebResearchEnv
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(diskcache.Cache, "__init__", full)
+
+    async def scenario(net: SimInternet) -> str:
+        web = live(net)
+        env = WebResearchEnv(tasks=[{"question": "Who founded Pogre Works?",
+                                     "answers": ["Kraemukreisk Jepudou"]}], web=web)
+        await env.areset(seed=0)
+        search = '{"name": "web_search", "arguments": {"query": ["Pogre Works"]}}'
+        obs, *_ = await env.astep(f"<tool_call>{search}</tool_call>")
+        await env.aclose()
+        await web.aclose()
+        return obs
+
+    assert "URL: " in with_net(scenario)
+    assert "database or disk is full; continuing without the web cache" in caplog.text
+
+
+@pytest.mark.parametrize("status", [401, 429, 500])
+def test_a_server_echoing_the_key_never_puts_it_in_an_error(
+        status: int, caplog: pytest.LogCaptureFixture) -> None:
+    from aiohttp import web
+
+    from tests.conftest import serve_app
+    from tests.crawlers.conftest import FAST_RETRY, LOOPBACK
+    from webresearch.crawlers.live import LiveWeb, LiveWebConfig
+    from webresearch.net.http import HttpConfig
+
+    caplog.set_level(logging.DEBUG)
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.json_response({"message": f"bad header X-API-KEY: "
+                                             f"{request.headers['X-API-KEY']}"}, status=status)
+
+    app = web.Application()
+    app.add_routes([web.post("/v1/search", echo)])
+
+    async def scenario(base_url: str) -> str:
+        web_ = LiveWeb(LiveWebConfig(
+            endpoint=base_url, api_key="sk-echoed-secret-1", cache_dir=None,
+            http=HttpConfig(url_policy=LOOPBACK, retry=FAST_RETRY)))
+        results = await web_.search("q")
+        await web_.aclose()
+        return results.error or ""
+
+    error = serve_app(app, scenario)
+    assert "bad header X-API-KEY: ***" in error  # the server's words, without the key
+    assert "sk-echoed-secret-1" not in error + caplog.text

@@ -99,3 +99,26 @@ def test_a_rollout_through_the_server() -> None:
 
     rewards = serve_app(fake_server(), scenario)
     assert len(rewards) == 3 and all(r in (0.0, 1.0) or 0 <= r <= 1 for r in rewards)
+
+
+def test_a_server_echoing_the_authorization_header_never_leaks_the_key() -> None:
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(text=f"unauthorized: {request.headers['Authorization']}",
+                            status=401)
+
+    app = web.Application()
+    app.add_routes([web.post("/v1/chat/completions", echo)])
+
+    async def scenario(base_url: str) -> str:
+        policy = OpenAIPolicy(base_url, "tiny", api_key="sk-policy-secret-5",
+                              retry=RetryPolicy(attempts=1))
+        try:
+            await policy.generate([[{"role": "user", "content": "hi"}]])
+        except PolicyError as exc:
+            return str(exc)
+        finally:
+            await policy.aclose()
+        return ""
+
+    message = serve_app(app, scenario)
+    assert "unauthorized: Bearer ***" in message and "sk-policy-secret-5" not in message

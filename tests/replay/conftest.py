@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Sequence
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from webresearch.policies import ChatMessage, ScriptedPolicy
 from webresearch.replay.schema import EpisodeRecord, StepRecord
@@ -52,3 +56,25 @@ class ReadingPolicy(ScriptedPolicy):
         else:
             return f"<think>done</think><answer>{task.answers[0]}</answer>"
         return f"<think>t{turns}</think><tool_call>{json.dumps(call)}</tool_call>"
+
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("BEGIN IMMEDIATE")
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+@contextlib.contextmanager
+def write_lock_held(database: Path) -> Iterator[None]:
+    """Another process holds ``database``'s SQLite write lock until the block ends."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(database)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+        yield
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)

@@ -117,13 +117,16 @@ def test_sigkill_loses_only_the_episode_in_flight(tmp_path: Path) -> None:
     for round_ in range(8):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), run.run_id,
                                  str(round_)], stdout=subprocess.PIPE, text=True, env=env)
-        time.sleep(0.4 + 0.1 * round_)
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # writing has begun (however slow the start was)
+        time.sleep(0.05 * round_)  # then kill it at some point of its loop
         proc.send_signal(signal.SIGKILL)
-        out, _ = proc.communicate(timeout=30)
-        committed += out.split()
+        proc.wait(timeout=30)
+        committed += (first + proc.stdout.read()).split()  # through the buffer readline filled
+        proc.stdout.close()
         with ReplayStore(tmp_path) as store:  # opens after every kill
             stored = [e.episode_id for e in store.episodes(run.run_id)]  # every one decodes
         assert set(committed) <= set(stored)  # every completed episode is intact
         assert len(stored) - len(committed) <= round_ + 1  # at most one in flight per kill
         assert len(set(stored)) == len(stored)
-    assert len(committed) > 20
+    assert len(committed) >= 8

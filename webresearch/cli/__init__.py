@@ -28,6 +28,7 @@ from webresearch.envs.config import BROWSE_SCOPES
 from webresearch.envs.formats import FORMATS
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import WebResearchError
+from webresearch.net.secrets import RedactingFilter
 from webresearch.policies import Policy, SamplingParams
 from webresearch.policies.factory import READERS, make_policy, shared_reader
 from webresearch.replay.schema import EpisodeRecord, RunRecord
@@ -258,6 +259,9 @@ def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=getattr(args, "log_level", "WARNING").upper(),
                         format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # no API key reaches a log line
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
     try:
         if args.command == "replay":
             return run_replay_command(args)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from webresearch.envs.rewards import REWARDS, Submission, get_reward
+from webresearch.errors import DamagedRecord
 from webresearch.replay.export import export_store, import_store
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.replay.store import ReplayStore
@@ -47,8 +49,13 @@ def add_replay_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
 
 def run_replay_command(args: argparse.Namespace) -> int:
-    """Carry out ``webresearch replay <verb>``; returns the exit status."""
-    with ReplayStore(args.store) as store:
+    """Carry out ``webresearch replay <verb>``; returns the exit status.
+
+    Every verb but ``import`` reads: a missing or mistyped store is an error (2). A
+    damaged record is named on stderr and left out, the rest is listed or exported,
+    and the status is 1.
+    """
+    with ReplayStore(args.store, create=args.verb == "import", on_damage=_report) as store:
         if args.verb == "runs":
             _print_runs(store)
         elif args.verb == "episodes":
@@ -68,7 +75,7 @@ def run_replay_command(args: argparse.Namespace) -> int:
             print(f"{export_store(store, args.out, run_id=args.run)} episodes -> {args.out}")
         else:
             print(f"{import_store(store, args.file)} new episodes from {args.file}")
-    return 0
+    return 1 if store.damaged else 0
 
 
 def rescore(episodes: Iterable[EpisodeRecord], reward: str) -> tuple[list[float], list[float]]:
@@ -116,6 +123,10 @@ def _print_runs(store: ReplayStore) -> None:
         rows = store.summaries(run.run_id)
         print(f"{run.run_id}  policy {run.policy or '-':<10} {len(rows):>7} episodes  "
               f"mean reward {_mean([r['reward'] for r in rows if r['reward'] is not None]):.3f}")
+
+
+def _report(damage: DamagedRecord) -> None:
+    print(f"webresearch: error: {damage}; skipped", file=sys.stderr)
 
 
 def _mean(values: Sequence[float]) -> float:

@@ -1,9 +1,14 @@
 """A disk cache of pages and search results shared by every process, and single-flight requests.
 
-Built on ``diskcache.Cache`` (one SQLite database): unlike ``FanoutCache``, whose
-``set()`` returns ``False`` and drops the write when its 10 ms lock wait runs out,
-``Cache`` raises ``Timeout``; every write here is checked and retried, and a write
-that still fails is counted and logged, never silently lost.
+Built on ``diskcache.Cache`` (one SQLite database), opened through
+:func:`~webresearch.net.safe_disk.open_cache`: nothing in it is ever unpickled, and
+a file that is damaged or not a cache is refused. A cache failure costs the cache,
+never the step: a cache that cannot be opened (a full disk, a damaged file) is
+logged and the web is used without it; a read that fails is a miss; a write that
+fails is counted and logged. A write waits at most ``timeout_s`` for another
+process's lock (the event loop waits with it); when that runs out, writes pause
+for ``busy_pause_s``, so a process that holds the lock for minutes costs a rollout
+one ``timeout_s`` per pause, not a stall.
 
 An entry is bytes: one line of JSON (the fields, and the schema version), then the
 long text (a page's, robots.txt's) as raw UTF-8, which costs a copy where JSON would
@@ -28,6 +33,8 @@ from typing import Any, TypeVar
 import diskcache
 from diskcache.core import MODE_BINARY, UNKNOWN
 
+from webresearch.errors import StoreError
+from webresearch.net.safe_disk import SafeDisk, open_cache
 from webresearch.net.urls import normalize_query, normalize_url
 from webresearch.web.base import Page, SearchHit, SearchResults
 
@@ -77,15 +84,25 @@ class WebCache:
 
     def __init__(self, directory: str | Path, *, search_ttl_s: float = 7 * DAY,
                  page_ttl_s: float = 7 * DAY, size_limit: int = 8 * 2**30,
-                 write_attempts: int = 5) -> None:
+                 timeout_s: float = 1.0, busy_pause_s: float = 30.0) -> None:
         self.directory = Path(directory)
         self.search_ttl_s = search_ttl_s
         self.page_ttl_s = page_ttl_s
-        self.write_attempts = write_attempts
+        self.busy_pause_s = busy_pause_s
         self.stats = CacheStats()
         self._troubles: set[str] = set()
-        self._cache = diskcache.Cache(str(self.directory), size_limit=size_limit, timeout=1.0,
-                                     disk=_Disk)
+        self._paused_until = 0.0
+        self._cache: diskcache.Cache | None = None
+        try:
+            self._cache = open_cache(self.directory, timeout_s=timeout_s, what="web cache",
+                                     disk=_Disk, size_limit=size_limit)
+        except (StoreError, OSError, sqlite3.Error) as exc:
+            logger.warning("%s; continuing without the web cache", exc)
+
+    @property
+    def usable(self) -> bool:
+        """Whether the cache opened (``False``: every read misses, every write is dropped)."""
+        return self._cache is not None
 
     # pages -----------------------------------------------------------------
     def get_page(self, url: str, *, scope: str = "") -> Page | None:
@@ -125,41 +142,42 @@ class WebCache:
         self._put(f"text:{key}", {}, ttl_s, text)
 
     def close(self) -> None:
-        self._cache.close()
+        if self._cache is not None:
+            self._cache.close()
 
     @staticmethod
     def _search_key(engine: str, query: str, k: int) -> str:
         return f"search:{engine}:{k}:{normalize_query(query)}"
 
     def _get(self, key: str, kind: str) -> tuple[dict[str, Any], str] | None:
+        raw = None
         try:
-            raw = self._cache.get(key)
+            raw = self._cache.get(key) if self._cache is not None else None
         except diskcache.Timeout:
-            raw = None  # a busy cache is a miss, not an error
-        except (OSError, sqlite3.Error) as exc:  # a broken disk or database: a miss too
+            pass  # a busy cache is a miss, not an error
+        except (StoreError, OSError, sqlite3.Error) as exc:  # a damaged entry, disk or file
             self._trouble("read", key, exc)
-            raw = None
         entry = _decode(raw)
         self.stats.count(kind, entry is not None)
         return entry
 
     def _put(self, key: str, data: dict[str, Any], ttl_s: float, text: str = "") -> None:
-        raw = _encode(data, text)
-        for attempt in range(self.write_attempts):
-            try:
-                if self._cache.set(key, raw, expire=ttl_s):
-                    self.stats.writes += 1
-                    return
-            except diskcache.Timeout:
-                pass
-            except (OSError, sqlite3.Error) as exc:  # a full disk: waiting will not help
-                self.stats.failed_writes += 1
-                self._trouble("write", key, exc)
-                return
-            time.sleep(0.005 * 2**attempt)
-        self.stats.failed_writes += 1
-        logger.warning("cache write of %s failed %d times; continuing without it", key,
-                       self.write_attempts)
+        if self._cache is None or time.monotonic() < self._paused_until:
+            self.stats.failed_writes += 1
+            return
+        try:
+            self._cache.set(key, _encode(data, text), expire=ttl_s)
+        except diskcache.Timeout:
+            self.stats.failed_writes += 1
+            self._paused_until = time.monotonic() + self.busy_pause_s
+            logger.warning("web cache %s: another process held its write lock for %.1f s; "
+                           "writes paused for %.0f s", self.directory, self._cache.timeout,
+                           self.busy_pause_s)
+        except (StoreError, OSError, sqlite3.Error) as exc:  # a full disk: waiting will not help
+            self.stats.failed_writes += 1
+            self._trouble("write", key, exc)
+        else:
+            self.stats.writes += 1
 
     def _trouble(self, what: str, key: str, exc: Exception) -> None:
         """Log a cache failure: a warning the first time for each kind, then quietly."""
@@ -169,8 +187,8 @@ class WebCache:
         log("cache %s of %s failed (%s); continuing without the cache", what, key, exc)
 
 
-class _Disk(diskcache.Disk):  # type: ignore[misc]  # diskcache is untyped
-    """diskcache's ``Disk``, but a large bytes value is written in one call.
+class _Disk(SafeDisk):
+    """The never-unpickling ``Disk``, but a large bytes value is written in one call.
 
     Files sit in 256 directories rather than diskcache's 65,536, but the rows name
     them as diskcache's do, so a cache written here reads back with a plain
@@ -179,7 +197,7 @@ class _Disk(diskcache.Disk):  # type: ignore[misc]  # diskcache is untyped
 
     def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> tuple[int, int, str | None, Any]:
         if type(value) is not bytes or len(value) < self.min_file_size:
-            return super().store(value, read, key)  # type: ignore[no-any-return]
+            return super().store(value, read, key)
         filename, full_path = self.filename(key, value)
         _create(Path(full_path), value)
         return len(value), MODE_BINARY, filename, None

@@ -24,6 +24,7 @@ from webresearch.net.rate_limit import (
     SqliteAuthority,
     default_authority,
 )
+from webresearch.net.secrets import Secret
 from webresearch.net.single_flight import SingleFlight
 from webresearch.web.base import Page, SearchResults, WebBackend
 
@@ -38,8 +39,10 @@ class LiveWebConfig:
     """Search API: ``serper``, ``searxng`` or ``brave``."""
     endpoint: str | None = None
     """The search API's base URL (the engine's public one by default)."""
-    api_key: str | None = field(default=None, repr=False)
-    """The search API key; ``None`` reads the engine's environment variable."""
+    api_key: Secret | str | None = field(default=None, repr=False)
+    """The search API key; ``None`` reads the engine's environment variable. A string is
+    kept as a :class:`~webresearch.net.secrets.Secret`, so ``asdict``, ``repr``, JSON
+    (with ``default=str``) and the run record show ``***``; pickling keeps the key."""
     http: HttpConfig = field(default_factory=HttpConfig)
     """Timeouts, caps, retries, URL policy."""
     host_rate: Rate = field(default_factory=lambda: Rate(per_second=2.0, burst=2))
@@ -64,6 +67,10 @@ class LiveWebConfig:
     """Worker processes that turn pages into text (at least 1): untrusted bytes are never
     parsed on the event loop, and a page past the converter's time or memory bound is a
     page error. On a machine with cores to spare, more lift pages/s under load."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.api_key, str):
+            object.__setattr__(self, "api_key", Secret(self.api_key))
 
 
 def _authority(spec: str | RateAuthority | None) -> RateAuthority | None:

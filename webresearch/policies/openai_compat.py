@@ -12,7 +12,7 @@ from webresearch.errors import PolicyError
 from webresearch.net.http import HttpClient, HttpConfig
 from webresearch.net.retry import RetryPolicy
 from webresearch.net.safety import UrlPolicy
-from webresearch.net.secrets import Secret
+from webresearch.net.secrets import Secret, redact
 from webresearch.policies.base import (
     Completion,
     Policy,
@@ -90,7 +90,8 @@ class OpenAIPolicy(Policy):
                                                       if v is not None})
         if response.error is not None:
             detail = response.body[:300].decode("utf-8", "replace")
-            raise PolicyError(f"{self.base_url}{path} failed: {response.error} {detail}".strip())
+            raise PolicyError(redact(  # a server may echo the Authorization header back
+                f"{self.base_url}{path} failed: {response.error} {detail}".strip()))
         try:
             data = json.loads(response.body)
         except ValueError:

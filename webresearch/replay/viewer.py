@@ -1,20 +1,39 @@
-"""``webresearch view <store>``: a local web page to browse runs and episodes."""
+"""``webresearch view <store>``: a local web page to browse runs and episodes.
+
+The page's first paint (the run list, with labelled reward histograms) is rendered
+on the server; its script then loads episodes through the JSON API. Every response
+carries a Content-Security-Policy that allows only the viewer's own script and
+style (nothing inline), the script renders store text as text and links only
+``http(s)`` URLs, and a bad query parameter is a 400 that says what is wrong.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import math
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from webresearch.errors import StoreError, WebResearchError
 from webresearch.replay.store import ReplayStore
+from webresearch.replay.viewer_page import BINS, histogram, render_index, run_rows
 
-__all__ = ["add_view_command", "create_viewer", "view"]
+__all__ = ["BINS", "CSP", "add_view_command", "create_viewer", "histogram", "view"]
+
+logger = logging.getLogger(__name__)
 
 STORE = web.AppKey("store", ReplayStore)
-BINS = 20
+MAX_LIMIT = 100_000
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+       "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+"""The viewer's Content-Security-Policy: its own script and style, nothing inline."""
+_STATIC = {"/viewer.js": "application/javascript", "/viewer.css": "text/css"}
 
 
 def add_view_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,66 +46,100 @@ def add_view_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
 
 def create_viewer(store: ReplayStore) -> web.Application:
     """The viewer's aiohttp application over ``store`` (read while it is being written)."""
-    app = web.Application()
+    app = web.Application(middlewares=[_errors_as_json])
     app[STORE] = store
+    app.on_response_prepare.append(_security_headers)
     app.add_routes([web.get("/", _index), web.get("/api/runs", _runs),
-                    web.get("/api/episodes", _episodes), web.get("/api/episode/{id}", _episode)])
+                    web.get("/api/episodes", _episodes), web.get("/api/episode/{id}", _episode),
+                    *(web.get(path, _static) for path in _STATIC)])
     return app
 
 
 def view(store: Path, *, host: str = "127.0.0.1", port: int = 8765) -> int:
-    """Serve the viewer until interrupted."""
-    with ReplayStore(store) as opened:
+    """Serve the viewer until interrupted (a missing store is an error)."""
+    with ReplayStore(store, create=False) as opened:
         print(f"viewing {store} at http://{host}:{port}/ (Ctrl-C stops)", flush=True)
         web.run_app(create_viewer(opened), host=host, port=port, print=None)
     return 0
 
 
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A store's error as a JSON message (404 unknown, 500 damaged); never a traceback."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except StoreError as exc:
+        return web.json_response({"error": str(exc)}, status=500)
+    except WebResearchError as exc:  # an unknown run or episode: the user's typo
+        return web.json_response({"error": str(exc)}, status=404)
+    except Exception:
+        logger.exception("viewer request %s failed", request.path_qs)
+        return web.json_response({"error": "internal error (logged by the viewer)"},
+                                 status=500)
+
+
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}),
+                              content_type="application/json")
+
+
+def _limit(raw: str | None) -> int:
+    if raw in (None, ""):
+        return 500
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise _bad_request(f"Expects limit to be a whole number in 1..{MAX_LIMIT}, "
+                           f"actual: {raw[:40]!r}")
+    return int(raw)
+
+
+def _reward(name: str, raw: str | None) -> float | None:
+    if raw in (None, ""):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise _bad_request(f"Expects {name} to be a finite number, actual: {raw[:40]!r}")
+    return value
+
+
 async def _index(request: web.Request) -> web.Response:
-    page = resources.files("webresearch.replay").joinpath("viewer.html").read_text("utf-8")
+    page = render_index(request.app[STORE], request.query.get("run") or None)
     return web.Response(text=page, content_type="text/html")
 
 
-def histogram(rewards: list[float]) -> list[int]:
-    """Counts of rewards in ``BINS`` equal bins over [-1, 1].
-
-    Example:
-        >>> sum(histogram([-1.0, 0.0, 1.0])), histogram([1.0])[-1]
-        (3, 1)
-    """
-    counts = [0] * BINS
-    for reward in rewards:
-        counts[min(BINS - 1, max(0, int((reward + 1.0) / 2.0 * BINS)))] += 1
-    return counts
+async def _static(request: web.Request) -> web.Response:
+    name = request.path.lstrip("/")
+    text = resources.files("webresearch.replay").joinpath(name).read_text("utf-8")
+    return web.Response(text=text, content_type=_STATIC[request.path])
 
 
 async def _runs(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    out = []
-    for run in reversed(store.runs()):
-        rows = store.summaries(run.run_id)
-        rewards = [r["reward"] for r in rows]
-        out.append({"run_id": run.run_id, "policy": run.policy, "created_at": run.created_at,
-                    "episodes": len(rows), "histogram": histogram(rewards),
-                    "mean_reward": sum(rewards) / len(rewards) if rewards else 0.0})
-    return web.json_response(out)
-
-
-def _number(value: str | None) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
-        return None
+    return web.json_response(run_rows(request.app[STORE]))
 
 
 async def _episodes(request: web.Request) -> web.Response:
     store, q = request.app[STORE], request.query
     run = q.get("run") or None
+    limit = _limit(q.get("limit"))
+    low, high = _reward("min_reward", q.get("min_reward")), _reward("max_reward",
+                                                                      q.get("max_reward"))
     every = store.select(run)
     rows: list[dict[str, Any]] = store.select(
         run, dataset=q.get("dataset") or None, status=q.get("status") or None,
-        min_reward=_number(q.get("min_reward")), max_reward=_number(q.get("max_reward")))
-    limit = int(_number(q.get("limit")) or 500)
+        min_reward=low, max_reward=high)
     return web.json_response({
         "total": len(rows), "rows": rows[:limit],
         "datasets": sorted({r["dataset"] for r in every}),
@@ -94,8 +147,5 @@ async def _episodes(request: web.Request) -> web.Response:
 
 
 async def _episode(request: web.Request) -> web.Response:
-    try:
-        episode = request.app[STORE].episode(request.match_info["id"])
-    except Exception as exc:  # an unknown id is the user's typo, not a server error
-        return web.json_response({"error": str(exc)}, status=404)
+    episode = request.app[STORE].episode(request.match_info["id"])
     return web.json_response(episode.to_json())

@@ -44,7 +44,7 @@ class ReplayWeb(WebBackend):
         self._reads: dict[str, Extract] = {}
         self._tasks: dict[str, Task] = {}
         owned = isinstance(source, str | Path)
-        store = ReplayStore(source) if isinstance(source, str | Path) else source
+        store = ReplayStore(source, create=False) if isinstance(source, str | Path) else source
         episodes = store.episodes(run_id) if isinstance(store, ReplayStore) else store
         for episode in episodes:
             self._index(episode)

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from webresearch.errors import ConfigError
 from webresearch.net.http import HttpClient, Response
-from webresearch.net.secrets import Secret
+from webresearch.net.secrets import Secret, redact
 from webresearch.web.base import SearchHit, SearchResults
 
 __all__ = ["SearchEngine"]
@@ -76,7 +76,8 @@ class SearchEngine(abc.ABC):
         """Read hits from the decoded JSON answer."""
 
     def _explain(self, response: Response) -> str:
-        """A message for a failed call: the API's own words where it gave some."""
+        """A message for a failed call: the API's own words where it gave some, with every
+        known secret redacted."""
         detail = _api_message(response.body)
         if response.status in (401, 403):
             base = f"{self.name} rejected the API key or the request (HTTP {response.status})"
@@ -84,7 +85,7 @@ class SearchEngine(abc.ABC):
             base = f"{self.name} quota or rate limit exceeded (HTTP 429)"
         else:
             base = f"{self.name} search failed: {response.error}"
-        return f"{base}: {detail}" if detail else base
+        return redact(f"{base}: {detail}" if detail else base)  # a server may echo the key
 
 
 def clean(text: Any) -> str:

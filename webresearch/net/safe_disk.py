@@ -1,0 +1,201 @@
+"""diskcache opened safely: no value is ever unpickled, every lock wait is bounded.
+
+``diskcache`` unpickles any value or key stored in pickle mode, applies SQLite pragmas
+named by the file's own ``Settings`` table, reads value files from paths the file
+names, and retries a locked database for 60 s (``transact(retry=True)``: forever).
+The replay store and the web cache open their files through :func:`open_cache`,
+which turns each of these into an error of :mod:`webresearch.errors`:
+
+- a pickled value or key is :class:`~webresearch.errors.DamagedRecord` ("not a
+  webresearch store value"), and is never loaded;
+- a file that is not an SQLite database, or whose settings are not diskcache's, is
+  :class:`~webresearch.errors.StoreDamaged`;
+- another process holding the write lock longer than ``timeout_s`` is
+  :class:`~webresearch.errors.StoreBusy`, which names the file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import diskcache
+from diskcache.core import DBNAME, DEFAULT_SETTINGS, METADATA, MODE_PICKLE
+
+from webresearch.errors import DamagedRecord, StoreBusy, StoreDamaged, StoreError
+
+__all__ = ["SafeDisk", "busy", "open_cache", "write_transaction"]
+
+_KNOWN_SETTINGS = frozenset(DEFAULT_SETTINGS) | frozenset(METADATA)
+
+
+class SafeDisk(diskcache.Disk):  # type: ignore[misc]  # diskcache is untyped
+    """diskcache's ``Disk`` that refuses to unpickle, or to read a file outside its folder."""
+
+    def get(self, key: Any, raw: bool) -> Any:
+        if not raw:
+            raise DamagedRecord("a pickled key, which is not a webresearch store key (it was not "
+                                "unpickled)")
+        return super().get(key, raw)
+
+    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+        if mode == MODE_PICKLE:
+            raise DamagedRecord("a pickled value, which is not a webresearch store value "
+                                "(it was not unpickled)")
+        if filename is not None and not _inside(filename):
+            raise DamagedRecord(f"a value file outside the store ({filename!r})")
+        return super().fetch(mode, filename, value, read)
+
+    def store(self, value: Any, read: bool, key: Any = diskcache.core.UNKNOWN
+              ) -> tuple[int, int, str | None, Any]:
+        if read or type(value) not in (bytes, str, int, float):
+            raise TypeError(f"Expects a bytes, str, int or float value, actual: "
+                            f"{type(value).__name__} (a store never pickles)")
+        return super().store(value, read, key)  # type: ignore[no-any-return]
+
+
+def _inside(filename: str) -> bool:
+    path = PurePosixPath(filename)
+    return not path.is_absolute() and ".." not in path.parts and "\\" not in filename
+
+
+class _BoundedCache(diskcache.Cache):  # type: ignore[misc]  # diskcache is untyped
+    """``diskcache.Cache`` whose statements outside transactions retry for a bounded time."""
+
+    def __init__(self, directory: str, *, bound_s: float, **options: Any) -> None:
+        self._bound_s = bound_s
+        super().__init__(directory, **options)
+
+    @property
+    def _sql_retry(self) -> Callable[..., Any]:
+        sql, bound = self._sql, self._bound_s
+
+        def execute(statement: str, *args: Any) -> Any:
+            deadline = time.monotonic() + bound
+            while True:
+                try:
+                    return sql(statement, *args)
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.005)
+
+        return execute
+
+
+def open_cache(directory: str | Path, *, timeout_s: float, create: bool = True,
+               what: str = "store", disk: type[SafeDisk] = SafeDisk,
+               **settings: Any) -> diskcache.Cache:
+    """Open (or, with ``create``, make) the diskcache at ``directory``, checked and bounded.
+
+    Example:
+        >>> import tempfile
+        >>> cache = open_cache(tempfile.mkdtemp(), timeout_s=1.0)
+        >>> cache.set("k", b"v"), cache.get("k")
+        (True, b'v')
+        >>> cache.close()
+    """
+    directory = Path(directory)
+    database = directory / DBNAME
+    if not create and not database.is_file():
+        raise StoreError(_missing(directory, what))
+    _check_database(database, timeout_s=timeout_s, what=what)
+    try:
+        return _BoundedCache(str(directory), bound_s=timeout_s, timeout=timeout_s, disk=disk,
+                             **{**DEFAULT_SETTINGS, **settings})
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc):
+            raise busy(database, timeout_s, what) from exc
+        raise StoreError(f"Expects a writable {what} at {str(directory)!r}, actual: {exc}"
+                         ) from exc
+    except (sqlite3.DatabaseError, ValueError) as exc:
+        raise _damaged(database, what, str(exc)) from exc
+    except OSError as exc:
+        raise StoreError(f"Expects a {what} directory at {str(directory)!r}, actual: {exc}"
+                         ) from exc
+
+
+def _missing(directory: Path, what: str) -> str:
+    if not directory.exists():
+        found = "no such directory"
+    elif not directory.is_dir():
+        found = "a file, not a directory"
+    else:
+        found = f"a directory without one (no {DBNAME})"
+    siblings = ([p.name for p in directory.parent.iterdir() if (p / DBNAME).is_file()]
+                if directory.parent.is_dir() else [])
+    from webresearch.errors import did_you_mean  # noqa: PLC0415 - only on this error path
+
+    return f"Expects a {what} at {str(directory)!r}, actual: {found}." + did_you_mean(
+        directory.name, siblings)
+
+
+def _damaged(database: Path, what: str, reason: str) -> StoreDamaged:
+    return StoreDamaged(f"Expects a {what} at {str(database.parent)!r}, actual: {database.name} "
+                        f"is damaged or not one ({reason})")
+
+
+def _check_database(database: Path, *, timeout_s: float, what: str) -> None:
+    """Refuse a file that is not SQLite, or whose settings diskcache would act on blindly;
+    wait at most ``timeout_s`` for another process's write lock."""
+    if not database.is_file():
+        return
+    try:
+        with _connect(database, timeout_s) as con:
+            try:
+                rows = con.execute("SELECT key, value FROM Settings").fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such table" not in str(exc):
+                    raise
+                rows = []
+            strange = sorted(str(k) for k, _ in rows if k not in _KNOWN_SETTINGS)
+            if strange:
+                raise _damaged(database, what, f"unknown settings {strange[:3]}")
+            con.execute("BEGIN IMMEDIATE")  # waits for another writer, at most timeout_s
+            con.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise busy(database, timeout_s, what) from exc
+        raise _damaged(database, what, str(exc)) from exc
+    except (sqlite3.DatabaseError, ValueError) as exc:  # ValueError: text that is not UTF-8
+        raise _damaged(database, what, str(exc)) from exc
+
+
+@contextmanager
+def _connect(database: Path, timeout_s: float) -> Iterator[sqlite3.Connection]:
+    con = sqlite3.connect(str(database), timeout=timeout_s, isolation_level=None)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def busy(database: Path | str, timeout_s: float, what: str) -> StoreBusy:
+    """The error for a lock that another process held for all of ``timeout_s``."""
+    return StoreBusy(f"Expects the {what} at {str(database)!r} to be free within "
+                     f"{timeout_s:g} s, actual: another process held its write lock throughout")
+
+
+@contextmanager
+def write_transaction(cache: diskcache.Cache, *, what: str = "store") -> Iterator[None]:
+    """One write transaction, waiting at most the cache's timeout for the lock.
+
+    Example:
+        >>> import tempfile
+        >>> cache = open_cache(tempfile.mkdtemp(), timeout_s=1.0)
+        >>> with write_transaction(cache):
+        ...     cache.incr("n")
+        1
+        >>> cache.close()
+    """
+    stack = ExitStack()
+    try:
+        stack.enter_context(cache.transact(retry=False))
+    except diskcache.Timeout as exc:
+        raise busy(Path(cache.directory) / DBNAME, cache.timeout, what) from exc
+    with stack:
+        yield
