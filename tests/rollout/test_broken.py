@@ -106,3 +106,21 @@ def test_a_policy_without_log_probs_records_none_not_zeros() -> None:
     tokens.add_observation("obs")
     tokens.add_completion([7], None)
     assert tokens.sampled_logprobs() is None
+
+
+def test_a_key_a_server_echoes_never_reaches_the_record() -> None:
+    from webresearch.errors import PolicyError
+    from webresearch.net.secrets import Secret
+
+    key = Secret("sk-very-secret-1234")
+
+    class Echo(Policy):
+        async def generate(self, prompts: Sequence[PromptLike],
+                           sampling: SamplingParams | None = None) -> list[Completion]:
+            raise PolicyError(f"401: bad header 'Authorization: Bearer {key.reveal()}'")
+
+    report = asyncio.run(rollout(WebResearchEnv, Echo(), WebResearchEnv().tasks[:1],
+                                 RolloutConfig(keep_results=True, progress=False)))
+    (episode,) = report.results
+    assert episode.status is EpisodeStatus.POLICY_ERROR
+    assert key.reveal() not in (episode.error or "") + (episode.traceback or "")

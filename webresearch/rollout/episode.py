@@ -11,6 +11,7 @@ from typing import Any
 
 from webresearch.envs.outcomes import EpisodeOutcome, StepOutcome
 from webresearch.envs.web_research import WebResearchEnv
+from webresearch.net.secrets import redact
 from webresearch.policies.base import ChatMessage, Completion, Policy, Prompt, SamplingParams
 from webresearch.policies.tokens import TokenAssembler
 from webresearch.replay.schema import EpisodeRecord, StepRecord
@@ -26,9 +27,9 @@ class _Broken(Exception):
     """The policy or the env raised: the episode ends with this status."""
 
     def __init__(self, status: EpisodeStatus, exc: BaseException) -> None:
-        super().__init__(f"{type(exc).__name__}: {exc}")
+        super().__init__(redact(f"{type(exc).__name__}: {exc}"))  # a server may echo a key
         self.status = status
-        self.trace = "".join(traceback.format_exception(exc))
+        self.trace = redact("".join(traceback.format_exception(exc)))
 
 
 async def run_episode(
