@@ -75,7 +75,8 @@ def draw_tokens(rng: random.Random, cost: GenerationCost) -> int:
 
 class SimulatedPolicy(Policy):
     """Answers every prompt with one of its task's answers (or a wrong one), after sleeping
-    for the generation's simulated cost; the completion carries that many token ids.
+    for the generation's simulated cost; a simulated token is one character of the text
+    (its thinking is as long as the tokens drawn), so episodes stay small in the store.
 
     Args:
         cost: Speed, overhead, lengths and slots.
@@ -112,8 +113,7 @@ class SimulatedPolicy(Policy):
             await asyncio.sleep(self.cost.seconds(tokens))
             self.busy_s += time.perf_counter() - start
         self.tokens += tokens
-        return Completion(f"<answer>{answer}</answer>", tuple(range(tokens)),
-                          tuple([-1.0] * tokens), "stop")
+        return Completion(f"<think>{'.' * tokens}</think><answer>{answer}</answer>")
 
     def load_weights(self, state_dict: dict[str, Any]) -> None:
         """Nothing to load: counts the calls."""
@@ -121,8 +121,9 @@ class SimulatedPolicy(Policy):
 
 
 class SimulatedLearner:
-    """A learner whose step sleeps ``overhead_s`` plus ``s_per_token`` for each token of its
-    episodes' actions; it keeps a policy version and saves and loads it (as JSON).
+    """A learner whose step sleeps ``overhead_s`` plus ``s_per_token`` for each token (a
+    character, as :class:`SimulatedPolicy` counts them) of its episodes' actions; it keeps
+    a policy version and saves and loads it (as JSON).
 
     Example:
         >>> learner = SimulatedLearner(s_per_token=0.0)
@@ -143,7 +144,7 @@ class SimulatedLearner:
         """Sleep for the groups' cost; one version later."""
         with self._lock:
             episodes = [e for g in groups for e in g]
-            tokens = sum(len(s.token_ids or ()) for e in episodes for s in e.steps)
+            tokens = sum(len(s.action) for e in episodes for s in e.steps)
             start = time.perf_counter()
             time.sleep(self.overhead_s + tokens * self.s_per_token)
             self.busy_s += time.perf_counter() - start
