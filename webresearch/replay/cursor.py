@@ -173,7 +173,8 @@ class GroupCursor:
         self.store, self.run_id = store, run_id
         self.group_size, self.deadline_s, self.clock = group_size, deadline_s, clock
         self.foreign = 0
-        """Episodes of the run whose ids name no group (recorded by something else)."""
+        """Episodes of the run whose ids name no member of a group (recorded by something
+        else, or with a member index past the group size): left alone."""
         self._start = state.watermark if state is not None else 0
         self._next = 0
         """The next summary to read."""
@@ -196,7 +197,7 @@ class GroupCursor:
 
     def _add(self, summary: dict[str, Any], now: float) -> None:
         parsed = GroupKey.parse(summary["episode_id"])
-        if parsed is None:
+        if parsed is None or parsed[1] >= self.group_size:
             self.foreign += 1
             return
         key, member = parsed
