@@ -57,7 +57,8 @@ def learner_cost(cost: GenerationCost, episodes: int, ratio: float) -> float:
     rng = random.Random(1)
     batches = [[draw_tokens(rng, cost) for _ in range(episodes)] for _ in range(4000)]
     rollout_s = statistics.fmean(cost.seconds(max(b)) for b in batches)
-    tokens = statistics.fmean(sum(b) for b in batches) + episodes * len("<think></think><answer>x</answer>")
+    tags = len("<think></think><answer>x</answer>")  # a simulated token is a character
+    tokens = statistics.fmean(sum(b) for b in batches) + episodes * tags
     return rollout_s / ratio / tokens
 
 

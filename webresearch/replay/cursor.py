@@ -1,4 +1,4 @@
-"""Reading an asynchronous run's GRPO groups from the store as they complete, with a resumable cursor.
+"""An asynchronous run's GRPO groups, read from the store as they complete; a resumable cursor.
 
 Producers record each group's episodes under ids that name the group
 (:class:`GroupKey`); a :class:`GroupCursor` reads the run's new summaries

@@ -1,4 +1,4 @@
-"""Training: GRPO's loss and learner, and the loops (synchronous and asynchronous) that roll out, record and learn."""
+"""Training: GRPO's loss and learner, and the loops (synchronous, asynchronous) that learn."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Asynchronous GRPO: producers stream groups into the store; the learner never waits for the slowest.
+"""Asynchronous GRPO: producers stream groups into the store; the learner never waits on one.
 
 The synchronous loop (:func:`~webresearch.train.train`) rolls out a batch, waits for
 its slowest episode, steps, and pushes the weights; generation idles while the learner
@@ -19,6 +19,7 @@ importance ratio is taken against the log-probs recorded at sampling time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -289,10 +290,8 @@ class _Training:
                     f"Expects {c.groups_per_step} ready groups within {timeout:g} s, actual: "
                     f"{len(ready)} ready, {len(self.cursor.pending())} pending "
                     f"({producers.started} started, {producers.committed} recorded here)")
-            try:
+            with contextlib.suppress(TimeoutError):  # a poll of the store, for other writers
                 await asyncio.wait_for(producers.arrived.wait(), min(c.poll_s, left))
-            except TimeoutError:
-                pass
 
     async def _skip_stale(self, producers: GroupProducers) -> list[SkippedGroup]:
         version = self.learner.policy_version

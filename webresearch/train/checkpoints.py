@@ -93,7 +93,7 @@ def save_checkpoint(directory: Path, *, step: int, save_learner: Callable[[Path]
     _sync(temporary)
     if final.exists():  # a step re-taken after a restart that kept it: replace it
         shutil.rmtree(final)
-    os.replace(temporary, final)
+    temporary.replace(final)
     _sync(directory)
     if keep is not None:
         for old in _steps(directory)[:-keep]:
