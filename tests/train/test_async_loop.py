@@ -84,6 +84,32 @@ def test_no_group_is_staler_than_the_bound_or_trained_twice(tmp_path: Path, stal
     assert versions <= set(range(9)) and all(len(g) == 3 for g in recorded.values())
 
 
+class FirstIsSlow(SimulatedPolicy):
+    """The very first generation takes ``delay_s``: a straggler the others overtake."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__(FAST, answers=[t.answers[0] for t in TASKS])
+        self.delay_s, self.calls = delay_s, 0
+
+    async def generate(self, prompts: Sequence[Any], sampling: Any = None) -> list[Any]:
+        self.calls += 1
+        if self.calls == 1:
+            await asyncio.sleep(self.delay_s)
+        return await super().generate(prompts, sampling)
+
+
+def test_a_straggler_overtaken_past_the_bound_is_skipped_not_trained(tmp_path: Path) -> None:
+    config = AsyncConfig(steps=8, groups_per_step=1, group_size=1, max_staleness=1, poll_s=0.05)
+    learner = SimulatedLearner(s_per_token=0.0, overhead_s=0.1)
+    with ReplayStore(tmp_path) as store:
+        logs = run(store, config, policy=FirstIsSlow(0.35), learner=learner)
+    straggler = logs[0].groups[0].split("-")[0] + "-g00000000"
+    skipped = [s for log in logs for s in log.skipped]
+    assert [s.group_id for s in skipped] == [straggler] and skipped[0].version == 0
+    assert straggler not in {g for log in logs for g in log.groups}
+    assert max(a for log in logs for a in log.staleness) <= 1
+
+
 def test_producers_pause_when_enough_groups_are_pending(tmp_path: Path) -> None:
     config = AsyncConfig(steps=5, groups_per_step=2, group_size=2, max_staleness=10,
                          max_pending_groups=3, poll_s=0.05)
