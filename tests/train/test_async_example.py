@@ -48,3 +48,16 @@ def test_the_asynchronous_example_runs_on_ray_workers(tmp_path: Path) -> None:
         (run,) = store.runs()
         versions = {s["policy_version"] for s in store.summaries(run.run_id)}
     assert versions >= {0, 1, 2}  # the policy actor took the learner's weights in flight
+
+
+def test_the_asynchronous_benchmark_runs() -> None:
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "async_train.py"), "--steps",
+                          "2", "--repeats", "1", "--curve", "0", "--staleness", "1"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    figures = json.loads(out.stdout.splitlines()[-1])
+    assert figures["sync_s"] > 0 and figures["async_s"] > 0 and figures["speedup"] > 0
+    assert figures["max_staleness"] <= figures["max_staleness_setting"] == 1
+    assert set(figures["curve"]) == {"0", "1"}
+    assert 0 <= figures["generator_idle_fraction"] <= 1
+    assert 0 <= figures["learner_idle_fraction"] <= 1
