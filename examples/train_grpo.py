@@ -9,14 +9,24 @@ use ``--reward deepresearcher`` for DeepResearcher's reward. With ``--workers N`
 rollouts run on N Ray worker actors against one shared policy actor, which loads the
 learner's weights after every step.
 
+With ``--async`` producers and the learner overlap (``webresearch.train.train_async``):
+producers keep rolling out groups with the weights the policy serves now and record them
+in the store, the learner trains on the oldest ready groups at most ``--staleness``
+versions old and pushes its weights to the policy (which holds its own copy) between
+generations; the learner and its cursor in the store are checkpointed after every
+step, and a run restarted with the same ``--out`` resumes where it stopped.
+
     python examples/train_grpo.py --steps 20 --out runs/grpo
     python examples/train_grpo.py --steps 20 --out runs/grpo-ray --workers 2
+    python examples/train_grpo.py --steps 20 --out runs/grpo-async --async
+    python examples/train_grpo.py --steps 20 --out runs/grpo-async-ray --async --workers 2
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import functools
 import json
 import random
@@ -34,12 +44,15 @@ from webresearch.policies.tiny import build_tiny_model
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout import Runner
 from webresearch.train import (
+    AsyncConfig,
+    AsyncStepLog,
     GRPOConfig,
     GRPOLearner,
     LossConfig,
     TrainConfig,
     TrainLog,
     train,
+    train_async,
 )
 
 
@@ -91,6 +104,42 @@ async def train_on_ray(workers: int, model_dir: Path, store: Path, concurrency: 
             sync_weights=lambda learner: runner.load_weights(learner.model.state_dict()))
 
 
+async def train_overlapped(args: argparse.Namespace, model_dir: Path, options: dict[str, Any]
+                           ) -> list[TrainLog]:
+    """``train_async``: the policy samples from its own copy of the weights (local, or a
+    Ray policy actor), which the learner's are pushed to after every step.
+
+    Sampling draws from the process's RNG (seeded once by ``--seed``), not from a seed
+    per batch: the HF policy re-seeds every batch with ``SamplingParams.seed``, and two
+    groups of a task batched alike at one version would then draw the same samples.
+    """
+    policy = options.pop("policy")
+    sampling = dataclasses.replace(options["config"].sampling, seed=None)
+    config = AsyncConfig(steps=args.steps, groups_per_step=args.groups,
+                         group_size=args.group_size, sampling=sampling,
+                         max_staleness=args.staleness, checkpoint_dir=args.out / "checkpoints")
+    options = {**options, "config": config, "on_step": report_async}
+    if args.workers:
+        from webresearch.distributed import RayConfig, RayRunner
+
+        runner = RayRunner(options["make_env"], functools.partial(served_policy, model_dir),
+                           RayConfig(workers=args.workers, chunk_size=4, serve_policy=True),
+                           concurrency=args.groups * args.group_size)
+        async with runner:
+            logs = await train_async(**options, runner=runner)
+    else:
+        logs = await train_async(**options, policy=policy)
+    return [log.log for log in logs]
+
+
+def report_async(log: AsyncStepLog) -> None:
+    m = log.log.metrics
+    print(f"step {m.step:3d}  reward {m.reward:.3f}  loss {m.loss:+.4f}  staleness "
+          f"{max(log.staleness)}  clip {m.clip_fraction:.2f}  skipped {len(log.skipped)}  waited "
+          f"{log.waited_s:.2f} s",
+          flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="model directory (default: a new tiny one)")
@@ -103,6 +152,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/grpo"))
     parser.add_argument("--workers", type=int, default=0, help="Ray rollout workers (0: none)")
+    parser.add_argument("--async", dest="overlap", action="store_true",
+                        help="overlap rollouts and learning (asynchronous GRPO)")
+    parser.add_argument("--staleness", type=int, default=2,
+                        help="with --async: train on groups at most this many versions old")
     args = parser.parse_args()
 
     torch.set_num_threads(2)
@@ -111,7 +164,12 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     model_dir = args.model or build_tiny_model(args.out / "model", seed=args.seed)
     policy = HFPolicy(model_dir, max_batch=args.groups * args.group_size)
-    learner = GRPOLearner(policy.model, GRPOConfig(
+    model = policy.model
+    if args.overlap:  # the learner's own copy: its steps must not change the weights
+        from transformers import AutoModelForCausalLM  # that the policy is generating with
+
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    learner = GRPOLearner(model, GRPOConfig(
         lr=args.lr, loss=LossConfig(loss_type="grpo"), micro_batch_size=8,
         total_steps=args.steps))
     reward = digit_share if args.reward == "digits" else get_reward(args.reward)
@@ -133,7 +191,9 @@ def main() -> None:
                              group_size=args.group_size, sampling=sampling)
         options = dict(policy=policy, learner=learner, make_env=make_env, tasks=tasks,
                        store=store, config=config, on_step=report)
-        if args.workers:
+        if args.overlap:
+            logs = asyncio.run(train_overlapped(args, model_dir, options))
+        elif args.workers:
             logs = asyncio.run(train_on_ray(args.workers, model_dir, args.out / "store",
                                             args.groups * args.group_size, options))
         else:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from webresearch.replay.cursor import CursorState, GroupCursor, GroupKey, ReadyGroup
 from webresearch.replay.schema import SCHEMA_VERSION, EpisodeRecord, RunRecord, StepRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.writer import EpisodeWriter
 from webresearch.web.calls import WebCall
 
-__all__ = ["SCHEMA_VERSION", "EpisodeRecord", "EpisodeWriter", "ReplayStore", "RunRecord",
-           "StepRecord", "WebCall"]
+__all__ = ["SCHEMA_VERSION", "CursorState", "EpisodeRecord", "EpisodeWriter", "GroupCursor",
+           "GroupKey", "ReadyGroup", "ReplayStore", "RunRecord", "StepRecord", "WebCall"]

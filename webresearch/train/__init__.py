@@ -1,11 +1,12 @@
-"""Training: GRPO's loss and learner, and the loop that rolls out, records and learns."""
+"""Training: GRPO's loss and learner, and the loops (synchronous, asynchronous) that learn."""
 
 from __future__ import annotations
 
+from webresearch.train.async_loop import AsyncConfig, AsyncStepLog, Learner, train_async
 from webresearch.train.learner import GRPOConfig, GRPOLearner, StepMetrics, add_lora
 from webresearch.train.loop import TrainConfig, TrainLog, train
 from webresearch.train.loss import LOSS_TYPES, LossConfig, group_advantages, grpo_loss
 
-__all__ = ["LOSS_TYPES", "GRPOConfig", "GRPOLearner", "LossConfig", "StepMetrics", "TrainConfig",
-           "TrainLog",
-           "add_lora", "group_advantages", "grpo_loss", "train"]
+__all__ = ["LOSS_TYPES", "AsyncConfig", "AsyncStepLog", "GRPOConfig", "GRPOLearner", "Learner",
+           "LossConfig", "StepMetrics", "TrainConfig", "TrainLog",
+           "add_lora", "group_advantages", "grpo_loss", "train", "train_async"]

@@ -1,0 +1,148 @@
+"""Producers of asynchronous GRPO: groups rolled out without pause, under a back-pressure gate.
+
+Each producer rolls out one group at a time through a :class:`~webresearch.rollout.Runner`
+(local or Ray) with the weights the policy serves now, and records the group's episodes
+in the store under ids that name the group (:class:`~webresearch.replay.cursor.GroupKey`)
+with the policy version that sampled them. A group is *outstanding* from its start
+until the learner has resolved it (trained on it and pushed the new weights, or skipped
+it as too stale) and its producer is done with it. Producers start a group only while
+fewer than ``limit`` are outstanding: with ``limit = (max_staleness + 1) * groups_per_step``
+a group started now is consumed at most ``max_staleness`` learner steps later unless it
+is overtaken by younger ones (then the learner skips it), and memory holds at most
+``limit`` groups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import logging
+from collections.abc import Iterable, Sequence
+
+from webresearch.errors import ConfigError
+from webresearch.replay.cursor import GroupKey
+from webresearch.replay.schema import RunRecord, new_id
+from webresearch.replay.store import ReplayStore
+from webresearch.replay.writer import EpisodeWriter
+from webresearch.rollout import RolloutConfig, Runner
+from webresearch.tasks import Task
+
+__all__ = ["GroupProducers"]
+
+logger = logging.getLogger(__name__)
+
+
+class GroupProducers:
+    """``limit`` producer coroutines that keep groups coming while the gate lets them.
+
+    Args:
+        runner: Runs one group per call; it must not record (``store=None``): the
+            producers record the group under its own ids.
+        tasks: Cycled through, a group per task.
+        store, run: Where the groups are recorded.
+        rollout: The group's rollout settings (``group_size``, deadline, sampling).
+        limit: Groups outstanding at most (the back-pressure bound).
+        outstanding: Groups already outstanding at the start (unresolved in the store).
+        version: The policy version the runner serves at the start.
+    """
+
+    def __init__(self, runner: Runner, tasks: Sequence[Task], store: ReplayStore, run: RunRecord,
+                 *, rollout: RolloutConfig, limit: int, outstanding: int = 0,
+                 version: int = 0) -> None:
+        if getattr(runner, "store", None) is not None:
+            raise ConfigError("Expects a runner that does not record (store=None): the "
+                              "producers record each group under its own ids, actual: a "
+                              "runner with a store")
+        if not tasks or limit < 1:
+            raise ConfigError(f"Expects tasks and limit >= 1, actual: {len(tasks)} tasks, "
+                              f"limit {limit}")
+        self.runner, self.store, self.run_record = runner, store, run
+        self.rollout, self.limit = rollout, limit
+        self.outstanding = outstanding
+        """Groups started (or found unresolved) and not yet released."""
+        self.version = version
+        """The policy version the runner serves now (new groups are sampled with it)."""
+        self.started = 0
+        self.committed = 0
+        self.token = new_id()[:8]
+        """This process's producer token, in every group id (a restart takes a new one)."""
+        self.arrived = asyncio.Event()
+        """Set whenever a group was committed (the learner clears it)."""
+        self._tasks = itertools.cycle(tasks)
+        self._numbers = itertools.count()
+        self._gate = asyncio.Condition()
+        self._running: set[GroupKey] = set()
+        self._released_early: set[GroupKey] = set()
+        self._writer = EpisodeWriter(store)
+        self._workers: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        """Start the producers (as many as groups may be outstanding)."""
+        self._workers = [asyncio.create_task(self._produce(), name=f"producer-{i}")
+                         for i in range(self.limit)]
+
+    def check(self) -> None:
+        """Raise what a producer died of, if one did."""
+        for worker in self._workers:
+            if worker.done() and not worker.cancelled() and worker.exception() is not None:
+                raise worker.exception()  # type: ignore[misc]
+
+    async def aclose(self) -> None:
+        """Stop the producers (groups in flight are abandoned) and flush what was written."""
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []
+        await self._writer.aclose()
+
+    # ------------------------------------------------------------- the gate
+    async def advance(self, version: int, released: Iterable[GroupKey]) -> None:
+        """The policy now serves ``version``; the learner is done with ``released``."""
+        async with self._gate:
+            self.version = version
+            for key in released:
+                if key in self._running:  # skipped while still rolling out: freed at its end
+                    self._released_early.add(key)
+                else:
+                    self.outstanding -= 1
+            self._gate.notify_all()
+
+    async def _admit(self) -> tuple[GroupKey, int]:
+        async with self._gate:
+            await self._gate.wait_for(lambda: self.outstanding < self.limit)
+            self.outstanding += 1
+            self.started += 1
+            key = GroupKey(self.token, next(self._numbers))
+            self._running.add(key)
+            return key, self.version
+
+    async def _finish(self, key: GroupKey) -> None:
+        async with self._gate:
+            self._running.discard(key)
+            if key in self._released_early:
+                self._released_early.discard(key)
+                self.outstanding -= 1
+                self._gate.notify_all()
+
+    # -------------------------------------------------------------- producing
+    async def _produce(self) -> None:
+        while True:
+            key, version = await self._admit()
+            try:
+                await self._group(key, version, next(self._tasks))
+            finally:
+                await self._finish(key)
+
+    async def _group(self, key: GroupKey, version: int, task: Task) -> None:
+        """Roll out one group with the weights of ``version`` and record it under ``key``."""
+        report = await self.runner.run([task], self.rollout, run=self.run_record,
+                                       policy_version=version)
+        episodes = [dataclasses.replace(e, run_id=self.run_record.run_id,
+                                        episode_id=key.episode_id(e.group))
+                    for e in report.results]
+        await asyncio.gather(*(self._writer.write(e) for e in episodes))
+        self.committed += 1
+        self.arrived.set()
+        logger.debug("group %s (task %s, version %d) recorded", key.id, task.id, version)
