@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import dev_questions
 from webresearch.cli import main
 
 
@@ -43,11 +44,12 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
 
 
 def test_dev_dataset_rollout(dev_dataset: Path) -> None:
-    out = run("rollout", "--policy", "no-tool", "--tasks", str(dev_dataset), "--episodes", "875",
-              "--no-progress", "--json")
+    n = dev_questions(dev_dataset)
+    out = run("rollout", "--policy", "no-tool", "--tasks", str(dev_dataset), "--episodes", str(n),
+              "--no-progress", "--json", "--no-store")
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout.strip().splitlines()[-1])
-    assert summary["episodes"] == 875 and summary["errors"] == 0
+    assert summary["episodes"] == n and summary["errors"] == 0
 
 
 def test_ctrl_c_stops_cleanly_and_keeps_what_finished(tmp_path: Path) -> None:

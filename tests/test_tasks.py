@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import dev_questions
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import TaskError
 from webresearch.tasks import SupportingPage, Task, load_tasks, task_from_record
@@ -93,9 +94,9 @@ def test_empty_sources_are_errors(tmp_path: Path) -> None:
 
 def test_deepresearcher_dev_set(dev_dataset: Path) -> None:
     tasks = load_tasks(dev_dataset)
-    assert len(tasks) == 875
+    assert len(tasks) == dev_questions(dev_dataset)  # 875 in ../shared, 21 in the sample
     counts = {d: sum(t.dataset == d for t in tasks) for d in {t.dataset for t in tasks}}
-    assert len(counts) == 7 and set(counts.values()) == {125}
+    assert len(counts) == 7 and set(counts.values()) == {len(tasks) // 7}
     env = WebResearchEnv(tasks=dev_dataset)
     obs, info = env.reset(seed=0)
     assert obs == info["task"].question
