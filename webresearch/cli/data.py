@@ -13,7 +13,8 @@ from pathlib import Path
 from webresearch.errors import TaskError
 from webresearch.tasks import Task, load_tasks
 
-__all__ = ["DEEPRESEARCHER_URL", "add_data_command", "fetch_deepresearcher", "run_data"]
+__all__ = ["DEEPRESEARCHER_URL", "add_data_command", "default_out", "fetch_deepresearcher",
+           "run_data"]
 
 DEEPRESEARCHER_URL = ("https://raw.githubusercontent.com/GAIR-NLP/DeepResearcher/main/data/"
                       "{split}.parquet")
@@ -40,13 +41,23 @@ def add_data_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def run_data(args: argparse.Namespace) -> int:
-    out = args.out or Path("data") / f"deepresearcher_{args.split}.jsonl"
+    out = args.out or default_out(args.split)
     url = args.url or DEEPRESEARCHER_URL.format(split=args.split)
     tasks = fetch_deepresearcher(url, out, timeout_s=args.timeout)
     counts = Counter(t.dataset.lower() for t in tasks)
     print(f"{len(tasks)} questions from {url} written to {out} ("
           + ", ".join(f"{name} {n}" for name, n in sorted(counts.items())) + ")")
     return 0
+
+
+def default_out(split: str) -> Path:
+    """Where ``webresearch data deepresearcher`` writes a split by default.
+
+    Example:
+        >>> str(default_out("dev"))
+        'data/deepresearcher_dev.jsonl'
+    """
+    return Path("data") / f"deepresearcher_{split}.jsonl"
 
 
 def fetch_deepresearcher(url: str, out: Path, *, timeout_s: float = 60.0) -> list[Task]:
