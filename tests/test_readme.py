@@ -13,8 +13,9 @@ trailing ``# comment`` dropped) and each inline code span that starts with
 - ``parse``: the ``webresearch`` command line is parsed by the real parser (unknown
   flags and bad choices fail) but not run: it needs a server, a key, a Ray cluster, the
   network, or minutes;
-- ``help``: a script run with ``--help`` appended (each is smoke-tested with a tiny
-  budget in ``tests/test_examples.py``);
+- ``help``: a script's own argument parser run on the README's arguments, the script
+  stopped once they parse (each is smoke-tested with a tiny budget in
+  ``tests/test_examples.py``);
 - ``extra``: ``pip install -e '.[NAME]'``: the extra exists, and the dev extra that
   ``.ci/test`` installs holds all of its packages;
 - ``pin``, ``self``, ``script``, ``covered``: the CPU torch pin equals ``.ci/test``'s,
@@ -27,6 +28,7 @@ A README command with no check fails, so a new command is classified when it is 
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import re
 import shlex
@@ -57,7 +59,7 @@ class Check:
     """For extra: its name; for covered: 'test file::text it holds'."""
 
 
-SMALL_HF = "--episodes 4 --group-size 2 --max-tokens 8 --max-turns 1"
+SMALL_HF = "--episodes 2 --group-size 2 --max-tokens 8 --max-turns 1"
 CHECKS: dict[str, Check] = {
     # The Quickstart
     "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/webresearch rollout "
@@ -178,6 +180,44 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+PARSE_ALL = """
+import argparse, contextlib, io, json, runpy, shlex, sys
+real_parse_args = argparse.ArgumentParser.parse_args
+
+def parse_then_stop(self, args=None, namespace=None):
+    real_parse_args(self, args, namespace)  # a bad flag or value exits 2 here
+    print(self.format_usage(), end="")
+    raise SystemExit(0)
+
+argparse.ArgumentParser.parse_args = parse_then_stop
+usages = {}
+for command in json.loads(sys.argv[1]):
+    _, script, *args = shlex.split(command)
+    sys.argv = [script, *args]
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            runpy.run_path(script, run_name="__main__")
+    except SystemExit as exc:
+        usages[command] = out.getvalue() if exc.code == 0 else f"exit {exc.code}: {err.getvalue()}"
+    else:
+        usages[command] = "ran without parsing its arguments"
+print(json.dumps(usages))
+"""
+
+
+@pytest.fixture(scope="module")
+def script_usages(sandbox: Path) -> dict[str, str]:
+    """Each script's own parser run on the README's arguments, all in one process (one
+    torch import): its usage line once they parse, or the parser's error."""
+    commands = [c for c in COMMANDS if CHECKS.get(c, Check("")).kind == "help"]
+    assert all(c.startswith(".venv/bin/python ") for c in commands)
+    done = bash(sandbox, f".venv/bin/python -c {shlex.quote(PARSE_ALL)} "
+                         f"{shlex.quote(json.dumps(commands))}")
+    usages: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return usages
+
+
 def bash(root: Path, command: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT),
            "WEBRESEARCH_CACHE_DIR": str(root / "cache")}
@@ -219,6 +259,8 @@ def test_readme_command(command: str, request: pytest.FixtureRequest) -> None:
     assert check is not None, f"classify this README command in CHECKS: {command}"
     if check.kind == "run":
         root: Path = request.getfixturevalue("sandbox")
+        if "runs/tiny" in command and not (root / "runs" / "tiny").exists():
+            shutil.copytree(request.getfixturevalue("tiny_model"), root / "runs" / "tiny")
         for old, new in check.budget.items():
             assert old in command, old
             command = command.replace(old, new)
@@ -228,8 +270,8 @@ def test_readme_command(command: str, request: pytest.FixtureRequest) -> None:
     elif check.kind == "parse":
         parse(command)
     elif check.kind == "help":
-        root = request.getfixturevalue("sandbox")
-        assert "usage:" in bash(root, command + " --help").stdout
+        usage = request.getfixturevalue("script_usages")[command]
+        assert usage.startswith("usage:"), usage
     else:
         CHECKERS[check.kind](command, check.arg)
 
