@@ -80,15 +80,19 @@ def test_a_split_becomes_a_task_file(server: tuple[str, dict[str, bytes]], tmp_p
 
 @pytest.mark.parametrize(("name", "body", "error"), [
     ("missing.parquet", None, "HTTP 404"),
-    ("page.parquet", b"<html>not parquet</html>", "to hold DeepResearcher's questions"),
-], ids=["404", "not-parquet"])
+    ("page.parquet", b"<html>not parquet</html>", "to serve a Parquet file, actual: 24 bytes"),
+    ("other.parquet", "other", "to hold DeepResearcher's questions"),
+], ids=["404", "not-parquet", "other-parquet"])
 def test_a_failed_fetch_is_one_clear_line_and_keeps_the_old_file(
         server: tuple[str, dict[str, bytes]], tmp_path: Path,
-        capsys: pytest.CaptureFixture[str], name: str, body: bytes | None, error: str) -> None:
+        capsys: pytest.CaptureFixture[str], name: str, body: bytes | str | None,
+        error: str) -> None:
     pytest.importorskip("pyarrow")
     base, files = server
+    if body == "other":  # Parquet, but not tasks: no question in any layout
+        body = parquet_bytes([{"title": "Pogre Works", "text": "A foundry."}])
     if body is not None:
-        files[name] = body
+        files[name] = body  # type: ignore[assignment]
     out = tmp_path / "dev.jsonl"
     out.write_text("kept\n")
     assert main(["data", "deepresearcher", "--url", f"{base}/{name}", "--out", str(out)]) == 2

@@ -78,8 +78,12 @@ def fetch_deepresearcher(url: str, out: Path, *, timeout_s: float = 60.0) -> lis
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".download-") as tmp:
+        body = _download(url, timeout_s)
+        if not (body.startswith(b"PAR1") and body.endswith(b"PAR1")):
+            raise TaskError(f"Expects {url} to serve a Parquet file, actual: {len(body)} bytes "
+                            f"starting {body[:16]!r}")
         parquet = Path(tmp) / "split.parquet"
-        parquet.write_bytes(_download(url, timeout_s))
+        parquet.write_bytes(body)
         try:
             tasks = load_tasks(parquet)
         except TaskError as exc:
