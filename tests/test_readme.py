@@ -130,6 +130,8 @@ CHECKS: dict[str, Check] = {
     ".venv/bin/python benchmarks/policies.py": Check("help"),
     ".venv/bin/python benchmarks/learner.py": Check("help"),
     ".venv/bin/python benchmarks/extract.py": Check("help"),
+    ".venv/bin/python benchmarks/quickstart.py": Check("help"),
+    ".venv/bin/python benchmarks/train_grpo.py": Check("help"),
 }
 
 
@@ -331,6 +333,13 @@ def test_the_first_command_installs_the_core_package_only() -> None:
     config.read(ROOT / "setup.cfg")
     core = config["options"]["install_requires"].lower()
     assert not [m for m in ("torch", "ray", "faiss", "transformers", "vllm") if m in core]
+
+
+def test_the_quickstart_benchmark_times_the_readmes_first_command() -> None:
+    import runpy
+
+    first = runpy.run_path(str(ROOT / "benchmarks" / "quickstart.py"))["first_command"]()
+    assert first == fenced_commands(README.read_text(encoding="utf-8"))[0]
 
 
 def test_the_dev_file_the_readme_uses_is_what_webresearch_data_writes() -> None:
