@@ -165,3 +165,37 @@ def test_index_command(corpus: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["index", str(corpus), "--query", "Anna Vell engineer", "-k", "1"]) == 0
     out = capsys.readouterr().out
     assert "5 passages" in out and "Anna Vell  <corpus://mini/1>" in out
+
+
+def test_a_read_only_corpus_folder_gets_its_index_in_the_user_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from webresearch.corpus import index as index_module
+
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    corpus = write_corpus(folder / "mini.jsonl")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("WEBRESEARCH_CACHE_DIR", str(cache))
+    folder.chmod(0o555)
+    if os.access(folder, os.W_OK):  # root writes anywhere: let the folder say it is read-only
+        real_access = os.access
+
+        def access(path: object, mode: int, **kwargs: object) -> bool:
+            if Path(path) == folder and mode & os.W_OK:  # type: ignore[arg-type]
+                return False
+            return real_access(path, mode, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(index_module.os, "access", access)
+    try:
+        index = CorpusIndex.open(corpus)
+        assert [h.doc.title for h in index.search("who founded Pogre Works", k=1)] == \
+            ["Pogre Works"]
+        index.close()
+        assert sorted(p.name for p in folder.iterdir()) == ["mini.jsonl"]  # nothing written
+        (built,) = (cache / "indexes").iterdir()
+        assert built.name.startswith("mini-") and (built / "manifest.json").is_file()
+        before = (built / "offsets.npy").stat().st_mtime_ns
+        CorpusIndex.open(corpus).close()  # the second open reuses it
+        assert (built / "offsets.npy").stat().st_mtime_ns == before
+    finally:
+        folder.chmod(0o755)

@@ -47,7 +47,11 @@ def with_net(scenario: Callable[[SimInternet], Awaitable[T]], **options: object)
 ], ids=lambda v: v if isinstance(v, str) and v.startswith("/") else None)
 def test_failure_modes_become_page_errors(path: str, status: int, error: str | None) -> None:
     async def scenario(net: SimInternet) -> None:
-        web = live(net, http={"attempt_timeout_s": 0.5, "deadline_s": 1.5})
+        # Only the timeout cases need short timeouts (their server takes 5 s); the others get
+        # generous ones, so that a busy machine (a 4 MB gzip bomb to inflate) cannot fail them.
+        timeouts = {"attempt_timeout_s": 0.5, "deadline_s": 1.5} if error == "timed out after" \
+            else {"attempt_timeout_s": 30.0, "deadline_s": 60.0}
+        web = live(net, http=timeouts)
         page = await web.fetch(net.base_url + path)
         await web.aclose()
         assert page.status == status

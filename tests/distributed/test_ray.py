@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import os
 import signal
 import threading
@@ -39,6 +40,29 @@ def local_ray() -> Iterator[None]:
     init_ray(num_cpus=2)
     yield
     ray.shutdown()
+
+
+def is_loopback(ip: str) -> bool:
+    """127.0.0.0/8, ::1 or IPv4-mapped 127.x (never 0.0.0.0, :: or the machine's address)."""
+    address = ipaddress.ip_address(ip)
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
+def test_a_local_ray_listens_on_loopback_only() -> None:
+    """Every socket that this process and the Ray processes it started listen on is loopback
+    (the machine's other addresses would open the cluster to its network)."""
+    import psutil
+
+    me = psutil.Process()
+    ray_processes = [me, *me.children(recursive=True)]
+    listening = {(p.pid, c.laddr.ip) for p in ray_processes
+                 for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN}
+    names = {p.name() for p in ray_processes}
+    assert {"gcs_server", "raylet"} <= names, names  # the check covers Ray's servers
+    assert len(listening) >= 3  # the GCS, the raylet and this driver's worker at least
+    assert all(is_loopback(ip) for _, ip in listening), listening
+    assert ray.util.get_node_ip_address() == "127.0.0.1"
 
 
 def sim_env() -> WebResearchEnv:
@@ -195,8 +219,28 @@ def test_bad_ray_config_is_a_clear_error() -> None:
         RayConfig(store_writer="driver")
 
 
+def max_logprob_gap(model: object, episodes: Sequence[object]) -> float:
+    """The largest gap between the log-probs recorded with the sampled tokens and those of
+    ``model`` over the same ids (temperature 1): ~1e-6 when ``model`` sampled them."""
+    import torch
+
+    gaps = []
+    for episode in episodes:
+        ids, mask, logprobs = episode.token_ids, episode.loss_mask, episode.logprobs  # type: ignore[attr-defined]
+        assert ids and logprobs and 1 in mask
+        with torch.no_grad():
+            logits = model(torch.tensor([list(ids)])).logits[0].float()  # type: ignore[operator]
+        scores = torch.log_softmax(logits[:-1], dim=-1).gather(
+            -1, torch.tensor(ids[1:]).unsqueeze(-1)).squeeze(-1)
+        gaps += [abs(scores[i - 1].item() - logprobs[i]) for i, m in enumerate(mask) if m]
+    return max(gaps)
+
+
 def test_a_runner_serves_many_rollouts_and_loads_weights(tiny_model: Path,
                                                          tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
     from webresearch.distributed import RayRunner
     from webresearch.errors import ConfigError, PolicyError
 
@@ -212,24 +256,32 @@ def test_a_runner_serves_many_rollouts_and_loads_weights(tiny_model: Path,
         torch.set_num_threads(1)
         return HFPolicy(str(tiny_model))
 
+    old = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
+    new = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # weights the served policy does not have yet
+        for parameter in new.parameters():
+            parameter.add_(0.5 * torch.randn(parameter.shape, generator=generator))
     config = RolloutConfig(episodes=4, concurrency=4, progress=False,
-                           sampling=SamplingParams(max_tokens=4))
+                           sampling=SamplingParams(temperature=1.0, max_tokens=4))
 
-    async def scenario() -> tuple[int, int]:
+    async def scenario() -> tuple[list[object], list[object]]:
         async with RayRunner(env, policy, RayConfig(workers=2, chunk_size=1, serve_policy=True),
                              concurrency=4, store=str(tmp_path / "store")) as runner:
             first = await runner.run(TASKS, config)
-            import torch
-            from transformers import AutoModelForCausalLM
-
-            model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
-            await runner.load_weights(model.state_dict())
+            await runner.load_weights(new.state_dict())
             second = await runner.run(TASKS, config, policy_version=1)
-        assert {e.policy_version for e in second.results} == {1}
-        return len(first.results), len(second.results)
+        with ReplayStore(tmp_path / "store") as store:
+            versions = {e.policy_version for e in store.episodes()
+                        if e.episode_id in {r.episode_id for r in second.results}}
+        assert versions == {1}  # recorded with the version the caller gave
+        return list(first.results), list(second.results)
 
-    assert asyncio.run(scenario()) == (4, 4)
+    first, second = asyncio.run(scenario())
+    assert (len(first), len(second)) == (4, 4)
     assert len(list(pids.iterdir())) == 2  # the same two workers served both rollouts
+    assert max_logprob_gap(old, first) < 1e-4 < 1e-2 < max_logprob_gap(new, first)
+    assert max_logprob_gap(new, second) < 1e-4 < 1e-2 < max_logprob_gap(old, second)
 
     async def unserved() -> None:
         async with RayRunner(sim_env, oracle, RayConfig(workers=1)) as runner:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.conftest import serve_app
+from tests.conftest import dev_questions, serve_app
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.evaluation import (
     EvalReport,
@@ -142,5 +142,7 @@ def test_the_eval_command_on_the_dev_set(dev_dataset: Path, tmp_path: Path,
     out = capsys.readouterr().out
     assert "### in-domain" in out and "### out-of-domain" in out and "| MBE | - |" in out
     tables: dict[str, Any] = json.loads(out.splitlines()[-1])["tables"]
-    assert tables["in-domain"]["Avg"]["n"] == 500 and tables["out-of-domain"]["Avg"]["n"] == 375
+    per_dataset = dev_questions(dev_dataset) // 7  # 125 in ../shared, 3 in the sample
+    assert tables["in-domain"]["Avg"]["n"] == 4 * per_dataset
+    assert tables["out-of-domain"]["Avg"]["n"] == 3 * per_dataset
     assert set(tables["out-of-domain"]) == {"Musique", "Bamboogle", "PopQA", "Avg"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -19,8 +20,9 @@ ANSWER = "<think>ok</think><answer>Kraemukreisk Jepudou</answer>"
 SEEN = web.AppKey("seen", list[dict[str, Any]])
 
 
-def fake_server(*, fail_first: int = 0, drop_stop: bool = False) -> web.Application:
-    """Answers every request with ``ANSWER`` as ids 0..n-1, after ``fail_first`` 429s."""
+def fake_server(*, fail_first: int = 0, drop_stop: bool = False,
+                answer: str = ANSWER) -> web.Application:
+    """Answers every request with ``answer`` as ids 0..n-1, after ``fail_first`` 429s."""
     app, seen = web.Application(), []
 
     async def handle(request: web.Request) -> web.Response:
@@ -31,7 +33,7 @@ def fake_server(*, fail_first: int = 0, drop_stop: bool = False) -> web.Applicat
                                      headers={"Retry-After": "0"})
         if body.get("model") != "tiny":
             return web.json_response({"error": {"message": "model not found"}}, status=404)
-        text = ANSWER.removesuffix("</answer>") if drop_stop else ANSWER
+        text = answer.removesuffix("</answer>") if drop_stop else answer
         tokens = [f"token_id:{i}" for i in range(len(text.split()))]
         logprobs = [-0.25] * len(tokens)
         if request.path.endswith("/chat/completions"):
@@ -87,18 +89,27 @@ def test_rate_limits_are_retried_and_errors_are_clear() -> None:
     serve_app(app, scenario)
 
 
-def test_a_rollout_through_the_server() -> None:
-    async def scenario(url: str) -> list[float]:
+@pytest.mark.parametrize(("answer", "reward"), [(0, 1.0), (1, 0.0)], ids=["gold", "another"])
+def test_a_rollout_through_the_server(answer: int, reward: float) -> None:
+    """The server's answer reaches the env: the task's gold scores 1, another task's 0."""
+    env = WebResearchEnv()
+    task, other = env.tasks[0], env.tasks[1]
+    env.close()
+    assert set(task.answers).isdisjoint(other.answers)
+    text = f"<think>ok</think><answer>{(task, other)[answer].answers[0]}</answer>"
+    app = fake_server(answer=text)
+
+    async def scenario(url: str) -> list[tuple[str, float, float]]:
         policy = OpenAIPolicy(url, "tiny")
-        tasks = [t for t in WebResearchEnv().tasks if t.answers[0] == "Kraemukreisk Jepudou"][:1]
-        tasks = tasks or WebResearchEnv().tasks[:1]
-        report = await rollout(WebResearchEnv, policy, tasks * 3, RolloutConfig(keep_results=True,
+        report = await rollout(WebResearchEnv, policy, [task] * 3, RolloutConfig(keep_results=True,
                                                                                 progress=False))
         await policy.aclose()
-        return [r.reward for r in report.results]
+        return [(r.task.id, r.reward, r.f1) for r in report.results]
 
-    rewards = serve_app(fake_server(), scenario)
-    assert len(rewards) == 3 and all(r in (0.0, 1.0) or 0 <= r <= 1 for r in rewards)
+    results = serve_app(app, scenario)
+    assert results == [(task.id, reward, reward)] * 3
+    assert len(app[SEEN]) == 3  # one generation per episode, each asking about the task
+    assert all(task.question in json.dumps(body) for body in app[SEEN])
 
 
 def test_a_server_echoing_the_authorization_header_never_leaks_the_key() -> None:

@@ -159,6 +159,44 @@ def test_a_broken_episode_is_left_out_not_scored_as_zero(tiny_model: Path,
     assert weighed.step(mixed).sequences == 8
 
 
+def aged(groups: list[list[object]], *versions: int) -> list[list[object]]:
+    """The groups with their episodes' policy versions set, one version per group."""
+    return [[dataclasses.replace(e, policy_version=v) for e in g]  # type: ignore[type-var]
+            for g, v in zip(groups, versions, strict=True)]
+
+
+def step_grads(model_dir: Path, groups: list[list[object]], version: int,
+               **config: object) -> tuple[object, object]:
+    """One lr-0 step at learner version ``version``: its metrics and its (unclipped) gradient."""
+    learner = GRPOLearner(model_copy(model_dir), GRPOConfig(
+        lr=0.0, micro_batch_size=8, max_grad_norm=None, **config))  # type: ignore[arg-type]
+    learner.policy_version = version
+    return learner.step(groups), learner_grads(learner)  # type: ignore[arg-type]
+
+
+def test_stale_weight_scales_old_episodes_by_weight_to_the_age(tiny_model: Path,
+                                                               tmp_path: Path) -> None:
+    groups = episodes_from(tiny_model, tmp_path)
+    _, base = step_grads(tiny_model, aged(groups, 0, 0), 0)
+    assert float(base.abs().max()) > 0  # type: ignore[attr-defined]
+    _, fresh = step_grads(tiny_model, aged(groups, 0, 0), 0, stale_weight=0.5)
+    assert torch.allclose(fresh, base, rtol=1e-5, atol=1e-9)  # age 0: weight 0.5 ** 0 = 1
+    _, old = step_grads(tiny_model, aged(groups, 0, 0), 2, stale_weight=0.5)
+    assert torch.allclose(old, 0.25 * base, rtol=1e-4, atol=1e-9)  # age 2: 0.5 ** 2
+    _, mixed = step_grads(tiny_model, aged(groups, 2, 2), 2, stale_weight=0.5)
+    assert torch.allclose(mixed, base, rtol=1e-5, atol=1e-9)  # the age counts, not the version
+
+
+def test_only_the_stale_groups_are_dropped(tiny_model: Path, tmp_path: Path) -> None:
+    groups = episodes_from(tiny_model, tmp_path)
+    metrics, grads = step_grads(tiny_model, aged(groups, 0, 3), 4, max_staleness=1)
+    assert (metrics.dropped_stale, metrics.sequences) == (4, 4)  # type: ignore[attr-defined]
+    _, alone = step_grads(tiny_model, aged(groups[1:], 3), 4, max_staleness=1)
+    assert torch.allclose(grads, alone, rtol=1e-5, atol=1e-9)  # trained on group 1 alone
+    metrics, _ = step_grads(tiny_model, aged(groups, 3, 3), 4, max_staleness=1)
+    assert (metrics.dropped_stale, metrics.sequences) == (0, 8)  # age 1 <= 1: kept
+
+
 def test_lora_trains_only_the_adapters_and_the_policy_sees_them(tiny_model: Path,
                                                                 tmp_path: Path) -> None:
     pytest.importorskip("peft")
@@ -169,12 +207,25 @@ def test_lora_trains_only_the_adapters_and_the_policy_sees_them(tiny_model: Path
     policy = HFPolicy(tiny_model)
     frozen = {n: p.detach().clone() for n, p in policy.model.named_parameters()}
     wrapped = add_lora(policy.model, rank=4)
+    adapters = {n: p.detach().clone() for n, p in wrapped.named_parameters() if "lora_" in n}
     learner = GRPOLearner(wrapped, GRPOConfig(lr=1e-2, micro_batch_size=8))
     learner.step(groups)
     trained = {n for n, p in wrapped.named_parameters() if p.requires_grad}
-    assert trained and all("lora_" in n for n in trained)
-    changed = [n for n, p in policy.model.named_parameters() if n in frozen
-               and not torch.equal(p, frozen[n])]
-    assert changed == []  # the base weights are untouched; the adapters moved
-    before = asyncio.run(policy.generate([[{"role": "user", "content": "q"}]], SAMPLING))
-    assert before[0].token_ids  # the policy still samples (through the adapters)
+    assert trained == set(adapters) and adapters
+    # peft renames each wrapped linear layer's weight to ``...base_layer.weight``: compare
+    # every base parameter under its original name, the wrapped ones above all.
+    base = {n.replace(".base_layer", ""): p for n, p in policy.model.named_parameters()
+            if "lora_" not in n}
+    assert set(base) == set(frozen)
+    changed = [n for n, p in base.items() if not torch.equal(p, frozen[n])]
+    assert changed == []  # the base weights are untouched
+    moved = [n for n, p in wrapped.named_parameters() if n in adapters
+             and not torch.equal(p, adapters[n])]
+    assert moved  # the adapters moved
+    ids = torch.tensor([groups[0][0].token_ids])
+    with torch.no_grad():
+        through = policy.model(input_ids=ids).logits
+        plain = model_copy(tiny_model)(input_ids=ids).logits  # type: ignore[operator]
+    assert not torch.allclose(through, plain)  # the policy samples through the adapters
+    after = asyncio.run(policy.generate([[{"role": "user", "content": "q"}]], SAMPLING))
+    assert after[0].token_ids

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from webresearch.cli.corpus import add_index_command, run_index
+from webresearch.cli.data import add_data_command, run_data
 from webresearch.cli.eval import add_eval_command, run_eval
 from webresearch.cli.options import (
     WEB_HELP,
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_view_command(commands)
     add_eval_command(commands)
     add_index_command(commands)
+    add_data_command(commands)
     return parser
 
 
@@ -269,6 +271,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return run_eval(args)
         if args.command == "index":
             return run_index(args)
+        if args.command == "data":
+            return run_data(args)
         if args.command == "view":
             return view(args.store, host=args.host, port=args.port)
         command = _serve_web if args.command == "serve-web" else _rollout
