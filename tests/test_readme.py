@@ -83,6 +83,25 @@ CHECKS: dict[str, Check] = {
     # Training
     ".venv/bin/python examples/train_grpo.py --steps 20 --out runs/grpo": Check("help"),
     ".venv/bin/python examples/train_grpo.py --steps 20 --workers 2": Check("help"),
+    ".venv/bin/python examples/train_grpo.py --steps 20 --out runs/grpo-async --async "
+    "--staleness 1": Check("help"),
+    ".venv/bin/python examples/train_grpo.py --steps 20 --out runs/grpo-async-ray --async "
+    "--workers 2": Check("help"),
+    ".venv/bin/python benchmarks/async_train.py": Check("help"),
+    # On a cluster
+    ".venv/bin/ray start --head --port 6379": Check("ray"),
+    ".venv/bin/ray start --address HEAD:6379": Check("ray"),
+    ".venv/bin/ray start --address HEAD:6379 --resources='{\"policy\": 1}' --num-gpus 1":
+        Check("ray"),
+    ".venv/bin/webresearch rollout --workers -1 --ray-address HEAD:6379 --store runs/":
+        Check("parse"),
+    ".venv/bin/python benchmarks/ray_cluster.py": Check("help"),
+    # The live web
+    ".venv/bin/python benchmarks/fuzz_actions.py": Check("help"),
+    ".venv/bin/webresearch rollout --web serve:http://127.0.0.1:8080 --policy oracle":
+        Check("parse"),  # needs serve-web running: tests/test_cli.py runs the printed command
+    ".venv/bin/python benchmarks/corpus_first_query.py": Check("help"),
+    ".venv/bin/python benchmarks/soak.py": Check("help"),
     # Rollouts at scale
     ".venv/bin/webresearch rollout --web live --tasks questions.jsonl --policy openai "
     "--base-url http://127.0.0.1:8000/v1 --model qwen --episodes 4096 --group-size 16 "
@@ -316,13 +335,23 @@ def check_script(command: str, _: str) -> None:
     assert (ROOT / script).is_file() and f"{command}\n" in (ROOT / ".ci" / "test").read_text()
 
 
+def check_ray(command: str, arg: str) -> None:
+    """Ray's own command line: the venv has it, and ``ray start`` takes every flag given."""
+    ray = Path(sys.executable).with_name("ray")
+    assert ray.is_file(), f"{ray} is missing: the dev extra installs ray"
+    out = subprocess.run([str(ray), "start", "--help"], capture_output=True, text=True,
+                         timeout=300, check=True).stdout
+    for flag in re.findall(r"(--[\w-]+)", command):
+        assert flag in out, f"ray start has no {flag}"
+
+
 def check_covered(command: str, arg: str) -> None:
     path, text = arg.split("::")
     assert text in command and text in (ROOT / path).read_text()
 
 
 CHECKERS = {"extra": check_extra, "pin": check_pin, "self": check_self,
-            "script": check_script, "covered": check_covered}
+            "script": check_script, "covered": check_covered, "ray": check_ray}
 
 
 def test_the_first_command_installs_the_core_package_only() -> None:

@@ -47,7 +47,7 @@ def test_the_asynchronous_example_runs_on_ray_workers(tmp_path: Path) -> None:
     with ReplayStore(tmp_path / "store") as store:
         (run,) = store.runs()
         versions = {s["policy_version"] for s in store.summaries(run.run_id)}
-    assert versions >= {0, 1, 2}  # the policy actor took the learner's weights in flight
+    assert versions >= {0, 1}  # the policy actor took the learner's weights in flight
 
 
 def test_the_asynchronous_benchmark_runs() -> None:

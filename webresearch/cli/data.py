@@ -37,7 +37,7 @@ def add_data_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
     data.add_argument("--url", help="fetch from here instead (default: the repository's file "
                                     "for the split)")
     data.add_argument("--timeout", type=float, default=60.0, help="seconds for the download")
-    data.add_argument("--log-level", default="WARNING")
+    data.add_argument("--log-level", default="WARNING", help="logging level")
 
 
 def run_data(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from webresearch.errors import ConfigError
 
 __all__ = ["MIN_SECRET_LENGTH", "RedactingFilter", "Secret", "redact", "register_secret"]
 
-MIN_SECRET_LENGTH = 6
+MIN_SECRET_LENGTH = 8
 """Shorter values are not registered: redacting ``"abc"`` everywhere would garble text,
 and a key that short protects nothing."""
 

@@ -142,7 +142,8 @@ class RolloutStats:
         total = self.summary(seconds)
         if len(rows) > 1:
             rows.append(("all", total))
-        lines = ["scores are over scored episodes, on a 0-1 scale (reward: -1 to 1)",
+        lines = ["reward, F1 and EM on a 0-1 scale (a format penalty makes a reward -1), "
+                 "means over the scored episodes",
                  f"{'dataset':<12}{'episodes':>9}{'reward':>9}{'F1':>8}{'EM':>8}{'tools':>8}"]
         for name, s in rows:
             lines.append(f"{name:<12}{s.episodes:>9}{_num(s.mean_reward, 9)}{_num(s.mean_f1, 8)}"
