@@ -43,41 +43,57 @@ ENV = EnvConfig(max_turns=2, top_k=2, max_queries=1, max_urls=1, segment_chars=3
 
 
 def warm_up(model: Any, tokenizer: Any, steps: int, lr: float) -> None:
-    """Teach a random model the shape of an episode: a search for the question, then an answer."""
+    """Teach a random model the shape of an episode: a search for the question, then an answer.
+
+    Supervised on the model's turns only (the prompt and the tool's result are context).
+    """
     env = make_env(ENV)
     tools = env.format.tool_schemas()
-    texts = []
+    examples = []
     for task in env.tasks[:32]:
         env.reset(options={"task": task})
-        result = env.call_tool("web_search", {"query": [task.question]})
         call = {"name": "web_search", "arguments": {"query": [task.question]}}
-        messages = [
-            {"role": "system", "content": env.system_prompt},
-            {"role": "user", "content": task.question},
-            {"role": "assistant", "content": "", "tool_calls": [{"type": "function",
-                                                                  "function": call}]},
-            {"role": "tool", "name": "web_search", "content": result},
-            {"role": "assistant", "content": f"<think>found it</think>"
-                                             f"<answer>{task.answers[0]}</answer>"}]
-        texts.append(tokenizer.apply_chat_template(messages, tools=tools, tokenize=False))
+        messages = [{"role": "system", "content": env.system_prompt},
+                    {"role": "user", "content": task.question}]
+        turn = {"role": "assistant", "content": "",
+                "tool_calls": [{"type": "function", "function": call}]}
+        examples.append(_example(tokenizer, messages, turn, tools))
+        messages += [turn, {"role": "tool", "name": "web_search",
+                            "content": env.call_tool("web_search", call["arguments"])}]
+        answer = {"role": "assistant",
+                  "content": f"<think>found it</think><answer>{task.answers[0]}</answer>"}
+        examples.append(_example(tokenizer, messages, answer, tools))
     env.close()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     model.train()
     for step in range(steps):
-        batch = tokenizer([texts[(step * 4 + i) % len(texts)] for i in range(4)],
-                          return_tensors="pt", padding=True)
-        labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-        loss = model(**batch, labels=labels).loss
+        batch = [examples[(step * 4 + i) % len(examples)] for i in range(4)]
+        width = max(len(ids) for ids, _ in batch)
+        pad = tokenizer.pad_token_id
+        ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in batch])
+        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch])
+        loss = model(input_ids=ids, labels=labels).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+
+
+def _example(tokenizer: Any, context: list[dict[str, Any]], turn: dict[str, Any],
+             tools: list[dict[str, Any]]) -> tuple[list[int], list[int]]:
+    """Token ids of ``context`` then ``turn``, and labels on ``turn``'s tokens only."""
+    prefix = tokenizer.apply_chat_template(context, tools=tools, tokenize=False,
+                                           add_generation_prompt=True)
+    full = tokenizer.apply_chat_template([*context, turn], tools=tools, tokenize=False)
+    head = tokenizer.encode(prefix, add_special_tokens=False)
+    tail = tokenizer.encode(full[len(prefix):].rstrip("\n"), add_special_tokens=False)
+    return head + tail, [-100] * len(head) + tail
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2, help="GRPO steps")
     parser.add_argument("--model", type=Path, help="model directory (default: a new tiny one)")
-    parser.add_argument("--warmup-steps", type=int, default=150)
+    parser.add_argument("--warmup-steps", type=int, default=80)
     parser.add_argument("--generations", type=int, default=4, help="rollouts per question")
     parser.add_argument("--lr", type=float, default=1e-5)
     parser.add_argument("--seed", type=int, default=0)
@@ -98,7 +114,7 @@ def main() -> None:
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     if args.model is None:  # ChatML with tool calls, as Qwen2.5 writes it (TRL parses it)
         tokenizer.chat_template = qwen2_5_chat_template
-        warm_up(model, tokenizer, args.warmup_steps, lr=3e-3)
+        warm_up(model, tokenizer, args.warmup_steps, lr=1e-2)
 
     outcomes: list[Any] = []
 
