@@ -42,6 +42,11 @@ ENV = EnvConfig(max_turns=2, top_k=2, max_queries=1, max_urls=1, segment_chars=3
                 max_observation_chars=600, date="2026-01-01", tools_in_prompt=False)
 
 
+QUERY = "Pogre Works"
+"""The one query the warm-up shows: a tiny model learns a fixed call in seconds; GRPO
+is left to learn what to ask."""
+
+
 def warm_up(model: Any, tokenizer: Any, steps: int, lr: float) -> None:
     """Teach a random model the shape of an episode: a search for the question, then an answer.
 
@@ -52,7 +57,7 @@ def warm_up(model: Any, tokenizer: Any, steps: int, lr: float) -> None:
     examples = []
     for task in env.tasks[:32]:
         env.reset(options={"task": task})
-        call = {"name": "web_search", "arguments": {"query": [task.question]}}
+        call = {"name": "web_search", "arguments": {"query": [QUERY]}}
         messages = [{"role": "system", "content": env.system_prompt},
                     {"role": "user", "content": task.question}]
         turn = {"role": "assistant", "content": "",
@@ -93,7 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2, help="GRPO steps")
     parser.add_argument("--model", type=Path, help="model directory (default: a new tiny one)")
-    parser.add_argument("--warmup-steps", type=int, default=80)
+    parser.add_argument("--warmup-steps", type=int, default=150)
     parser.add_argument("--generations", type=int, default=4, help="rollouts per question")
     parser.add_argument("--lr", type=float, default=1e-5)
     parser.add_argument("--seed", type=int, default=0)

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("openenv")
 
-from webresearch.integrations.openenv import OPENENV_YAML, make_session  # noqa: E402
+from webresearch.integrations.openenv import OPENENV_YAML, make_session
 
 TASKS = [{"question": f"Who founded Pogre Works? ({i})", "answers": ["Kraemukreisk Jepudou"]}
          for i in range(4)]
