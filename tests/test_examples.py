@@ -130,3 +130,12 @@ def test_concurrency_benchmark() -> None:
     for key in ("episodes", "steps_per_s", "bare_rps", "ratio", "peak_rss_mb", "errors"):
         assert key in figures
     assert figures["errors"] == 0 and figures["vector"]["steps_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_train_trl() -> None:
+    pytest.importorskip("trl")
+    figures = json.loads(run("examples/train_trl.py", "--steps", "2").splitlines()[-1])
+    assert figures["steps"] == 2
+    assert figures["tool_calls_per_episode"] > 0  # TRL ran the env's tools
+    assert max(figures["reward_std"]) > 0  # the env's reward reached TRL's advantages

@@ -81,6 +81,10 @@ class EnvConfig:
     """Segments of one page the reader may read in an episode, however often it asks."""
     reader_max_tokens: int = 8192
     """Reader tokens one step may spend; reading stops once they are spent."""
+    tools_in_prompt: bool = True
+    """Whether the system prompt lists the tools' schemas. ``False``: it does not, and the
+    schemas (``env.format.tool_schemas()``) go to the chat template instead, as
+    DeepResearcher did and as TRL and verl do, so that they are not given twice."""
 
     def __post_init__(self) -> None:
         for name in ("max_turns", "top_k", "max_queries", "max_urls", "segment_chars",
@@ -91,6 +95,9 @@ class EnvConfig:
                 f"Expects max_observation_chars >= 256, actual: {self.max_observation_chars}"
             )
         _check_positive("max_action_chars", self.max_action_chars)
+        if not isinstance(self.tools_in_prompt, bool):
+            raise ConfigError(f"Expects tools_in_prompt True or False, actual: "
+                              f"{self.tools_in_prompt!r}")
         if self.browse_scope not in BROWSE_SCOPES:
             raise ConfigError(f"Expects browse_scope in {list(BROWSE_SCOPES)}, actual: "
                               f"{self.browse_scope!r}")
@@ -129,7 +136,8 @@ class EnvConfig:
 
 _PLAIN = ("max_turns", "on_format_error", "top_k", "max_queries", "max_urls", "segment_chars",
           "max_observation_chars", "max_action_chars", "date", "seed", "browse_scope",
-          "reader_segment_chars", "reader_max_segments", "reader_max_tokens")
+          "reader_segment_chars", "reader_max_segments", "reader_max_tokens",
+          "tools_in_prompt")
 """Options that are plain JSON values."""
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import re
 import sys
 import time
 from collections.abc import Coroutine, Mapping
@@ -18,6 +19,7 @@ from webresearch.envs.backends import make_web
 from webresearch.envs.config import EnvConfig, TaskSource
 from webresearch.envs.episode import EpisodeState, StepTiming
 from webresearch.envs.formats import ActionFormat, Answer, Invalid, ToolCall, get_format
+from webresearch.envs.formats.base import string_list
 from webresearch.envs.outcomes import EpisodeOutcome, StepOutcome
 from webresearch.envs.reading import make_reader
 from webresearch.envs.rewards import RewardFn, Submission, exact_match, f1_score, get_reward
@@ -33,6 +35,7 @@ __all__ = ["WebResearchEnv"]
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 _CUT = "\n[... truncated]"
+_TOOLS_BLOCK = re.compile(r"\s*<tools>.*?</tools>", re.DOTALL)
 
 
 class WebResearchEnv(gym.Env[str, str]):
@@ -92,6 +95,7 @@ class WebResearchEnv(gym.Env[str, str]):
         reader_max_segments: int = 5,
         reader_max_tokens: int = 8192,
         render_mode: str | None = None,
+        tools_in_prompt: bool = True,
     ) -> None:
         self.config = EnvConfig(
             tasks=tasks, web=web, action_format=action_format, reward=reward,
@@ -100,7 +104,7 @@ class WebResearchEnv(gym.Env[str, str]):
             max_observation_chars=max_observation_chars, max_action_chars=max_action_chars,
             date=date, seed=seed, reader=reader, browse_scope=browse_scope,
             reader_segment_chars=reader_segment_chars, reader_max_segments=reader_max_segments,
-            reader_max_tokens=reader_max_tokens,
+            reader_max_tokens=reader_max_tokens, tools_in_prompt=tools_in_prompt,
         )
         _check_render_mode(render_mode, self.metadata["render_modes"])
         self.render_mode = render_mode
@@ -114,12 +118,16 @@ class WebResearchEnv(gym.Env[str, str]):
         self.action_space = UnicodeText(max_action_chars)
         self.date = date or datetime.date.today().isoformat()
         self.system_prompt = self.format.system_prompt(date=self.date, max_turns=max_turns)
+        if not tools_in_prompt:  # the chat template lists the tools: DeepResearcher's own setup
+            self.system_prompt = _TOOLS_BLOCK.sub("", self.system_prompt).rstrip()
+        self._direct_tools = _direct_tools(self.format)
         self.reader = make_reader(reader, self.web)
         self._tools = ToolRunner(self.web, self.format, self.config, self.reader)
         self._state: EpisodeState | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._seeded = False
+        self._outcome: EpisodeOutcome | None = None
 
     # ------------------------------------------------------------------ reset
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -135,6 +143,7 @@ class WebResearchEnv(gym.Env[str, str]):
         self._seeded = True
         task = self._pick_task(options or {})
         self._state = EpisodeState(task=task)
+        self._outcome = None
         observation = self._fit(self.format.user_prompt(task.question))
         self._state.transcript.append(("user", observation))
         info = {"task_id": task.id, "question": task.question, "task": task,
@@ -258,6 +267,7 @@ class WebResearchEnv(gym.Env[str, str]):
             cache_hits=state.cache_hits, cache_misses=state.cache_misses,
             timings=tuple(state.timings))
         step = self._step_outcome(state, parsed, timing, episode)
+        self._outcome = episode
         observation = "" if error is None else self._fit(f"Episode ended: {error}.")
         truncated = status is EpisodeStatus.TRUNCATED
         return observation, reward, not truncated, truncated, step.info()
@@ -272,6 +282,92 @@ class WebResearchEnv(gym.Env[str, str]):
     def _fit(self, text: str) -> str:
         limit = self.config.max_observation_chars
         return text if len(text) <= limit else text[: limit - len(_CUT)] + _CUT
+
+    # ------------------------------------------- tools called by a framework
+    def call_tool(self, name: str, arguments: Mapping[str, Any]) -> str:
+        """Run one tool by name, for frameworks that parse tool calls themselves; see
+        :meth:`acall_tool`."""
+        return self._run(self.acall_tool(name, arguments))
+
+    async def acall_tool(self, name: str, arguments: Mapping[str, Any]) -> str:
+        """Run the tool ``name`` (a schema name such as ``"web_search"``, or ``"search"`` /
+        ``"browse"``) with its JSON ``arguments``; return the result text, unwrapped.
+
+        It counts as a tool call, within ``max_turns``; a bad call or one past the budget
+        comes back as text that says so (the agent wrote it: nothing raises).
+
+        Example:
+            >>> env = WebResearchEnv(tasks=[{"question": "q?", "answers": ["a"]}])
+            >>> _ = env.reset(seed=0)
+            >>> print(env.call_tool("web_serch", {"query": ["x"]})[:60])
+            Invalid tool call: unknown tool 'web_serch'. Did you mean 'w
+            >>> "Results for" in env.call_tool("web_search", {"query": ["Pogre Works"]})
+            True
+            >>> env.submit("a"), env.outcome.status, env.outcome.tool_calls
+            (1.0, <EpisodeStatus.ANSWERED: 'answered'>, 1)
+            >>> env.close()
+        """
+        state = self._active()
+        start = time.perf_counter()
+        state.step_calls = []
+        call = self._direct_call(name, arguments)
+        if isinstance(call, str):
+            state.errors.append(f"invalid tool call: {call}")
+            return f"Invalid tool call: {call}"
+        if state.tool_calls >= self.config.max_turns:
+            return (f"The budget of {self.config.max_turns} tool calls is used up: "
+                    "give your final answer now.")
+        state.responses.append(self.format.write_call(call.tool, call.arguments))
+        state.transcript.append(("assistant", state.responses[-1]))
+        state.turns += 1
+        state.tool_calls += 1
+        body = self._fit(await self._tools.run(call, state))
+        state.transcript.append(("user", body))
+        self._timing(state, start, start)
+        return body
+
+    def submit(self, answer_text: str | None) -> float:
+        """End the episode with a final answer; see :meth:`asubmit`."""
+        return self._run(self.asubmit(answer_text))
+
+    async def asubmit(self, answer_text: str | None) -> float:
+        """End the episode with ``answer_text`` as the final answer (``None``: the agent
+        stopped without one) and return the env's reward; :attr:`outcome` has the rest."""
+        state = self._active()
+        start = time.perf_counter()
+        state.step_calls = []
+        if answer_text is None:
+            limit = "no answer was given"
+            _, reward, *_ = self._finish(state, start, start, EpisodeStatus.TRUNCATED,
+                                         Invalid(limit), error=limit)
+            return reward
+        state.responses.append(self.format.write_answer(answer_text))
+        state.transcript.append(("assistant", state.responses[-1]))
+        _, reward, *_ = self._finish(state, start, start, EpisodeStatus.ANSWERED,
+                                     Answer(answer_text.strip()))
+        return reward
+
+    @property
+    def outcome(self) -> EpisodeOutcome | None:
+        """How the current episode ended (``None`` while it runs, and before a reset)."""
+        return self._outcome
+
+    def _active(self) -> EpisodeState:
+        state = self._state
+        if state is None or state.done:
+            raise StateError("Expects reset() before a tool call or an answer, actual: "
+                             + ("no episode started" if state is None else "the episode ended"))
+        return state
+
+    def _direct_call(self, name: str, arguments: Mapping[str, Any]) -> ToolCall | str:
+        if name not in self._direct_tools:
+            return (f"unknown tool {name!r}.{did_you_mean(name, self._direct_tools)}".rstrip(".")
+                    if isinstance(name, str) else f"a tool name must be text, not {name!r}")
+        tool, field = self._direct_tools[name]
+        if not isinstance(arguments, Mapping):
+            return f"the arguments must be a JSON object, not {type(arguments).__name__}"
+        values = string_list(arguments.get(field), field=field)
+        return values if isinstance(values, str) else ToolCall(tool, values)
 
     # -------------------------------------------------------- render & close
     def render(self) -> str | None:
@@ -340,6 +436,18 @@ class WebResearchEnv(gym.Env[str, str]):
                                   f"{type(self.web).__name__}, which has no default task set")
             return default
         return load_tasks(tasks)
+
+
+def _direct_tools(fmt: ActionFormat) -> dict[str, tuple[str, str]]:
+    """Tool names a framework may call, each with the env tool and its one argument: the
+    format's schema names (in the order of ``fmt.tools``) and the env's own names."""
+    table = {tool: (tool, "query" if tool == "search" else "url_list") for tool in fmt.tools}
+    schemas = fmt.tool_schemas()
+    if len(schemas) == len(fmt.tools):
+        for tool, schema in zip(fmt.tools, schemas, strict=True):
+            function = schema["function"]
+            table[function["name"]] = (tool, function["parameters"]["required"][0])
+    return table
 
 
 def _check_render_mode(mode: str | None, modes: list[str]) -> None:
