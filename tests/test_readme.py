@@ -102,6 +102,11 @@ CHECKS: dict[str, Check] = {
         Check("parse"),  # needs serve-web running: tests/test_cli.py runs the printed command
     ".venv/bin/python benchmarks/corpus_first_query.py": Check("help"),
     ".venv/bin/python benchmarks/soak.py": Check("help"),
+    # Integrations
+    ".venv/bin/pip install -e '.[trl]'": Check("extra", arg="trl"),
+    ".venv/bin/python examples/train_trl.py --steps 2": Check("help"),
+    ".venv/bin/pip install -e '.[openenv]'": Check("extra", arg="openenv"),
+    ".venv/bin/pip install -e '.[verifiers]'": Check("extra", arg="verifiers"),
     # Rollouts at scale
     ".venv/bin/webresearch rollout --web live --tasks questions.jsonl --policy openai "
     "--base-url http://127.0.0.1:8000/v1 --model qwen --episodes 4096 --group-size 16 "
@@ -202,7 +207,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 PARSE_ALL = """
-import argparse, contextlib, io, json, runpy, shlex, sys
+import argparse, contextlib, io, json, pathlib, runpy, shlex, sys
 real_parse_args = argparse.ArgumentParser.parse_args
 
 def parse_then_stop(self, args=None, namespace=None):
@@ -215,6 +220,7 @@ usages = {}
 for command in json.loads(sys.argv[1]):
     _, script, *args = shlex.split(command)
     sys.argv = [script, *args]
+    sys.path.insert(0, str(pathlib.Path(script).resolve().parent))  # as python does for a script
     out, err = io.StringIO(), io.StringIO()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
