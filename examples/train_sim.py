@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -86,6 +86,7 @@ def parse_args() -> argparse.Namespace:
     add("--max-tokens", type=int, default=96, help="longest action, in tokens")
     add("--sft-lr", type=float, default=3e-3)
     add("--sft-batch", type=int, default=16)
+    add("--sft-max-tokens", type=int, default=512, help="longest demonstration cloned")
     add("--grpo-lr", type=float, default=2e-4)
     add("--groups", type=int, default=8, help="tasks per GRPO step")
     add("--group-size", type=int, default=8, help="rollouts per task")
@@ -133,7 +134,7 @@ def score(label: str, policy: HFPolicy, args: argparse.Namespace, tasks: list[Ta
 
 def clone(args: argparse.Namespace, policy: HFPolicy, store: ReplayStore, demo_run: str,
           history: History, seconds: float | None) -> None:
-    examples = sft_examples(store, demo_run, policy.tokenizer)
+    examples = sft_examples(store, demo_run, policy.tokenizer, max_tokens=args.sft_max_tokens)
     trainer = SFTTrainer(policy.model, SFTConfig(lr=args.sft_lr, batch_size=args.sft_batch,
                                                  total_steps=args.sft_steps, seed=args.seed))
 
@@ -172,13 +173,11 @@ def reinforce(args: argparse.Namespace, policy: HFPolicy, store: ReplayStore,
         if seconds is not None and time.perf_counter() - start > seconds:
             raise _OutOfTime
 
-    try:
+    with contextlib.suppress(_OutOfTime):  # the time budget ran out after a step
         asyncio.run(train(policy=policy, learner=learner,
                           make_env=lambda: sim_env(args, args.train_world, tasks), tasks=tasks,
                           store=store, steps=steps, groups_per_step=args.groups,
                           group_size=args.group_size, sampling=sampling, on_step=report))
-    except _OutOfTime:
-        pass
     policy.model.eval()
     return learner
 
