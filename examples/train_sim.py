@@ -65,9 +65,11 @@ def parse_args() -> argparse.Namespace:
     add = parser.add_argument
     add("--out", type=Path, default=Path("runs/train_sim"))
     add("--seed", type=int, default=0)
-    add("--minutes", type=float, default=None,
-        help="wall-clock budget of the two training phases (split by --sft-share); "
-             "default: step budgets")
+    add("--sft-from", type=Path, default=None,
+        help="start GRPO from this cloned model (skips demonstrations and cloning)")
+    add("--minutes", type=float, default=24.0,
+        help="wall-clock budget of the two training phases, split by --sft-share (each "
+             "also stops at its step budget); 0: step budgets only")
     add("--sft-share", type=float, default=0.45, help="share of --minutes for cloning")
     add("--sft-steps", type=int, default=400)
     add("--grpo-steps", type=int, default=60)
@@ -75,6 +77,7 @@ def parse_args() -> argparse.Namespace:
     add("--heldout-world", type=int, default=1000, help="the unseen world of the evaluation")
     add("--heldout-tasks", type=int, default=300)
     add("--demo-tasks", type=int, default=3000)
+    add("--grpo-tasks", type=int, default=2000, help="size of GRPO's task pool")
     add("--oracle", type=float, default=0.4, help="share of demonstrations by the oracle")
     add("--heuristic", type=float, default=0.4, help="... by the heuristic searcher")
     add("--no-tool", type=float, default=0.2, help="... by the no-tool floor")
@@ -91,7 +94,7 @@ def parse_args() -> argparse.Namespace:
     add("--groups", type=int, default=8, help="tasks per GRPO step")
     add("--group-size", type=int, default=8, help="rollouts per task")
     add("--temperature", type=float, default=1.0)
-    add("--one-hop-steps", type=float, default=0.5,
+    add("--one-hop-steps", type=float, default=0.25,
         help="share of GRPO steps on one-hop tasks before all kinds (curriculum)")
     return parser.parse_args()
 
@@ -146,19 +149,18 @@ def clone(args: argparse.Namespace, policy: HFPolicy, store: ReplayStore, demo_r
 
     print(f"cloning {len(examples)} demonstrations, "
           f"{sum(len(e.ids) for e in examples) // len(examples)} tokens each", flush=True)
-    trainer.fit(examples, steps=None if seconds else args.sft_steps, seconds=seconds,
-                on_step=report)
+    trainer.fit(examples, steps=args.sft_steps, seconds=seconds, on_step=report)
     policy.model.eval()
 
 
 def reinforce(args: argparse.Namespace, policy: HFPolicy, store: ReplayStore,
               history: History, seconds: float | None) -> GRPOLearner:
-    steps = args.grpo_steps if seconds is None else 10_000
+    steps = args.grpo_steps
     learner = GRPOLearner(policy.model, GRPOConfig(
         lr=args.grpo_lr, loss=LossConfig(loss_type="grpo"), micro_batch_size=16,
         total_steps=steps, temperature=args.temperature))
     rng = random.Random(args.seed)
-    tasks = curriculum(world_tasks(args.train_world, 2000, seed=args.seed + 1),
+    tasks = curriculum(world_tasks(args.train_world, args.grpo_tasks, seed=args.seed + 1),
                        args.one_hop_steps, args.grpo_steps, args.groups, rng)
     sampling = SamplingParams(temperature=args.temperature, max_tokens=args.max_tokens,
                               stop=STOP, seed=None)
@@ -224,23 +226,25 @@ def main() -> None:
     random.seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     history = History()
-    model_dir = build_tiny_model(args.out / "init", hidden_size=args.hidden, layers=args.layers,
-                                 heads=args.heads, seed=args.seed)
+    model_dir = args.sft_from or build_tiny_model(
+        args.out / "init", hidden_size=args.hidden, layers=args.layers, heads=args.heads,
+        seed=args.seed)
     policy = HFPolicy(model_dir, max_batch=64)
     heldout = world_tasks(args.heldout_world, args.heldout_tasks, seed=0)
     demo_tasks = world_tasks(args.train_world, args.demo_tasks, seed=args.seed)
     sft_s = grpo_s = None
-    if args.minutes is not None:
+    if args.minutes > 0:
         sft_s, grpo_s = args.minutes * 60 * args.sft_share, args.minutes * 60 * (1 - args.sft_share)
     with ReplayStore(args.out / "store") as store:
-        mixture = demo_policy(demo_tasks, CompactFormat(), oracle=args.oracle,
-                              heuristic=args.heuristic, no_tool=args.no_tool, seed=args.seed)
-        demos = asyncio.run(record_demos(
-            store, lambda: sim_env(args, args.train_world, demo_tasks), mixture, demo_tasks))
-        score("init", policy, args, heldout, history)
-        clone(args, policy, store, demos.run_id, history, sft_s)
-        policy.model.save_pretrained(args.out / "sft")
-        policy.tokenizer.save_pretrained(args.out / "sft")
+        if args.sft_from is None:
+            mixture = demo_policy(demo_tasks, CompactFormat(), oracle=args.oracle,
+                                  heuristic=args.heuristic, no_tool=args.no_tool, seed=args.seed)
+            demos = asyncio.run(record_demos(
+                store, lambda: sim_env(args, args.train_world, demo_tasks), mixture, demo_tasks))
+            score("init", policy, args, heldout, history)
+            clone(args, policy, store, demos.run_id, history, sft_s)
+            policy.model.save_pretrained(args.out / "sft")
+            policy.tokenizer.save_pretrained(args.out / "sft")
         start = score("sft", policy, args, heldout, history)
         learner = reinforce(args, policy, store, history, grpo_s)
         learner.save(args.out / "grpo.pt")
@@ -251,7 +255,8 @@ def main() -> None:
         "heldout_f1_start": round(start.mean_f1, 4), "heldout_f1_end": round(end.mean_f1, 4),
         "improvement_ci_low": round(ci.low, 4), "improvement_ci_high": round(ci.high, 4),
         "heldout_n": len(heldout), "minutes": round((time.perf_counter() - started) / 60, 2),
-        "heldout_f1_init": round(history.heldout["init"].mean_f1, 4),
+        "heldout_f1_init": round(history.heldout["init"].mean_f1, 4)
+        if "init" in history.heldout else None,
         "by_hops": {label: {h: round(f1, 4) for h, (_, f1, _) in r.by_hops().items()}
                     for label, r in history.heldout.items()},
         "sft_steps": len(history.sft), "grpo_steps": len(history.grpo),
