@@ -211,7 +211,9 @@ def plot(history: History, path: Path) -> None:
                   for label in labels]
         axes[2].bar([x + i * width for x in range(len(labels))], values, width,
                     label="all" if key == "all" else f"{key}-hop")
-    axes[2].set_xticks([x + 0.4 - width / 2 for x in range(len(labels))], labels)
+    axes[2].set_xticks([x + 0.4 - width / 2 for x in range(len(labels))],
+                       [f"{label}\nreward {history.heldout[label].mean_reward:+.2f}"
+                        for label in labels])
     axes[2].set(title="held-out F1 (unseen world, greedy)", ylabel="F1")
     axes[2].legend(fontsize=8)
     figure.tight_layout()
@@ -255,6 +257,8 @@ def main() -> None:
         "heldout_f1_start": round(start.mean_f1, 4), "heldout_f1_end": round(end.mean_f1, 4),
         "improvement_ci_low": round(ci.low, 4), "improvement_ci_high": round(ci.high, 4),
         "heldout_n": len(heldout), "minutes": round((time.perf_counter() - started) / 60, 2),
+        "heldout_reward_start": round(start.mean_reward, 4),
+        "heldout_reward_end": round(end.mean_reward, 4),
         "heldout_f1_init": round(history.heldout["init"].mean_f1, 4)
         if "init" in history.heldout else None,
         "by_hops": {label: {h: round(f1, 4) for h, (_, f1, _) in r.by_hops().items()}

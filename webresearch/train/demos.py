@@ -67,7 +67,7 @@ def demo_policy(tasks: Sequence[Task], fmt: str | ActionFormat, *, oracle: float
 
     Example:
         >>> task = Task(id="t", question="Q?", answers=("A",))
-        >>> mix = demo_policy([task], "search-r1", heuristic=0.0, no_tool=0.0)
+        >>> mix = demo_policy([task], "deepresearcher", heuristic=0.0, no_tool=0.0)
         >>> print(mix.act([{"role": "user", "content": "Q?"}]))
         <think>The pages I read support the answer.</think>
         <answer>A</answer>
