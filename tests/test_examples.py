@@ -139,3 +139,19 @@ def test_train_trl() -> None:
     assert figures["steps"] == 2
     assert figures["tool_calls_per_episode"] > 0  # TRL ran the env's tools
     assert max(figures["reward_std"]) > 0  # the env's reward reached TRL's advantages
+
+
+def test_train_sim(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("matplotlib")
+    last = run("examples/train_sim.py", "--sft-steps", "2", "--grpo-steps", "1",
+               "--heldout-tasks", "6", "--demo-tasks", "24", "--grpo-tasks", "24", "--groups",
+               "2", "--group-size", "2", "--out", str(tmp_path)).splitlines()[-1]
+    figures = json.loads(last)
+    for key in ("heldout_f1_start", "heldout_f1_end", "improvement_ci_low",
+                "improvement_ci_high", "minutes"):
+        assert isinstance(figures[key], float), key
+    assert figures["heldout_n"] == 6 and figures["grpo_steps"] == 1
+    assert figures["improvement_ci_low"] <= figures["improvement_ci_high"]
+    assert (tmp_path / "training.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "sft" / "config.json").exists() and (tmp_path / "grpo.pt").exists()

@@ -102,6 +102,12 @@ CHECKS: dict[str, Check] = {
         Check("parse"),  # needs serve-web running: tests/test_cli.py runs the printed command
     ".venv/bin/python benchmarks/corpus_first_query.py": Check("help"),
     ".venv/bin/python benchmarks/soak.py": Check("help"),
+    # Learning the task
+    ".venv/bin/python examples/train_sim.py": Check("help"),
+    ".venv/bin/python examples/train_sim.py --minutes 0 --sft-steps 400 --grpo-steps 60":
+        Check("help"),
+    ".venv/bin/python examples/train_sim.py --sft-from runs/train_sim/sft": Check("help"),
+    ".venv/bin/python benchmarks/compact_format.py": Check("help"),
     # Integrations
     ".venv/bin/pip install -e '.[trl]'": Check("extra", arg="trl"),
     ".venv/bin/python examples/train_trl.py --steps 2": Check("help"),

@@ -1,0 +1,41 @@
+"""The compact format: Search-R1's grammar, short prompts, URL and snippet per hit, and
+DeepResearcher's reward scoring its episodes."""
+
+from __future__ import annotations
+
+import asyncio
+
+from webresearch.envs.web_research import WebResearchEnv
+from webresearch.policies.scripted import NoToolPolicy, OraclePolicy
+from webresearch.rollout.episode import run_episode
+from webresearch.train.compact import CompactFormat
+from webresearch.web.base import SearchHit, SearchResults
+
+
+def test_results_show_the_url_and_snippet_of_each_hit_and_failures() -> None:
+    fmt = CompactFormat()
+    hits = (SearchHit("A", "https://s.test/A", "A is."), SearchHit("B", "https://s.test/B", "B."))
+    text = fmt.render_search([SearchResults("q", hits), SearchResults("r", (), error="429")])
+    assert text == "https://s.test/A\nA is.\nhttps://s.test/B\nB.\nSearch failed: 429"
+    assert fmt.render_search([SearchResults("q", ())]) == "No results."
+
+
+def test_the_prompts_are_short() -> None:
+    env = WebResearchEnv(action_format=CompactFormat(), max_turns=3)
+    observation, info = env.reset(seed=0)
+    assert observation == info["question"] and len(info["system_prompt"]) < 120
+    assert "at most 3 times" in info["system_prompt"]
+    env.close()
+
+
+def test_the_oracle_scores_full_reward_and_the_floor_none() -> None:
+    env = WebResearchEnv(action_format=CompactFormat(), top_k=1, max_turns=4)
+    task = next(t for t in env.tasks if t.hops == 1 and t.answers[0].isdigit())
+    oracle = asyncio.run(run_episode(env, OraclePolicy([task], CompactFormat()), task))
+    floor = asyncio.run(run_episode(env, NoToolPolicy(CompactFormat()), task))
+    assert (oracle.status, oracle.reward, oracle.tool_calls) == ("answered", 1.0, 1)
+    assert (floor.reward, floor.tool_calls) == (0.0, 0)
+    broken = asyncio.run(env.areset(options={"task": task}))
+    _, reward, done, _, _ = asyncio.run(env.astep("<think>hm</think> no tags"))
+    assert broken and done and reward == -1.0  # DeepResearcher's format penalty
+    env.close()

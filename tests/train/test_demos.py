@@ -1,0 +1,67 @@
+"""Demonstrations: a mixture keeps one policy per task, draws by weight, and is recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from webresearch.envs.web_research import WebResearchEnv
+from webresearch.errors import ConfigError
+from webresearch.policies.heuristic import HeuristicPolicy
+from webresearch.policies.scripted import NoToolPolicy
+from webresearch.replay.store import ReplayStore
+from webresearch.train.compact import CompactFormat
+from webresearch.train.demos import MixturePolicy, demo_policy, record_demos
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.text(min_size=1, max_size=60), st.integers(0, 5))
+def test_a_question_is_played_by_one_policy_throughout(question: str, seed: int) -> None:
+    mix = demo_policy([], CompactFormat(), oracle=0.0, seed=seed)
+    first = mix.pick(question)
+    assert all(mix.pick(question) is first for _ in range(3))
+    conversation = [{"role": "user", "content": question}]
+    assert mix.act(conversation) == first.act(conversation)
+
+
+def test_the_draw_follows_the_weights() -> None:
+    heuristic, floor = HeuristicPolicy(CompactFormat()), NoToolPolicy(CompactFormat())
+    mix = MixturePolicy([(heuristic, 3.0), (floor, 1.0)])
+    picks = Counter(mix.pick(f"question {i}").name for i in range(2000))
+    assert 0.70 < picks["heuristic"] / 2000 < 0.80
+
+
+@pytest.mark.parametrize("pairs", [[], [(NoToolPolicy(), 0.0)], [(NoToolPolicy(), -1.0)]],
+                         ids=["none", "zero", "negative"])
+def test_bad_weights_are_refused(pairs: list[tuple[NoToolPolicy, float]]) -> None:
+    with pytest.raises(ConfigError, match=re.escape("Expects (policy, weight > 0) pairs")):
+        MixturePolicy(pairs)  # type: ignore[arg-type]
+
+
+def test_demonstrations_are_recorded_one_per_task(tmp_path: Path) -> None:
+    tasks = WebResearchEnv().tasks[:10]
+    mix = demo_policy(tasks, CompactFormat(), seed=1)
+
+    def make_env() -> WebResearchEnv:
+        return WebResearchEnv(tasks=tasks, action_format=CompactFormat(), top_k=1, max_turns=4)
+
+    with ReplayStore(tmp_path) as store:
+        run = asyncio.run(record_demos(store, make_env, mix, tasks))
+        episodes = list(store.episodes(run.run_id))
+    assert sorted(e.task.id for e in episodes) == sorted(t.id for t in tasks)
+    assert store_notes(tmp_path, run.run_id) == "demonstrations"
+    played = {e.task.id: mix.pick(e.task.question).name for e in episodes}
+    silent = [e for e in episodes if played[e.task.id] == "no-tool"]
+    assert all(e.tool_calls == 0 and e.answer == "I don't know" for e in silent)
+    assert all(e.tool_calls > 0 for e in episodes if played[e.task.id] != "no-tool")
+
+
+def store_notes(directory: Path, run_id: str) -> str:
+    with ReplayStore(directory) as store:
+        return store.run(run_id).notes
