@@ -53,7 +53,8 @@ def warm_up(model: Any, tokenizer: Any, steps: int, lr: float) -> None:
     Supervised on the model's turns only (the prompt and the tool's result are context).
     """
     env = make_env(ENV)
-    tools = env.format.tool_schemas()
+    tool_env = WebResearchToolEnv(config=ENV)  # the tools as TRL renders them
+    tools = [tool_env.web_search, tool_env.browse_webpage]
     examples = []
     for task in env.tasks[:32]:
         env.reset(options={"task": task})
@@ -84,7 +85,7 @@ def warm_up(model: Any, tokenizer: Any, steps: int, lr: float) -> None:
 
 
 def _example(tokenizer: Any, context: list[dict[str, Any]], turn: dict[str, Any],
-             tools: list[dict[str, Any]]) -> tuple[list[int], list[int]]:
+             tools: list[Any]) -> tuple[list[int], list[int]]:
     """Token ids of ``context`` then ``turn``, and labels on ``turn``'s tokens only."""
     prefix = tokenizer.apply_chat_template(context, tools=tools, tokenize=False,
                                            add_generation_prompt=True)
