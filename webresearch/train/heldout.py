@@ -78,7 +78,7 @@ async def evaluate(policy: Policy, make_env: Callable[[], WebResearchEnv], tasks
                    timeout_s: float = 900.0) -> HeldoutResult:
     """Play every task once with ``policy`` (nothing recorded) and score it."""
     config = RolloutConfig(concurrency=concurrency, sampling=sampling, progress=False,
-                           episode_timeout_s=timeout_s)
+                           episode_timeout_s=timeout_s, keep_results=True)
     report = await rollout(make_env, policy, tasks, config)
     return HeldoutResult.of(report.results)
 
