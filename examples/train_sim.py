@@ -44,7 +44,14 @@ from webresearch.replay.store import ReplayStore
 from webresearch.sim.tasks import generate_tasks
 from webresearch.sim.world import World, WorldConfig
 from webresearch.tasks import Task
-from webresearch.train import GRPOConfig, GRPOLearner, LossConfig, TrainLog, train
+from webresearch.train import (
+    GRPOConfig,
+    GRPOLearner,
+    LossConfig,
+    TrainConfig,
+    TrainLog,
+    train,
+)
 from webresearch.train.compact import CompactFormat
 from webresearch.train.demos import demo_policy, record_demos
 from webresearch.train.heldout import HeldoutResult, evaluate, paired_bootstrap
@@ -181,8 +188,9 @@ def reinforce(args: argparse.Namespace, policy: HFPolicy, store: ReplayStore,
     with contextlib.suppress(_OutOfTime):  # the time budget ran out after a step
         asyncio.run(train(policy=policy, learner=learner,
                           make_env=lambda: sim_env(args, args.train_world, tasks), tasks=tasks,
-                          store=store, steps=steps, groups_per_step=args.groups,
-                          group_size=args.group_size, sampling=sampling, on_step=report))
+                          store=store, on_step=report, config=TrainConfig(
+                              steps=steps, groups_per_step=args.groups,
+                              group_size=args.group_size, sampling=sampling)))
     policy.model.eval()
     return learner
 

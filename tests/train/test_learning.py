@@ -16,7 +16,7 @@ from webresearch.replay.store import ReplayStore
 from webresearch.sim.tasks import generate_tasks
 from webresearch.sim.world import World, WorldConfig
 from webresearch.tasks import Task
-from webresearch.train import GRPOConfig, GRPOLearner, LossConfig, train
+from webresearch.train import GRPOConfig, GRPOLearner, LossConfig, TrainConfig, train
 from webresearch.train.compact import CompactFormat
 from webresearch.train.demos import demo_policy, record_demos
 from webresearch.train.sft import SFTConfig, SFTTrainer, sft_examples
@@ -55,8 +55,8 @@ def test_grpo_raises_the_task_reward_of_a_cloned_model(tiny_model: Path, tmp_pat
         sampling = SamplingParams(temperature=1.0, max_tokens=48, stop=STOP)
         logs = asyncio.run(train(policy=policy, learner=learner,
                                  make_env=lambda: make_env(tasks), tasks=tasks, store=store,
-                                 steps=16, groups_per_step=4, group_size=8,
-                                 sampling=sampling))
+                                 config=TrainConfig(steps=16, groups_per_step=4, group_size=8,
+                                                    sampling=sampling)))
     rewards = [log.metrics.reward for log in logs]
     first, last = sum(rewards[:4]) / 4, sum(rewards[-4:]) / 4
     assert last > first + 0.15, rewards

@@ -77,10 +77,13 @@ def marked(token: str, directories: tuple[str, ...] = ()) -> list[int]:
         []
     """
     needle = f"{MARK}={token}".encode()
+    driver = token.partition("-")[0]  # the token starts with the driver's pid
     found = []
     for entry in _PROC.iterdir() if _PROC.is_dir() else ():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
+        if entry.name == driver:  # a driver still exiting (its pipe closed first) ends
+            continue              # on its own: signalling it would change its exit status
         try:
             environ = (entry / "environ").read_bytes()
         except OSError:  # gone, or not ours to read
