@@ -40,7 +40,8 @@ def play(policy: ScriptedPolicy, fmt: ActionFormat, tasks: list[Task], tokenizer
         return WebResearchEnv(web=f"sim:seed={WORLD}", tasks=tasks, action_format=fmt,
                               reward="deepresearcher", date="2026-01-01", **options)
 
-    episodes = asyncio.run(rollout(make_env, policy, tasks, RolloutConfig(progress=False))).results
+    config = RolloutConfig(progress=False, keep_results=True)
+    episodes = asyncio.run(rollout(make_env, policy, tasks, config)).results
     by_hops: dict[int, list[float]] = {}
     for e in episodes:
         by_hops.setdefault(e.task.hops, []).append(e.f1)

@@ -62,8 +62,8 @@ def recorded_count(store: Path, run_id: str) -> int:
 def rollout_thread(args: argparse.Namespace, base: str, cluster: LocalCluster, workers: int,
                    store: Path, run: RunRecord, out: dict[str, Any]) -> threading.Thread:
     """Run the rollout in a thread (a node is added or removed from the main thread)."""
-    config = RolloutConfig(episodes=args.episodes, concurrency=args.concurrency,
-                           episode_timeout_s=600, progress=False)
+    config = RolloutConfig(keep_results=True, episodes=args.episodes,
+                           concurrency=args.concurrency, episode_timeout_s=600, progress=False)
     factory = concurrency.LiveEnvFactory(base, math.ceil(args.concurrency / workers))
 
     def target() -> None:

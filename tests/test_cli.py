@@ -42,6 +42,21 @@ def test_no_tool_and_output_file(tmp_path: Path, capsys: object) -> None:
     assert len(lines) == 5 and json.loads(lines[0])["status"] == "answered"
 
 
+@pytest.mark.ray
+def test_ray_rollout_writes_each_episode_as_it_ends(tmp_path: Path) -> None:
+    """``--workers`` streams like the local rollout: the output file and the store get
+    every episode once; the summary counts them all."""
+    pytest.importorskip("ray")
+    path = tmp_path / "eps.jsonl"
+    out = run("rollout", "--policy", "oracle", "--episodes", "12", "--workers", "1",
+              "--concurrency", "4", "--no-progress", "--output", str(path), "--json",
+              "--store", str(tmp_path / "runs"))
+    assert out.returncode == 0, out.stderr
+    ids = [json.loads(line)["episode_id"] for line in path.read_text().splitlines()]
+    assert len(ids) == len(set(ids)) == 12
+    assert json.loads(out.stdout.strip().splitlines()[-1])["episodes"] == 12
+
+
 def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     out = run("rollout", "--tasks", str(tmp_path / "none.jsonl"), "--no-progress")
     assert out.returncode == 2

@@ -15,7 +15,6 @@ from webresearch.distributed.chunks import Chunks
 from webresearch.distributed.worker import Job
 from webresearch.errors import StateError
 from webresearch.replay.schema import EpisodeRecord
-from webresearch.rollout.progress import Progress
 from webresearch.tasks import Task
 
 TASK = Task(id="t", question="Q?", answers=("a",))
@@ -72,22 +71,32 @@ class FakePool:
 
 
 def drive(kinds: list[str], episodes: int, *, chunk: int = 2, spare: int = 0,
-          placement_s: float = 0.05) -> tuple[FakePool, list[str]]:
+          placement_s: float = 0.05, stored: frozenset[str] = frozenset()
+          ) -> tuple[FakePool, list[str]]:
+    """Runs ``episodes`` on workers of ``kinds``; ``stored``: the ids a dead worker had
+    recorded before it died. Returns the pool and the ids reported finished, in order."""
     async def scenario() -> tuple[FakePool, list[str]]:
         pool = FakePool(kinds, spare=spare)
         pool.workers = {w: (w, k) for w, k in pool.workers.items()}
-        jobs: list[Job] = [(f"e{i}", TASK, 0) for i in range(episodes)]
+        finished: list[str] = []
 
         async def recorded(ids: list[str]) -> list[EpisodeRecord]:
-            return []
+            return [dataclasses.replace(EpisodeRecord("r", TASK, 0, "answered", 1.0, 1.0, 1.0),
+                                        episode_id=i) for i in ids if i in stored]
 
-        chunks = Chunks(pool, jobs, submit=pool.submit, probe=pool.probe, recorded=recorded,
+        def finish(i: int, record: EpisodeRecord) -> None:
+            assert record.episode_id == f"e{i}"
+            finished.append(record.episode_id)
+
+        chunks = Chunks(pool, lambda i: (f"e{i}", TASK, 0), episodes, submit=pool.submit,
+                        probe=pool.probe, recorded=recorded, finished=finish,
                         chunk_size=chunk, dead_errors=(Dead,))
         try:
-            await chunks.drive(Progress(episodes, enabled=False), 2, 60.0, placement_s)
+            await chunks.drive(2, 60.0, placement_s)
         finally:
             chunks.discard()
-        return pool, [r.episode_id for r in chunks.results if r is not None]
+        assert len(finished) == len(set(finished))  # each reported once
+        return pool, finished
 
     return asyncio.run(scenario())
 
@@ -107,6 +116,26 @@ def test_a_dead_worker_is_replaced_and_its_chunk_runs_again() -> None:
     pool, done = drive(["runs", "dies"], 20, spare=1)
     assert sorted(done) == sorted(f"e{i}" for i in range(20)) == sorted(pool.ran)
     assert 2 in pool.workers  # the replacement
+
+
+def test_what_a_dead_worker_recorded_is_kept_and_not_run_again() -> None:
+    stored = frozenset({"e0", "e1", "e3"})  # the dying worker's first chunks, in part
+    pool, done = drive(["dies", "runs"], 12, chunk=4, spare=0, stored=stored)
+    assert sorted(done) == sorted(f"e{i}" for i in range(12))
+    assert not stored & set(pool.ran) and sorted(pool.ran) == sorted(set(done) - stored)
+
+
+def test_a_million_episodes_are_scheduled_without_a_million_jobs() -> None:
+    made: list[int] = []
+
+    def job(i: int) -> Job:
+        made.append(i)
+        return (f"e{i}", TASK, 0)
+
+    chunks = Chunks(FakePool(["runs"]), job, 1_000_000, submit=FakePool([]).submit,
+                    probe=FakePool([]).probe, recorded=None,  # type: ignore[arg-type]
+                    finished=lambda i, r: None, chunk_size=16, dead_errors=(Dead,))
+    assert len(chunks.done) == 1_000_000 and not made  # one byte an episode, no job yet
 
 
 def test_no_worker_left_is_a_clear_error() -> None:

@@ -143,7 +143,7 @@ def test_the_store_lives_on_the_drivers_node_only(cluster: Three, tmp_path: Path
     where = tmp_path / "ran"
     where.mkdir()
     store = tmp_path / "store"
-    config = RolloutConfig(episodes=48, concurrency=12, progress=False)
+    config = RolloutConfig(keep_results=True, episodes=48, concurrency=12, progress=False)
 
     def oracle() -> Policy:
         return OraclePolicy(TASKS)
@@ -195,7 +195,8 @@ def test_host_rate_limit_holds_across_three_nodes(cluster: Three, tmp_path: Path
                 return OraclePolicy(tasks)
 
             report = await rollout_on_every_worker(
-                env, policy, tasks, RolloutConfig(concurrency=18, progress=False),
+                env, policy, tasks,
+                RolloutConfig(keep_results=True, concurrency=18, progress=False),
                 RayConfig(address=cluster.address, workers=3, chunk_size=2))
             assert {r.f1 for r in report.results} == {1.0}
             return [r.time for r in net.log if r.path.startswith("/wiki/")]
@@ -237,7 +238,7 @@ def test_policy_server_placed_by_resource_serves_other_nodes(
         torch.set_num_threads(1)
         return LoggedPolicy(HFPolicy(str(tiny_model)), log)
 
-    config = RolloutConfig(episodes=6, concurrency=6, progress=False,
+    config = RolloutConfig(keep_results=True, episodes=6, concurrency=6, progress=False,
                            sampling=SamplingParams(max_tokens=8))
     report = asyncio.run(rollout_on_every_worker(
         functools.partial(sim_env, where), policy, TASKS, config,
@@ -267,7 +268,7 @@ def test_a_node_that_dies_mid_run_loses_nothing_and_a_new_node_gets_work(
 
     def roll() -> None:  # in a thread: Ray starts a node from the main thread only
         try:
-            config = RolloutConfig(episodes=300, concurrency=12, progress=False)
+            config = RolloutConfig(keep_results=True, episodes=300, concurrency=12, progress=False)
             reports.append(asyncio.run(ray_rollout(
                 functools.partial(sim_env, where), slow, TASKS, config,
                 RayConfig(address=cluster.address, workers=3, chunk_size=4),

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,7 +95,8 @@ class SlowOracle(OraclePolicy):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_every_episode_runs_once_and_is_recorded_once(workers: int, tmp_path: Path) -> None:
-    config = RolloutConfig(episodes=60, group_size=3, concurrency=8, progress=False)
+    config = RolloutConfig(keep_results=True, episodes=60, group_size=3, concurrency=8,
+                           progress=False)
     report = asyncio.run(ray_rollout(sim_env, oracle, TASKS, config,
                                      RayConfig(workers=workers, chunk_size=4),
                                      store=str(tmp_path)))
@@ -104,6 +106,29 @@ def test_every_episode_runs_once_and_is_recorded_once(workers: int, tmp_path: Pa
     with ReplayStore(tmp_path) as store:
         stored = store.episodes(report.run_id)
     assert sorted(e.episode_id for e in stored) == sorted(r.episode_id for r in report.results)
+
+
+def test_the_driver_streams_episodes_and_keeps_none_by_default(tmp_path: Path) -> None:
+    """Without ``keep_results`` the driver hands each episode to ``on_episode`` and keeps
+    only running totals: its memory does not grow with the finished episodes."""
+    from webresearch.distributed import RayRunner
+    from webresearch.errors import StateError
+
+    seen: list[str] = []
+    config = RolloutConfig(episodes=24, concurrency=8, progress=False)
+
+    async def run() -> Any:
+        async with RayRunner(sim_env, oracle, RayConfig(workers=1, chunk_size=4),
+                             concurrency=8, store=str(tmp_path)) as runner:
+            return await runner.run(TASKS, config, on_episode=lambda e: seen.append(e.episode_id))
+
+    report = asyncio.run(run())
+    assert len(seen) == len(set(seen)) == 24 and report.summary.episodes == 24
+    assert report.kept is None
+    with pytest.raises(StateError, match="keep_results=True"):
+        _ = report.results
+    with ReplayStore(tmp_path) as store:
+        assert sorted(e.episode_id for e in store.episodes(report.run_id)) == sorted(seen)
 
 
 @pytest.mark.parametrize("store_writer", ["workers", "actor"])
@@ -130,7 +155,7 @@ def test_a_killed_worker_loses_nothing_and_records_nothing_twice(tmp_path: Path,
 
     thread = threading.Thread(target=killer)
     thread.start()
-    config = RolloutConfig(episodes=160, concurrency=16, progress=False)
+    config = RolloutConfig(keep_results=True, episodes=160, concurrency=16, progress=False)
     report = asyncio.run(ray_rollout(env, slow, TASKS, config,
                                      RayConfig(workers=2, chunk_size=4, store_writer=store_writer),
                                      store=str(store)))
@@ -165,7 +190,8 @@ def test_host_rate_limit_holds_across_workers() -> None:
                 return OraclePolicy(tasks)
 
             report = await ray_rollout(env, policy, tasks,
-                                       RolloutConfig(concurrency=12, progress=False),
+                                       RolloutConfig(keep_results=True, concurrency=12,
+                                                     progress=False),
                                        RayConfig(workers=2, chunk_size=2))
             assert {r.f1 for r in report.results} == {1.0}
             return [r.time for r in net.log if r.path.startswith("/wiki/")]
@@ -184,7 +210,7 @@ def test_served_policy_is_built_once_and_shared(tmp_path: Path) -> None:
         (marks / str(os.getpid())).touch()
         return OraclePolicy(TASKS)
 
-    config = RolloutConfig(episodes=40, concurrency=8, progress=False)
+    config = RolloutConfig(keep_results=True, episodes=40, concurrency=8, progress=False)
     report = asyncio.run(ray_rollout(sim_env, policy, TASKS, config,
                                      RayConfig(workers=2, chunk_size=4, serve_policy=True)))
     assert len(report.results) == 40 and {r.f1 for r in report.results} == {1.0}
@@ -200,7 +226,7 @@ def test_served_tiny_model_assembles_tokens(tiny_model: Path) -> None:
         torch.set_num_threads(1)
         return HFPolicy(str(tiny_model))
 
-    config = RolloutConfig(episodes=4, concurrency=4, progress=False,
+    config = RolloutConfig(keep_results=True, episodes=4, concurrency=4, progress=False,
                            sampling=SamplingParams(max_tokens=8))
     report = asyncio.run(ray_rollout(sim_env, policy, TASKS, config,
                                      RayConfig(workers=2, chunk_size=1, serve_policy=True)))
@@ -262,7 +288,7 @@ def test_a_runner_serves_many_rollouts_and_loads_weights(tiny_model: Path,
     with torch.no_grad():  # weights the served policy does not have yet
         for parameter in new.parameters():
             parameter.add_(0.5 * torch.randn(parameter.shape, generator=generator))
-    config = RolloutConfig(episodes=4, concurrency=4, progress=False,
+    config = RolloutConfig(keep_results=True, episodes=4, concurrency=4, progress=False,
                            sampling=SamplingParams(temperature=1.0, max_tokens=4))
 
     async def scenario() -> tuple[list[object], list[object]]:

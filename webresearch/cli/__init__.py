@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import json
 import logging
 import os
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -189,11 +190,6 @@ async def _rollout(args: argparse.Namespace) -> int:
             print(f"interrupted: {kept} finished episodes kept as run {run.run_id} in "
                   f"{args.store}", file=sys.stderr)
         raise KeyboardInterrupt from None
-    if args.output is not None and args.workers:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        with args.output.open("w", encoding="utf-8") as out:
-            for result in report.results:
-                _write_episode(out, result)
     recorded = f"; recorded as run {report.run_id} in {args.store}" if report.run_id else ""
     print(f"policy {args.policy} on web {args.web}, {args.action_format} format{recorded}")
     print(report.table())
@@ -206,20 +202,25 @@ async def _local_rollout(args: argparse.Namespace, *, make_env: Callable[[], Web
                          build_policy: Callable[[], Policy], tasks: list[Task],
                          config: RolloutConfig, run: RunRecord) -> RolloutReport:
     store = None if args.no_store else ReplayStore(args.store)
-    output = None
-    if args.output is not None:  # written as episodes end: a long run keeps none in memory
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        output = args.output.open("w", encoding="utf-8")
     try:
-        async with build_policy() as policy:
-            return await rollout(make_env, policy, tasks, config, store=store, run=run,
-                                 on_episode=None if output is None else functools.partial(
-                                     _write_episode, output))
+        with _episode_output(args.output) as on_episode:
+            async with build_policy() as policy:
+                return await rollout(make_env, policy, tasks, config, store=store, run=run,
+                                     on_episode=on_episode)
     finally:
         if store is not None:
             store.close()
-        if output is not None:
-            output.close()
+
+
+@contextlib.contextmanager
+def _episode_output(path: Path | None) -> Iterator[Callable[[EpisodeRecord], None] | None]:
+    """Writes each episode to ``path`` (JSON lines) as it ends: a long run keeps none."""
+    if path is None:
+        yield None
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
+        yield functools.partial(_write_episode, out)
 
 
 def _write_episode(out: TextIO, episode: EpisodeRecord) -> None:
@@ -229,14 +230,16 @@ def _write_episode(out: TextIO, episode: EpisodeRecord) -> None:
 async def _ray_rollout(args: argparse.Namespace, *, make_env: Callable[[], WebResearchEnv],
                        build_policy: Callable[[], Policy], tasks: list[Task],
                        config: RolloutConfig, run: RunRecord) -> RolloutReport:
-    from webresearch.distributed import RayConfig, ray_rollout  # noqa: PLC0415 - optional
+    from webresearch.distributed import RayConfig, RayRunner  # noqa: PLC0415 - optional
 
     ray_config = RayConfig(address=args.ray_address,
                            workers=None if args.workers < 0 else args.workers,
                            serve_policy=args.serve_policy or args.policy in ("hf", "vllm"))
     store = None if args.no_store else str(args.store)
-    return await ray_rollout(make_env, build_policy, tasks, config, ray_config, store=store,
-                             run=run)
+    with _episode_output(args.output) as on_episode:
+        async with RayRunner(make_env, build_policy, ray_config,
+                             concurrency=config.concurrency, store=store) as runner:
+            return await runner.run(tasks, config, run=run, on_episode=on_episode)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

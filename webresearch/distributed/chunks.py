@@ -11,7 +11,6 @@ from typing import Any, Protocol
 from webresearch.distributed.worker import Job
 from webresearch.errors import StateError
 from webresearch.replay.schema import EpisodeRecord
-from webresearch.rollout.progress import Progress
 
 __all__ = ["Chunks", "WorkerPool"]
 
@@ -47,29 +46,48 @@ class Chunks:
 
     Args:
         pool: The workers.
-        jobs: Every episode of the rollout.
+        job: The ``i``-th episode of the rollout (made when handed out: a million
+            episodes keep no million jobs in memory).
+        total: Episodes in the rollout.
         submit: Sends a chunk's jobs to a worker; returns the awaitable of its episodes.
         probe: Asks a worker whether it runs; returns an awaitable answered once it does.
         recorded: Which of some episode ids the store already holds.
+        finished: Called once with each episode's index and record, as it comes back
+            (or is found recorded after its worker died).
         chunk_size: Episodes per chunk.
         dead_errors: The exception types that mean a worker died.
     """
 
-    def __init__(self, pool: WorkerPool, jobs: list[Job], *,
+    def __init__(self, pool: WorkerPool, job: Callable[[int], Job], total: int, *,
                  submit: Callable[[Any, list[Job]], Awaitable[list[EpisodeRecord]]],
                  probe: Callable[[Any], Awaitable[Any]],
                  recorded: Callable[[list[str]], Awaitable[list[EpisodeRecord]]],
+                 finished: Callable[[int, EpisodeRecord], None],
                  chunk_size: int, dead_errors: tuple[type[BaseException], ...]) -> None:
-        self.pool, self.jobs, self.submit, self.recorded = pool, jobs, submit, recorded
-        self.probe = probe
-        self.dead_errors = dead_errors
-        self.index = {job[0]: i for i, job in enumerate(jobs)}
-        self.queue: deque[list[int]] = deque(
-            list(range(i, min(i + chunk_size, len(jobs))))
-            for i in range(0, len(jobs), chunk_size))
-        self.results: list[EpisodeRecord | None] = [None] * len(jobs)
+        self.pool, self.job, self.total, self.submit = pool, job, total, submit
+        self.probe, self.recorded, self.finished = probe, recorded, finished
+        self.chunk_size, self.dead_errors = chunk_size, dead_errors
+        self.handed = 0  # episodes [0, handed) have been handed out at least once
+        self.requeued: deque[list[int]] = deque()  # a dead worker's unfinished episodes
+        self.done = bytearray(total)  # one byte an episode: memory flat in what finished
         self.in_flight: dict[asyncio.Future[list[EpisodeRecord]], tuple[int, list[int]]] = {}
         self.probes: dict[asyncio.Future[Any], int] = {}
+
+    @property
+    def queued(self) -> bool:
+        """Whether episodes wait for a worker."""
+        return bool(self.requeued) or self.handed < self.total
+
+    def _next_chunk(self) -> list[int]:
+        if self.requeued:
+            return self.requeued.popleft()
+        start, self.handed = self.handed, min(self.handed + self.chunk_size, self.total)
+        return list(range(start, self.handed))
+
+    def _finish(self, i: int, record: EpisodeRecord) -> None:
+        if not self.done[i]:
+            self.done[i] = 1
+            self.finished(i, record)
 
     def fill(self, per_worker: int) -> None:
         """Give every worker chunks until it holds ``per_worker``; probe the unstarted ones."""
@@ -81,9 +99,9 @@ class Chunks:
         for worker, handle in self.pool.workers.items():
             if worker not in self.pool.ready and worker not in probing:
                 self.probes[asyncio.ensure_future(self.probe(handle))] = worker
-            while self.queue and held[worker] < per_worker:
-                chunk = self.queue.popleft()
-                future = asyncio.ensure_future(self.submit(handle, [self.jobs[i] for i in chunk]))
+            while self.queued and held[worker] < per_worker:
+                chunk = self._next_chunk()
+                future = asyncio.ensure_future(self.submit(handle, [self.job(i) for i in chunk]))
                 self.in_flight[future] = (worker, chunk)
                 held[worker] += 1
 
@@ -92,16 +110,17 @@ class Chunks:
         if worker in self.pool.workers:
             self.pool.replace(worker, error)
         if chunk:
-            for record in await self.recorded([self.jobs[i][0] for i in chunk]):
-                self.results[self.index[record.episode_id]] = record
-        rest = [i for i in chunk if self.results[i] is None]
+            index = {self.job(i)[0]: i for i in chunk}
+            for record in await self.recorded(list(index)):
+                self._finish(index[record.episode_id], record)
+        rest = [i for i in chunk if not self.done[i]]
         if rest:
-            self.queue.appendleft(rest)
+            self.requeued.appendleft(rest)
         if not self.pool.workers:
             raise StateError("Expects a live rollout worker, actual: every worker died "
                              "and the restarts are spent")
 
-    async def drive(self, progress: Progress, per_worker: int, stall_s: float,
+    async def drive(self, per_worker: int, stall_s: float,
                     placement_s: float) -> None:
         """Run until every chunk is back; raise if nothing happens for ``stall_s`` seconds."""
         self.fill(per_worker)
@@ -123,9 +142,9 @@ class Chunks:
                 if future in self.probes:
                     await self._answered(self.probes.pop(future), future)
                 else:
-                    await self._returned(future, progress)
+                    await self._returned(future)
             self.fill(per_worker)
-        if self.queue:
+        if self.queued:
             raise StateError("Expects a rollout worker that runs, actual: none is left")
 
     def _stranded(self) -> set[int]:
@@ -144,8 +163,7 @@ class Chunks:
         else:
             self.pool.ready.add(worker)
 
-    async def _returned(self, future: asyncio.Future[list[EpisodeRecord]],
-                        progress: Progress) -> None:
+    async def _returned(self, future: asyncio.Future[list[EpisodeRecord]]) -> None:
         worker, chunk = self.in_flight.pop(future)
         try:
             records = future.result()
@@ -153,8 +171,7 @@ class Chunks:
             await self.lost(worker, chunk, exc)
             return
         for i, record in zip(chunk, records, strict=True):
-            self.results[i] = record
-            progress.add(record)
+            self._finish(i, record)
 
     def discard(self) -> None:
         """Drop the chunks and probes still in flight (the rollout is over, or ending early)."""

@@ -26,8 +26,9 @@ from webresearch.errors import ConfigError
 from webresearch.policies.base import Policy
 from webresearch.replay.schema import EpisodeRecord, RunRecord, new_id
 from webresearch.replay.store import ReplayStore
-from webresearch.rollout.local import RolloutConfig, RolloutReport, schedule
+from webresearch.rollout.local import RolloutConfig, RolloutReport, episode_count, scheduled
 from webresearch.rollout.progress import Progress
+from webresearch.rollout.summary import RolloutStats
 from webresearch.tasks import Task
 
 __all__ = ["RayConfig", "RayRunner", "ray_rollout"]
@@ -195,35 +196,52 @@ class RayRunner:
         self.ray.kill(self.workers.pop(worker), no_restart=True)
 
     async def run(self, tasks: Sequence[Task], config: RolloutConfig | None = None, *,
-                  run: RunRecord | None = None, policy_version: int = 0) -> RolloutReport:
+                  run: RunRecord | None = None, policy_version: int = 0,
+                  on_episode: Callable[[EpisodeRecord], None] | None = None) -> RolloutReport:
         """Run the scheduled episodes of ``tasks`` (as ``rollout`` schedules them).
 
         ``config.concurrency`` is the runner's, fixed at construction; ``run`` is
-        created in the store if new (a new run by default).
+        created in the store if new (a new run by default). As in ``rollout``, each
+        episode goes to ``on_episode`` as it comes back and the report keeps the
+        episodes only with ``config.keep_results``: the driver's memory does not grow
+        with the episodes that finished.
         """
         config = config or RolloutConfig()
         await self.start()
-        batch = new_id()
-        jobs: list[Job] = [(f"{batch}-{i:06d}", task, group)
-                           for i, (task, group) in enumerate(schedule(tasks, config))]
+        batch, total = new_id(), episode_count(tasks, config)
+
+        def job(i: int) -> Job:
+            return (f"{batch}-{i:06d}", *scheduled(tasks, config, i))
+
         run_id = await self._open_run(run or RunRecord(policy="ray"))
         settings = Settings(run_id, policy_version, config.sampling, config.episode_timeout_s)
-        chunks = Chunks(self, jobs, submit=lambda w, js: w.run.remote(js, settings),
+        kept: dict[int, EpisodeRecord] | None = {} if config.keep_results else None
+        stats = RolloutStats()
+        progress = Progress(total, enabled=config.progress,
+                            desc=f"{len(self.workers)} ray workers")
+
+        def finished(i: int, record: EpisodeRecord) -> None:
+            if kept is not None:
+                kept[i] = record
+            stats.add(record)
+            progress.add(record)
+            if on_episode is not None:
+                on_episode(record)
+
+        chunks = Chunks(self, job, total, submit=lambda w, js: w.run.remote(js, settings),
                         probe=lambda w: w.pid.remote(), recorded=self._recorded,
-                        chunk_size=self.ray_config.chunk_size,
+                        finished=finished, chunk_size=self.ray_config.chunk_size,
                         dead_errors=(self.ray.exceptions.RayActorError,))
         stall = self.ray_config.stall_timeout_s or 2 * config.episode_timeout_s + 60
         start = time.perf_counter()
-        progress = Progress(len(jobs), enabled=config.progress,
-                            desc=f"{len(self.workers)} ray workers")
         try:
-            await chunks.drive(progress, math.ceil(self.per_worker / self.ray_config.chunk_size)
-                               + 1, stall, self.ray_config.placement_timeout_s)
+            await chunks.drive(math.ceil(self.per_worker / self.ray_config.chunk_size) + 1,
+                               stall, self.ray_config.placement_timeout_s)
         finally:
             progress.close()
             chunks.discard()
-        done = [r for r in chunks.results if r is not None]
-        return RolloutReport(done, time.perf_counter() - start, run_id)
+        results = [kept[i] for i in sorted(kept)] if kept is not None else None
+        return RolloutReport(results, time.perf_counter() - start, run_id, stats)
 
     async def _open_run(self, run: RunRecord) -> str:
         if self.store_actor is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -21,7 +20,8 @@ from webresearch.rollout.progress import Progress
 from webresearch.rollout.summary import RolloutStats, RolloutSummary
 from webresearch.tasks import Task
 
-__all__ = ["RolloutConfig", "RolloutReport", "rollout", "schedule", "with_config"]
+__all__ = ["RolloutConfig", "RolloutReport", "episode_count", "rollout", "schedule", "scheduled",
+           "with_config"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,10 +108,26 @@ def schedule(tasks: Sequence[Task], config: RolloutConfig) -> list[tuple[Task, i
         >>> [(t.id, g) for t, g in schedule(tasks, RolloutConfig(episodes=5, group_size=2))]
         [('x', 0), ('x', 1), ('y', 0), ('y', 1), ('x', 0)]
     """
-    episodes = _episodes(tasks, config)
-    slots = math.ceil(episodes / config.group_size)
-    jobs = [(tasks[i % len(tasks)], g) for i in range(slots) for g in range(config.group_size)]
-    return jobs[:episodes]
+    return [scheduled(tasks, config, i) for i in range(episode_count(tasks, config))]
+
+
+def scheduled(tasks: Sequence[Task], config: RolloutConfig, i: int) -> tuple[Task, int]:
+    """The ``(task, group index)`` of episode ``i`` of :func:`schedule`, made on demand.
+
+    Example:
+        >>> tasks = [Task(id=i, question=i, answers=("a",)) for i in "xy"]
+        >>> task, group = scheduled(tasks, RolloutConfig(group_size=2), 3)
+        >>> task.id, group
+        ('y', 1)
+    """
+    return tasks[i // config.group_size % len(tasks)], i % config.group_size
+
+
+def episode_count(tasks: Sequence[Task], config: RolloutConfig) -> int:
+    """How many episodes ``config`` schedules: ``episodes``, or each task's group once."""
+    if not tasks:
+        raise ConfigError("Expects at least one task to roll out, actual: none")
+    return config.episodes or len(tasks) * config.group_size
 
 
 async def rollout(
@@ -136,7 +152,7 @@ async def rollout(
     Envs are closed at the end, even on cancellation.
     """
     config = config or RolloutConfig()
-    total = _episodes(tasks, config)
+    total = episode_count(tasks, config)
     envs = [make_env() for _ in range(min(config.concurrency, total))]
     run_id = ""
     writer = None
@@ -153,7 +169,7 @@ async def rollout(
 
     async def worker(env: WebResearchEnv) -> None:
         for i in jobs:
-            task, group = tasks[i // config.group_size % len(tasks)], i % config.group_size
+            task, group = scheduled(tasks, config, i)
             result = await run_episode(env, policy, task, group=group, run_id=run_id,
                                        sampling=config.sampling,
                                        timeout_s=config.episode_timeout_s,
@@ -178,12 +194,6 @@ async def rollout(
     seconds = time.perf_counter() - start
     results = [kept[i] for i in sorted(kept)] if kept is not None else None
     return RolloutReport(results, seconds, run_id, stats)
-
-
-def _episodes(tasks: Sequence[Task], config: RolloutConfig) -> int:
-    if not tasks:
-        raise ConfigError("Expects at least one task to roll out, actual: none")
-    return config.episodes or len(tasks) * config.group_size
 
 
 def with_config(run: RunRecord, env: WebResearchEnv, config: RolloutConfig) -> RunRecord:

@@ -8,7 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.policies.base import Policy
-from webresearch.replay.schema import RunRecord
+from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout.local import RolloutConfig, RolloutReport, rollout
 from webresearch.tasks import Task
@@ -27,8 +27,11 @@ class Runner(Protocol):
     """
 
     async def run(self, tasks: Sequence[Task], config: RolloutConfig | None = None, *,
-                  run: RunRecord | None = None, policy_version: int = 0) -> RolloutReport:
-        """Run ``tasks`` as ``config`` schedules them, recorded under ``run``."""
+                  run: RunRecord | None = None, policy_version: int = 0,
+                  on_episode: Callable[[EpisodeRecord], None] | None = None) -> RolloutReport:
+        """Run ``tasks`` as ``config`` schedules them, recorded under ``run``; each
+        finished episode goes to ``on_episode`` (kept in the report only with
+        ``config.keep_results``)."""
         ...
 
     async def load_weights(self, state_dict: dict[str, Any]) -> None:
@@ -62,9 +65,10 @@ class LocalRunner:
         self.store = store
 
     async def run(self, tasks: Sequence[Task], config: RolloutConfig | None = None, *,
-                  run: RunRecord | None = None, policy_version: int = 0) -> RolloutReport:
+                  run: RunRecord | None = None, policy_version: int = 0,
+                  on_episode: Callable[[EpisodeRecord], None] | None = None) -> RolloutReport:
         return await rollout(self.make_env, self.policy, tasks, config, store=self.store,
-                             run=run, policy_version=policy_version)
+                             run=run, policy_version=policy_version, on_episode=on_episode)
 
     async def load_weights(self, state_dict: dict[str, Any]) -> None:
         self.policy.load_weights(state_dict)
