@@ -97,9 +97,13 @@ async def soak(web: str, base: str, episodes: int, minutes: float, store_dir: st
     tasks: list[Task] = sim_tasks(base) if web == "live" else SimWeb().default_tasks()
     config = web_config(base, 256) if web == "live" else None
 
+    backends: list[LiveWeb] = []  # the envs do not own backends given to them: closed here
+
     def make_env() -> WebResearchEnv:
-        backend = LiveWeb(config) if config is not None else "sim"
-        return WebResearchEnv(tasks=tasks, web=backend, date="2026-01-01")
+        if config is not None:
+            backends.append(LiveWeb(config))
+        return WebResearchEnv(tasks=tasks, web=backends[-1] if config else "sim",
+                              date="2026-01-01")
 
     stats, sampler = RolloutStats(), Sampler()
 
@@ -119,6 +123,8 @@ async def soak(web: str, base: str, episodes: int, minutes: float, store_dir: st
             with contextlib.suppress(asyncio.CancelledError):
                 await job
         seconds = time.perf_counter() - start
+        for backend in backends:
+            await backend.aclose()
         run_id = store.runs()[-1].run_id
         ids = [s["episode_id"] for s in store.summaries(run_id)]
     summary = stats.summary(seconds)

@@ -27,6 +27,7 @@ from webresearch.policies.base import Policy
 from webresearch.replay.schema import EpisodeRecord, RunRecord, new_id
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout.local import RolloutConfig, RolloutReport, episode_count, scheduled
+from webresearch.rollout.memory import MemoryTrimmer
 from webresearch.rollout.progress import Progress
 from webresearch.rollout.summary import RolloutStats
 from webresearch.tasks import Task
@@ -216,7 +217,7 @@ class RayRunner:
         run_id = await self._open_run(run or RunRecord(policy="ray"))
         settings = Settings(run_id, policy_version, config.sampling, config.episode_timeout_s)
         kept: dict[int, EpisodeRecord] | None = {} if config.keep_results else None
-        stats = RolloutStats()
+        stats, trimmer = RolloutStats(), MemoryTrimmer()
         progress = Progress(total, enabled=config.progress,
                             desc=f"{len(self.workers)} ray workers")
 
@@ -227,6 +228,7 @@ class RayRunner:
             progress.add(record)
             if on_episode is not None:
                 on_episode(record)
+            trimmer.tick()
 
         chunks = Chunks(self, job, total, submit=lambda w, js: w.run.remote(js, settings),
                         probe=lambda w: w.pid.remote(), recorded=self._recorded,

@@ -16,6 +16,7 @@ from webresearch.replay.schema import EpisodeRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.writer import EpisodeWriter
 from webresearch.rollout.episode import run_episode
+from webresearch.rollout.memory import MemoryTrimmer
 from webresearch.tasks import Task
 
 __all__ = ["Job", "RolloutWorker", "Settings"]
@@ -56,6 +57,7 @@ class RolloutWorker:
         self.slots = asyncio.Semaphore(concurrency)
         self.idle: list[WebResearchEnv] = []
         self.envs: list[WebResearchEnv] = []
+        self.trimmer = MemoryTrimmer()
 
     def pid(self) -> int:
         """This worker's process id (tests kill it)."""
@@ -83,6 +85,7 @@ class RolloutWorker:
             await self.writer.write(record)
         elif self.store is not None:
             await self.store.write.remote(record)
+        self.trimmer.tick()
         return record
 
     async def aclose(self) -> None:

@@ -16,6 +16,7 @@ from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.writer import EpisodeWriter
 from webresearch.rollout.episode import run_episode
+from webresearch.rollout.memory import MemoryTrimmer
 from webresearch.rollout.progress import Progress
 from webresearch.rollout.summary import RolloutStats, RolloutSummary
 from webresearch.tasks import Task
@@ -164,6 +165,7 @@ async def rollout(
     kept: dict[int, EpisodeRecord] | None = {} if config.keep_results else None
     progress = Progress(total, enabled=config.progress)
     stats = RolloutStats()
+    trimmer = MemoryTrimmer()  # resident memory flat over a million episodes
     start = time.perf_counter()
     jobs = iter(range(total))  # shared by the workers: each takes the next index
 
@@ -182,6 +184,7 @@ async def rollout(
             progress.add(result)
             if on_episode is not None:
                 on_episode(result)
+            trimmer.tick()
 
     try:
         await asyncio.gather(*(worker(env) for env in envs))
