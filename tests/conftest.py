@@ -22,6 +22,10 @@ DEV_DATASET = SHARED / "datasets" / "deepresearcher_dev.jsonl"
 DEV_SAMPLE = Path(__file__).resolve().parent / "data" / "deepresearcher_dev_sample.jsonl"
 CI = os.environ.get("WEBRESEARCH_CI", "") not in ("", "0")
 MAY_SKIP_IN_CI = ("gpu", "network")  # markers of what CI does not have
+ROOT = Path(__file__).resolve().parents[1]
+PYTHONPATH = os.pathsep.join(
+    [str(ROOT / "src"), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+"""What a test's subprocess needs to import this checkout's package and ``tests``."""
 
 
 @pytest.fixture

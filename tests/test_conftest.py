@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEV_SAMPLE, dev_questions
+from tests.conftest import DEV_SAMPLE, PYTHONPATH, dev_questions
 from webresearch.tasks import load_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ def outcomes(tmp_path: Path, ci: str) -> dict[str, str]:
         "                      '--rootdir', sys.argv[3], '-o', 'addopts=',\n"
         "                      '--continue-on-collection-errors', sys.argv[3]],\n"
         "                     plugins=[Log()]))\n")
-    env = {**os.environ, "WEBRESEARCH_CI": ci, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "WEBRESEARCH_CI": ci, "PYTHONPATH": PYTHONPATH}
     done = subprocess.run([sys.executable, "-c", code, str(report), str(ROOT / "setup.cfg"),
                            str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120, check=False)

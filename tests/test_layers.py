@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1] / "webresearch"
+ROOT = Path(__file__).resolve().parents[1] / "src" / "webresearch"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "_lazy", "_home", "status", "tasks", "net"),   # basics

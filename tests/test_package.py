@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import webresearch
 
@@ -28,7 +30,6 @@ def test_facade_is_complete() -> None:
 
 def test_the_facade_holds_every_name_the_readme_imports_and_nothing_private() -> None:
     import re
-    from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     used = set(re.findall(r"\bwebresearch\.([A-Za-z_]\w*)\b", readme))
@@ -60,3 +61,21 @@ def test_errors_form_one_tree() -> None:
         obj = getattr(errors, name)
         if isinstance(obj, type):
             assert issubclass(obj, errors.WebResearchError), name
+
+
+def test_a_folder_named_webresearch_beside_python_does_not_shadow_the_package(
+        tmp_path: Path) -> None:
+    """Python started above a clone named ``webresearch`` imports the installed package,
+    not the clone's folder as an empty namespace package (the env would not register)."""
+    clone = tmp_path / "webresearch"
+    for part in ("src", "tests", "examples"):
+        (clone / part).mkdir(parents=True)
+    (clone / "setup.cfg").touch()
+    code = ("import gymnasium as gym, webresearch; print(webresearch.__file__); "
+            "print(gym.spec('WebResearch-v0').id)")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the installed package
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    package_file, env_id = out.stdout.split()
+    assert Path(package_file).name == "__init__.py" and env_id == "WebResearch-v0"

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEV_SAMPLE
+from tests.conftest import DEV_SAMPLE, PYTHONPATH
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -252,7 +252,7 @@ def script_usages(sandbox: Path) -> dict[str, str]:
 
 
 def bash(root: Path, command: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT),
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH,
            "WEBRESEARCH_CACHE_DIR": str(root / "cache")}
     done = subprocess.run(["bash", "-c", command], cwd=root, env=env, capture_output=True,
                           text=True, timeout=300, check=False)

@@ -26,6 +26,6 @@ def test_ruff() -> None:
 
 
 def test_mypy_strict() -> None:
-    out = subprocess.run([_tool("mypy"), "webresearch"], cwd=ROOT, capture_output=True,
+    out = subprocess.run([_tool("mypy"), "src/webresearch"], cwd=ROOT, capture_output=True,
                          text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr

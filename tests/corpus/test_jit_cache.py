@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PYTHONPATH
 from tests.corpus.test_corpus import write_corpus
 from webresearch.corpus.jit_cache import jit_cache_dir
 
@@ -18,7 +19,6 @@ pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("numba") is None or importlib.util.find_spec("bm25s") is None,
     reason="needs the corpus extra with numba")
 
-ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
 import json, sys
@@ -34,7 +34,7 @@ print(json.dumps({"titles": titles, "hits": stats.hits, "misses": stats.misses,
 
 def _first_query(corpus: Path, cache: Path) -> dict[str, object]:
     env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "NUMBA_DISABLE_JIT")}
-    env.update(WEBRESEARCH_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
+    env.update(WEBRESEARCH_CACHE_DIR=str(cache), PYTHONPATH=PYTHONPATH)
     out = subprocess.run([sys.executable, "-c", SCRIPT, str(corpus)], capture_output=True,
                          text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PYTHONPATH
 from tests.replay.conftest import episode
 from webresearch.errors import WebResearchError
 from webresearch.replay.schema import RunRecord
@@ -113,7 +114,7 @@ def test_sigkill_loses_only_the_episode_in_flight(tmp_path: Path) -> None:
     with ReplayStore(tmp_path) as store:
         run = store.create_run(RunRecord())
     committed: list[str] = []
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
     for round_ in range(8):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), run.run_id,
                                  str(round_)], stdout=subprocess.PIPE, text=True, env=env)

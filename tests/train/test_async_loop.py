@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import PYTHONPATH
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError, WebResearchError
 from webresearch.replay.cursor import GroupKey
@@ -180,7 +181,7 @@ def start(tmp_path: Path, steps: int) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "tests.train.test_async_loop",
                              str(tmp_path / "store"), str(tmp_path / "ckpt"), str(steps)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": PYTHONPATH})
 
 
 def test_a_killed_learner_resumes_where_it_read(tmp_path: Path) -> None:
