@@ -239,9 +239,9 @@ def test_async_api_runs_many_episodes_on_one_loop() -> None:
 def test_sync_api_reuses_one_event_loop(env: WebResearchEnv) -> None:
     env.reset(seed=0)
     env.step(search("a"))
-    loop = env._loop
+    loop = env._private._loop
     env.step(search("b"))
-    assert env._loop is loop and loop is not None
+    assert env._private._loop is loop and loop is not None
 
 
 def test_close_is_idempotent(env: WebResearchEnv) -> None:

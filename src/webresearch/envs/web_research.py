@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime
 import logging
 import re
-import sys
 import time
-from collections.abc import Coroutine, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, SupportsFloat, TypeVar
+from collections.abc import Mapping
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 
 from webresearch.envs.backends import make_web
 from webresearch.envs.config import EnvConfig, TaskSource
+from webresearch.envs.direct import DirectTools
 from webresearch.envs.episode import EpisodeState, StepTiming
 from webresearch.envs.formats import ActionFormat, Answer, Invalid, ToolCall, get_format
-from webresearch.envs.formats.base import string_list
 from webresearch.envs.outcomes import EpisodeOutcome, StepOutcome
 from webresearch.envs.reading import make_reader
 from webresearch.envs.rewards import RewardFn, Submission, exact_match, f1_score, get_reward
 from webresearch.envs.spaces import UnicodeText
+from webresearch.envs.sync import PrivateLoop
 from webresearch.envs.tools import ToolRunner
 from webresearch.errors import ConfigError, StateError, did_you_mean
 from webresearch.status import ActionKind, EpisodeStatus
@@ -32,7 +29,6 @@ from webresearch.web.base import WebBackend
 
 __all__ = ["WebResearchEnv"]
 
-T = TypeVar("T")
 logger = logging.getLogger(__name__)
 _CUT = "\n[... truncated]"
 _TOOLS_BLOCK = re.compile(r"\s*<tools>.*?</tools>", re.DOTALL)
@@ -120,12 +116,11 @@ class WebResearchEnv(gym.Env[str, str]):
         self.system_prompt = self.format.system_prompt(date=self.date, max_turns=max_turns)
         if not tools_in_prompt:  # the chat template lists the tools: DeepResearcher's own setup
             self.system_prompt = _TOOLS_BLOCK.sub("", self.system_prompt).rstrip()
-        self._direct_tools = _direct_tools(self.format)
+        self._direct_tools = DirectTools(self.format)
         self.reader = make_reader(reader, self.web)
         self._tools = ToolRunner(self.web, self.format, self.config, self.reader)
         self._state: EpisodeState | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: ThreadPoolExecutor | None = None
+        self._private = PrivateLoop()  # what the sync API runs the async core on
         self._seeded = False
         self._outcome: EpisodeOutcome | None = None
 
@@ -176,7 +171,7 @@ class WebResearchEnv(gym.Env[str, str]):
     # ------------------------------------------------------------------- step
     def step(self, action: str) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
         """Take one turn of model text; see :meth:`astep`."""
-        return self._run(self.astep(action))
+        return self._private.run(self.astep(action))
 
     async def astep(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Parse the model's text, run the tool it calls or score its answer.
@@ -287,7 +282,7 @@ class WebResearchEnv(gym.Env[str, str]):
     def call_tool(self, name: str, arguments: Mapping[str, Any]) -> str:
         """Run one tool by name, for frameworks that parse tool calls themselves; see
         :meth:`acall_tool`."""
-        return self._run(self.acall_tool(name, arguments))
+        return self._private.run(self.acall_tool(name, arguments))
 
     async def acall_tool(self, name: str, arguments: Mapping[str, Any]) -> str:
         """Run the tool ``name`` (a schema name such as ``"web_search"``, or ``"search"`` /
@@ -310,7 +305,7 @@ class WebResearchEnv(gym.Env[str, str]):
         state = self._active()
         start = time.perf_counter()
         state.step_calls = []
-        call = self._direct_call(name, arguments)
+        call = self._direct_tools.resolve(name, arguments)
         if isinstance(call, str):
             state.errors.append(f"invalid tool call: {call}")
             return f"Invalid tool call: {call}"
@@ -328,7 +323,7 @@ class WebResearchEnv(gym.Env[str, str]):
 
     def submit(self, answer_text: str | None) -> float:
         """End the episode with a final answer; see :meth:`asubmit`."""
-        return self._run(self.asubmit(answer_text))
+        return self._private.run(self.asubmit(answer_text))
 
     async def asubmit(self, answer_text: str | None) -> float:
         """End the episode with ``answer_text`` as the final answer (``None``: the agent
@@ -359,16 +354,6 @@ class WebResearchEnv(gym.Env[str, str]):
                              + ("no episode started" if state is None else "the episode ended"))
         return state
 
-    def _direct_call(self, name: str, arguments: Mapping[str, Any]) -> ToolCall | str:
-        if name not in self._direct_tools:
-            return (f"unknown tool {name!r}.{did_you_mean(name, self._direct_tools)}".rstrip(".")
-                    if isinstance(name, str) else f"a tool name must be text, not {name!r}")
-        tool, field = self._direct_tools[name]
-        if not isinstance(arguments, Mapping):
-            return f"the arguments must be a JSON object, not {type(arguments).__name__}"
-        values = string_list(arguments.get(field), field=field)
-        return values if isinstance(values, str) else ToolCall(tool, values)
-
     # -------------------------------------------------------- render & close
     def render(self) -> str | None:
         """With ``render_mode="ansi"``, the episode so far as text."""
@@ -379,24 +364,10 @@ class WebResearchEnv(gym.Env[str, str]):
     def close(self) -> None:
         """Release the web backend (if the env made it) and the event loop; safe to repeat."""
         if self._owns_web:
-            self._run(self.web.aclose())
+            self._private.run(self.web.aclose())
             self._owns_web = False
-        if self._loop is not None:
-            self._loop.close()
-            self._loop = None
-        if self._thread is not None:
-            self._thread.shutdown()
-            self._thread = None
+        self._private.close()
         super().close()
-
-    def __del__(self) -> None:
-        # The private loop is the env's own resource: release it even without close(), but
-        # not while the interpreter exits (the selectors it needs may be gone by then).
-        loop = getattr(self, "_loop", None)
-        if loop is None or loop.is_closed() or sys.is_finalizing():
-            return
-        with contextlib.suppress(Exception):
-            loop.close()
 
     async def aclose(self) -> None:
         """Async twin of :meth:`close`, for envs used through ``areset``/``astep``."""
@@ -414,20 +385,6 @@ class WebResearchEnv(gym.Env[str, str]):
         """The current episode's state (``None`` before the first reset)."""
         return self._state
 
-    # --------------------------------------------------------------- helpers
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the env's private loop; from inside a running loop (a notebook,
-        ``asyncio.run``, an async framework calling the sync API), in a helper thread."""
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return self._loop.run_until_complete(coro)
-        if self._thread is None:
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="webresearch-env")
-        return self._thread.submit(self._loop.run_until_complete, coro).result()
-
     def _load_tasks(self, tasks: TaskSource) -> list[Task]:
         if isinstance(tasks, str) and tasks == "default":
             default = self.web.default_tasks()
@@ -436,18 +393,6 @@ class WebResearchEnv(gym.Env[str, str]):
                                   f"{type(self.web).__name__}, which has no default task set")
             return default
         return load_tasks(tasks)
-
-
-def _direct_tools(fmt: ActionFormat) -> dict[str, tuple[str, str]]:
-    """Tool names a framework may call, each with the env tool and its one argument: the
-    format's schema names (in the order of ``fmt.tools``) and the env's own names."""
-    table = {tool: (tool, "query" if tool == "search" else "url_list") for tool in fmt.tools}
-    schemas = fmt.tool_schemas()
-    if len(schemas) == len(fmt.tools):
-        for tool, schema in zip(fmt.tools, schemas, strict=True):
-            function = schema["function"]
-            table[function["name"]] = (tool, function["parameters"]["required"][0])
-    return table
 
 
 def _check_render_mode(mode: str | None, modes: list[str]) -> None:
