@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -26,10 +25,13 @@ from webresearch.errors import ConfigError
 from webresearch.policies.base import Policy
 from webresearch.replay.schema import EpisodeRecord, RunRecord, new_id
 from webresearch.replay.store import ReplayStore
-from webresearch.rollout.local import RolloutConfig, RolloutReport, episode_count, scheduled
-from webresearch.rollout.memory import MemoryTrimmer
-from webresearch.rollout.progress import Progress
-from webresearch.rollout.summary import RolloutStats
+from webresearch.rollout.local import (
+    Collector,
+    RolloutConfig,
+    RolloutReport,
+    episode_count,
+    scheduled,
+)
 from webresearch.tasks import Task
 
 __all__ = ["RayConfig", "RayRunner", "ray_rollout"]
@@ -216,34 +218,20 @@ class RayRunner:
 
         run_id = await self._open_run(run or RunRecord(policy="ray"))
         settings = Settings(run_id, policy_version, config.sampling, config.episode_timeout_s)
-        kept: dict[int, EpisodeRecord] | None = {} if config.keep_results else None
-        stats, trimmer = RolloutStats(), MemoryTrimmer()
-        progress = Progress(total, enabled=config.progress,
-                            desc=f"{len(self.workers)} ray workers")
-
-        def finished(i: int, record: EpisodeRecord) -> None:
-            if kept is not None:
-                kept[i] = record
-            stats.add(record)
-            progress.add(record)
-            if on_episode is not None:
-                on_episode(record)
-            trimmer.tick()
-
+        collector = Collector(total, config, on_episode=on_episode,
+                              desc=f"{len(self.workers)} ray workers")
         chunks = Chunks(self, job, total, submit=lambda w, js: w.run.remote(js, settings),
                         probe=lambda w: w.pid.remote(), recorded=self._recorded,
-                        finished=finished, chunk_size=self.ray_config.chunk_size,
+                        finished=collector.add, chunk_size=self.ray_config.chunk_size,
                         dead_errors=(self.ray.exceptions.RayActorError,))
         stall = self.ray_config.stall_timeout_s or 2 * config.episode_timeout_s + 60
-        start = time.perf_counter()
         try:
             await chunks.drive(math.ceil(self.per_worker / self.ray_config.chunk_size) + 1,
                                stall, self.ray_config.placement_timeout_s)
         finally:
-            progress.close()
+            collector.close()
             chunks.discard()
-        results = [kept[i] for i in sorted(kept)] if kept is not None else None
-        return RolloutReport(results, time.perf_counter() - start, run_id, stats)
+        return collector.report(run_id)
 
     async def _open_run(self, run: RunRecord) -> str:
         if self.store_actor is not None:

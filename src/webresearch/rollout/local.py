@@ -21,8 +21,8 @@ from webresearch.rollout.progress import Progress
 from webresearch.rollout.summary import RolloutStats, RolloutSummary
 from webresearch.tasks import Task
 
-__all__ = ["RolloutConfig", "RolloutReport", "episode_count", "rollout", "schedule", "scheduled",
-           "with_config"]
+__all__ = ["Collector", "RolloutConfig", "RolloutReport", "episode_count", "rollout", "schedule",
+           "scheduled", "with_config"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,11 +162,7 @@ async def rollout(
         if run.run_id not in {r.run_id for r in store.runs()}:
             store.create_run(run)
         run_id, writer = run.run_id, EpisodeWriter(store)
-    kept: dict[int, EpisodeRecord] | None = {} if config.keep_results else None
-    progress = Progress(total, enabled=config.progress)
-    stats = RolloutStats()
-    trimmer = MemoryTrimmer()  # resident memory flat over a million episodes
-    start = time.perf_counter()
+    collector = Collector(total, config, on_episode=on_episode)
     jobs = iter(range(total))  # shared by the workers: each takes the next index
 
     async def worker(env: WebResearchEnv) -> None:
@@ -178,25 +174,63 @@ async def rollout(
                                        policy_version=policy_version)
             if writer is not None:
                 await writer.write(result)
-            if kept is not None:
-                kept[i] = result
-            stats.add(result)
-            progress.add(result)
-            if on_episode is not None:
-                on_episode(result)
-            trimmer.tick()
+            collector.add(i, result)
 
     try:
         await asyncio.gather(*(worker(env) for env in envs))
     finally:
-        progress.close()
+        collector.close()
         for env in envs:
             await env.aclose()
         if writer is not None:
             await writer.aclose()
-    seconds = time.perf_counter() - start
-    results = [kept[i] for i in sorted(kept)] if kept is not None else None
-    return RolloutReport(results, seconds, run_id, stats)
+    return collector.report(run_id)
+
+
+class Collector:
+    """Where a rollout's finished episodes go, for every runner: the progress bar, the
+    running totals, ``on_episode`` and, with ``config.keep_results`` only, a list, so
+    that memory stays flat over a million episodes.
+
+    Example:
+        >>> collector = Collector(1, RolloutConfig(progress=False, keep_results=True))
+        >>> collector.add(0, EpisodeRecord("r", Task(id="t", question="Q?", answers=("a",)),
+        ...                                0, "answered", 1.0, 1.0, 1.0))
+        >>> collector.close()
+        >>> report = collector.report("r")
+        >>> len(report.results), report.summary.mean_f1
+        (1, 1.0)
+    """
+
+    def __init__(self, total: int, config: RolloutConfig, *,
+                 on_episode: Callable[[EpisodeRecord], None] | None = None,
+                 desc: str | None = None) -> None:
+        self.kept: dict[int, EpisodeRecord] | None = {} if config.keep_results else None
+        self.stats = RolloutStats()
+        self.progress = Progress(total, enabled=config.progress, desc=desc)
+        self.on_episode = on_episode
+        self.trimmer = MemoryTrimmer()  # freed C-heap pages back to the system, every 10 s
+        self.start = time.perf_counter()
+
+    def add(self, i: int, episode: EpisodeRecord) -> None:
+        """Count the ``i``-th scheduled episode, which has finished."""
+        if self.kept is not None:
+            self.kept[i] = episode
+        self.stats.add(episode)
+        self.progress.add(episode)
+        if self.on_episode is not None:
+            self.on_episode(episode)
+        self.trimmer.tick()
+
+    def close(self) -> None:
+        """Close the progress bar."""
+        self.progress.close()
+
+    def report(self, run_id: str) -> RolloutReport:
+        """The rollout's report, timed from this collector's creation."""
+        kept = self.kept
+        results = [kept[i] for i in sorted(kept)] if kept is not None else None
+        return RolloutReport(results, time.perf_counter() - self.start, run_id, self.stats)
 
 
 def with_config(run: RunRecord, env: WebResearchEnv, config: RolloutConfig) -> RunRecord:
