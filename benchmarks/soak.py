@@ -112,19 +112,21 @@ async def soak(web: str, base: str, episodes: int, minutes: float, store_dir: st
         sampler.done += 1
 
     start = time.perf_counter()
-    with ReplayStore(store_dir) as store, sampler.running():
-        job = asyncio.ensure_future(rollout(
-            make_env, OraclePolicy(tasks), tasks,
-            RolloutConfig(episodes=episodes, concurrency=256, progress=sys.stderr.isatty(),
-                          episode_timeout_s=120), store=store, on_episode=finished))
-        done, _ = await asyncio.wait([job], timeout=minutes * 60)
-        if not done:  # the time cap: stop, keeping what finished
-            job.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await job
-        seconds = time.perf_counter() - start
-        for backend in backends:
-            await backend.aclose()
+    with ReplayStore(store_dir) as store:
+        with sampler.running():  # the rollout only, not the count below (it reads every row)
+            job = asyncio.ensure_future(rollout(
+                make_env, OraclePolicy(tasks), tasks,
+                RolloutConfig(episodes=episodes, concurrency=256,
+                              progress=sys.stderr.isatty(), episode_timeout_s=120),
+                store=store, on_episode=finished))
+            done, _ = await asyncio.wait([job], timeout=minutes * 60)
+            if not done:  # the time cap: stop, keeping what finished
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
+            seconds = time.perf_counter() - start
+            for backend in backends:
+                await backend.aclose()
         run_id = store.runs()[-1].run_id
         ids = [s["episode_id"] for s in store.summaries(run_id)]
     summary = stats.summary(seconds)
