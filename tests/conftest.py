@@ -28,6 +28,24 @@ PYTHONPATH = os.pathsep.join(
 """What a test's subprocess needs to import this checkout's package and ``tests``."""
 
 
+
+def assert_rate_held(times: list[float], rate: float, *, burst: int = 1,
+                     lag_s: float = 1.0) -> None:
+    """Assert that requests arriving at a server at ``times`` kept to ``rate`` per second
+    (a token bucket of ``burst``), however late the machine ran them.
+
+    A limiter lets ``n`` requests through no faster than ``(n - burst) / rate`` seconds,
+    and a request arrives after its grant, never before: so the arrivals span at least
+    that, less how late the first one came (``lag_s``). Counting arrivals per one-second
+    window instead fails on a busy machine, where a late request bunches with the next.
+    A limiter that lets twice the rate through (one per node) still fails this.
+    """
+    assert len(times) > burst + 2 * rate * lag_s, "too few requests to tell"
+    need = (len(times) - burst) / rate - lag_s
+    span = max(times) - min(times)
+    assert span >= need, f"{len(times)} requests in {span:.2f} s; at {rate}/s: >= {need:.2f} s"
+
+
 @pytest.fixture
 def dev_dataset() -> Path:
     """DeepResearcher's dev questions from ../shared, else a 21-question sample in its layout.

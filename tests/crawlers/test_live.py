@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import pytest
 
+from tests.conftest import assert_rate_held
 from tests.crawlers.conftest import live
 from webresearch.net.rate_limit import Rate
 from webresearch.sim.faults import Faults
@@ -127,8 +128,7 @@ def test_host_rate_limit_holds_as_measured_by_the_server() -> None:
 
     times = with_net(scenario)
     assert len(times) == 30
-    worst = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
-    assert worst <= rate + 1, worst
+    assert_rate_held(times, rate)
 
 
 def test_identical_concurrent_requests_make_one_upstream_call() -> None:

@@ -53,7 +53,7 @@ def test_the_asynchronous_example_runs_on_ray_workers(tmp_path: Path) -> None:
 def test_the_asynchronous_benchmark_runs() -> None:
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "async_train.py"), "--steps",
                           "2", "--repeats", "1", "--curve", "0", "--staleness", "1"],
-                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+                         capture_output=True, text=True, timeout=1200, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     figures = json.loads(out.stdout.splitlines()[-1])
     assert figures["sync_s"] > 0 and figures["async_s"] > 0 and figures["speedup"] > 0
