@@ -118,6 +118,7 @@ CHECKS: dict[str, Check] = {
     "--base-url http://127.0.0.1:8000/v1 --model qwen --episodes 4096 --group-size 16 "
     "--concurrency 4096": Check("parse"),
     ".venv/bin/webresearch rollout --episodes 4096 --workers -1": Check("parse"),
+    ".venv/bin/webresearch rollout --episodes 1000000": Check("parse"),  # minutes
     ".venv/bin/webresearch rollout --workers 32 --ray-address auto --policy hf "
     "--model runs/tiny": Check("parse"),
     ".venv/bin/pip install -e '.[ray]'": Check("extra", arg="ray"),
