@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import signal
@@ -89,6 +90,15 @@ def first_episode_recorded(store: Path, proc: subprocess.Popen[str], deadline_s:
     raise AssertionError(f"no episode recorded within {deadline_s} s")
 
 
+def stacks_of(proc: subprocess.Popen[str]) -> str:
+    """What a stuck ``webresearch`` process prints on SIGUSR1 (its threads' stacks); ends it."""
+    proc.send_signal(signal.SIGUSR1)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.communicate(timeout=10)  # it keeps running: the dump is on stderr by then
+    proc.kill()
+    return proc.communicate()[1]
+
+
 def test_ctrl_c_stops_cleanly_and_keeps_what_finished(tmp_path: Path) -> None:
     from webresearch.replay.store import ReplayStore
 
@@ -99,7 +109,11 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_finished(tmp_path: Path) -> None:
     try:
         first_episode_recorded(store, proc, deadline_s=120)  # ~1 s here, even on a busy machine
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
+        try:
+            _, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:  # say where it waits: every thread's stack
+            raise AssertionError("Ctrl-C did not stop the rollout within 120 s:\n"
+                                 + stacks_of(proc)) from None
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import faulthandler
 import functools
 import json
 import logging
 import os
 import shlex
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -247,7 +249,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Output piped into a reader that stops early (``| head``) ends the command quietly
     with status 141 (128 + SIGPIPE, as a shell tool killed by it), not a traceback.
+    ``kill -USR1 <pid>`` prints every thread's stack to stderr: where a run that seems
+    stuck is waiting.
     """
+    _stacks_on_sigusr1()
     try:
         try:
             return _main(argv)
@@ -258,6 +263,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush then succeeds
         os.close(devnull)
         return 141
+
+
+def _stacks_on_sigusr1() -> None:
+    stream = sys.__stderr__  # the process's own stderr, even while something captures it
+    if hasattr(signal, "SIGUSR1") and stream is not None:
+        with contextlib.suppress(ValueError, OSError):  # no file descriptor to write to
+            faulthandler.register(signal.SIGUSR1, file=stream, all_threads=True)
 
 
 def _main(argv: Sequence[str] | None) -> int:
