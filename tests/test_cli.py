@@ -103,8 +103,13 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_finished(tmp_path: Path) -> None:
     from webresearch.replay.store import ReplayStore
 
     store = tmp_path / "store"
-    proc = subprocess.Popen([sys.executable, "-m", "webresearch.cli", "rollout", "--episodes",
-                             "100000", "--store", str(store), "--no-progress"],
+    # `python -m webresearch.cli`, with Ctrl-C handled as in a terminal even when this test
+    # runs in a script's background job, whose processes inherit SIGINT ignored (what shells
+    # do to background jobs), which Python then keeps: Ctrl-C would do nothing.
+    launch = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+              "runpy.run_module('webresearch.cli', run_name='__main__', alter_sys=True)")
+    proc = subprocess.Popen([sys.executable, "-c", launch, "rollout", "--episodes", "100000",
+                             "--store", str(store), "--no-progress"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first_episode_recorded(store, proc, deadline_s=120)  # ~1 s here, even on a busy machine
