@@ -158,3 +158,17 @@ def test_a_resumed_cursor_carries_on_exactly(data: st.DataObject) -> None:
             s.append([member(run, key, size) for key in resolved])  # past the group's size
             resumed.refresh()
             assert not {g.key for g in resumed.pending()} & resolved
+
+
+def test_a_cursor_following_a_run_reads_each_episode_once_and_keeps_no_copy(
+        store: tuple[ReplayStore, str]) -> None:
+    """Memory flat over a long asynchronous run: each refresh reads only what is new, and the
+    store object keeps no list of every summary (``summaries`` does, for listings)."""
+    s, run = store
+    cursor = GroupCursor(s, run, group_size=2, deadline_s=10.0, clock=Clock())
+    for number in range(5):
+        key = GroupKey("p", number)
+        s.append([member(run, key, 0), member(run, key, 1)])
+        assert cursor.refresh() == 2
+    assert cursor.refresh() == 0
+    assert len(cursor.ready()) == 5 and s._summaries == {}  # nothing cached per episode

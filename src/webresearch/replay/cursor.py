@@ -186,9 +186,7 @@ class GroupCursor:
     # ---------------------------------------------------------------- reading
     def refresh(self) -> int:
         """Read the episodes committed since the last call; return how many were new."""
-        summaries = self.store.summaries(self.run_id)
-        new = summaries[self._next:]
-        self._next = len(summaries)
+        new, self._next = self.store.summaries_from(self.run_id, self._next)
         now = self.clock()
         for summary in new:
             if summary["seq"] >= self._start:

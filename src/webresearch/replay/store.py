@@ -279,21 +279,43 @@ class ReplayStore:
 
     def summaries(self, run_id: str) -> list[dict[str, Any]]:
         """The queryable fields of every readable episode of ``run_id``, in commit order
-        (incremental; damaged rows are skipped and noted)."""
+        (incremental, and kept by this store object; damaged rows are skipped and noted).
+        A reader that follows a long run calls :meth:`summaries_from` instead."""
         known = self._summaries.setdefault(run_id, [])
+        rows, self._next_seq[run_id] = self.summaries_from(run_id, self._next_seq.get(run_id, 0))
+        known.extend(rows)
+        return known
+
+    def summaries_from(self, run_id: str, start: int) -> tuple[list[dict[str, Any]], int]:
+        """The queryable fields of ``run_id``'s episodes committed at ``start`` or later,
+        in commit order, and the ``start`` of the next call; nothing is kept, so following
+        a run of a million episodes holds only what is new.
+
+        Example:
+            >>> import tempfile
+            >>> from webresearch.tasks import Task
+            >>> store = ReplayStore(tempfile.mkdtemp())
+            >>> run = store.create_run(RunRecord())
+            >>> task = Task(id="t", question="Q?", answers=("a",))
+            >>> _ = store.append([EpisodeRecord(run.run_id, task, g, "answered", 1.0, 1.0, 1.0)
+            ...                   for g in range(3)])
+            >>> rows, start = store.summaries_from(run.run_id, 1)
+            >>> [row["seq"] for row in rows], start
+            ([1, 2], 3)
+            >>> store.close()
+        """
         try:
             count = self.count(run_id)
         except DamagedRecord as exc:
             self._skip(exc)
-            return known
-        for seq in range(self._next_seq.get(run_id, 0), count):
-            self._next_seq[run_id] = seq + 1
-            key = f"meta/{run_id}/{seq:010d}"
+            return [], start
+        rows = []
+        for seq in range(start, count):
             try:
-                known.append({**self._summary(key), "seq": seq})
+                rows.append({**self._summary(f"meta/{run_id}/{seq:010d}"), "seq": seq})
             except DamagedRecord as exc:
                 self._skip(exc)
-        return known
+        return rows, max(start, count)
 
     def _summary(self, key: str) -> dict[str, Any]:
         try:
