@@ -91,6 +91,11 @@ def parse_args() -> argparse.Namespace:
     add("--oracle", type=float, default=0.4, help="share of demonstrations by the oracle")
     add("--heuristic", type=float, default=0.4, help="... by the heuristic searcher")
     add("--no-tool", type=float, default=0.2, help="... by the no-tool floor")
+    add("--tokenizer-worlds", type=lambda text: [int(x) for x in text.split(",")],
+        default=[101, 102, 103, 104, 105, 106],
+        help="seeds of the worlds whose pages train the tokenizer (comma-separated); "
+             "neither the training nor the held-out world, so that no name of either is "
+             "one token")
     add("--hidden", type=int, default=128)
     add("--layers", type=int, default=4)
     add("--heads", type=int, default=4)
@@ -241,7 +246,7 @@ def main() -> None:
     history = History()
     model_dir = args.sft_from or build_tiny_model(
         args.out / "init", hidden_size=args.hidden, layers=args.layers, heads=args.heads,
-        seed=args.seed)
+        seed=args.seed, tokenizer_worlds=args.tokenizer_worlds, isolate_spaces=True)
     policy = HFPolicy(model_dir, max_batch=64)
     heldout = world_tasks(args.heldout_world, args.heldout_tasks, seed=0)
     demo_tasks = world_tasks(args.train_world, args.demo_tasks, seed=args.seed)

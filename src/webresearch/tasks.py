@@ -29,11 +29,15 @@ class SupportingPage:
         url: The page's URL.
         title: The entity name under which a search finds the page.
         facts: Strings that the page states and the answer needs.
+        query: A search query, in words the agent has read by then (the question's,
+            earlier pages'), that finds the page with its facts in the snippet; "" if
+            none is known.
     """
 
     url: str
     title: str
     facts: tuple[str, ...] = ()
+    query: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +74,8 @@ class Task:
             "version": TASK_SCHEMA_VERSION, "id": self.id, "question": self.question,
             "answers": list(self.answers), "dataset": self.dataset, "kind": self.kind,
             "hops": self.hops,
-            "supporting": [{"url": s.url, "title": s.title, "facts": list(s.facts)}
+            "supporting": [{"url": s.url, "title": s.title, "facts": list(s.facts),
+                            **({"query": s.query} if s.query else {})}
                            for s in self.supporting],
         }
 
@@ -82,7 +87,8 @@ class Task:
             raise TaskError(f"Expects task schema version {TASK_SCHEMA_VERSION}, "
                             f"actual: {version!r}")
         try:
-            supporting = tuple(SupportingPage(s["url"], s["title"], tuple(s.get("facts", ())))
+            supporting = tuple(SupportingPage(s["url"], s["title"], tuple(s.get("facts", ())),
+                                              s.get("query", ""))
                                for s in data.get("supporting", ()))
             task = cls(id=str(data["id"]), question=data["question"],
                        answers=tuple(data["answers"]), dataset=data.get("dataset", ""),
@@ -102,7 +108,8 @@ def _check_task(task: Task) -> None:
              "kind": task.kind}
     texts.update({f"answers[{i}]": a for i, a in enumerate(task.answers)})
     for i, page in enumerate(task.supporting):
-        texts.update({f"supporting[{i}].url": page.url, f"supporting[{i}].title": page.title})
+        texts.update({f"supporting[{i}].url": page.url, f"supporting[{i}].title": page.title,
+                      f"supporting[{i}].query": page.query})
         texts.update({f"supporting[{i}].facts[{j}]": f for j, f in enumerate(page.facts)})
     for name, value in texts.items():
         check_text(value, name)

@@ -59,9 +59,10 @@ class OraclePolicy(ScriptedPolicy):
     For each supporting page it searches the page's title, checks that the page's
     URL is among the results, browses it (segment after segment) until the facts
     the answer needs have been seen, and only then gives the gold answer. In a format
-    without browsing (Search-R1's) it searches each fact beside its page's title
-    until the snippets show it. If any step fails, it answers ``unknown``: its F1
-    measures how answerable the tasks are *through the tools*.
+    without browsing (Search-R1's) it searches the page's query (words it has read by
+    then), and then each fact not yet shown beside the page's title. If any step
+    fails, it answers ``unknown``: its F1 measures how answerable the tasks are
+    *through the tools*.
 
     Example:
         >>> task = Task(id="t", question="Q?", answers=("A",))
@@ -95,7 +96,10 @@ class OraclePolicy(ScriptedPolicy):
         fmt, seen = self.format, ""
         for page in task.supporting:
             if "browse" not in fmt.tools:  # search only: snippets must show each fact
-                for fact in page.facts:
+                if page.query:
+                    seen += yield fmt.write_call("search", [page.query],
+                                                 thought=f"I need the page about {page.title}.")
+                for fact in [f for f in page.facts if f not in seen]:
                     seen += yield fmt.write_call("search", [f"{page.title} {fact}"],
                                                  thought=f"I need {page.title}'s {fact}.")
                 continue

@@ -7,6 +7,7 @@ simulated web's pages, saved in the Hugging Face layout that transformers and vL
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from webresearch.errors import DependencyNotInstalled
@@ -30,23 +31,34 @@ CHAT_TEMPLATE = (
 """ChatML, as Qwen2.5 writes it: tool schemas, when given, go into the system turn."""
 
 
-def _corpus() -> list[str]:
+def _corpus(worlds: Sequence[int]) -> Iterator[str]:
     from webresearch.envs.formats import FORMATS  # noqa: PLC0415
-    from webresearch.sim.web import SimSite  # noqa: PLC0415
-    from webresearch.sim.world import WorldConfig  # noqa: PLC0415
+    from webresearch.sim.pages import render_content  # noqa: PLC0415
+    from webresearch.sim.world import World, WorldConfig  # noqa: PLC0415
 
-    site = SimSite.of(WorldConfig())
-    texts = [content.text() for content in site.contents.values()]
+    for seed in worlds:
+        world = World.generate(WorldConfig(seed=seed))
+        yield from (render_content(world, entity).text() for entity in world.entities.values())
     for fmt in FORMATS.values():
-        texts.append(fmt().system_prompt(date="2026-01-01", max_turns=10))
-        texts.append(fmt().write_call("search", ["query"], thought="I should search."))
-        texts.append(fmt().write_answer("answer", thought="I know it."))
-    return texts
+        yield fmt().system_prompt(date="2026-01-01", max_turns=10)
+        yield fmt().write_call("search", ["query"], thought="I should search.")
+        yield fmt().write_answer("answer", thought="I know it.")
+
+
+_PIECES = r"[A-Za-z]+|[0-9]|\s|[^A-Za-z0-9\s]+"
+"""With ``isolate_spaces``: words, single digits, one whitespace character, punctuation runs."""
 
 
 def build_tiny_model(directory: str | Path, *, vocab_size: int = 2048, hidden_size: int = 64,
-                     layers: int = 2, heads: int = 2, seed: int = 0) -> Path:
+                     layers: int = 2, heads: int = 2, seed: int = 0,
+                     tokenizer_worlds: Sequence[int] = (0,), isolate_spaces: bool = False) -> Path:
     """Build and save a random Qwen2 model and its tokenizer; return ``directory``.
+
+    The default tokenizer is GPT-2's byte-level BPE trained on the default world's
+    pages. A model meant to copy names it never saw wants ``isolate_spaces=True`` (a
+    word is tokenised the same after a space, a tag or a newline, and numbers digit by
+    digit) and ``tokenizer_worlds`` other than its training and test worlds (no name
+    of either becomes one token: both split into the same kind of syllables).
 
     Args:
         directory: Where to save (``config.json``, weights, tokenizer files).
@@ -55,20 +67,34 @@ def build_tiny_model(directory: str | Path, *, vocab_size: int = 2048, hidden_si
         layers: Transformer layers.
         heads: Attention heads (one key-value head).
         seed: Seeds the weights.
+        tokenizer_worlds: Seeds of the simulated worlds whose pages train the tokenizer.
+        isolate_spaces: Split text into words, single digits, whitespace and
+            punctuation before BPE, instead of GPT-2's space-prefixed words.
     """
     try:
         import torch  # noqa: PLC0415
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: PLC0415
+        from tokenizers import (  # noqa: PLC0415
+            Regex,
+            Tokenizer,
+            decoders,
+            models,
+            pre_tokenizers,
+            trainers,
+        )
         from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM  # noqa: PLC0415
     except ImportError as exc:
         raise DependencyNotInstalled("torch/transformers", "train") from exc
     directory = Path(directory)
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if isolate_spaces:
+        bpe.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(_PIECES), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator(_corpus(), trainer=trainer)
+    bpe.train_from_iterator(_corpus(tokenizer_worlds), trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",
         additional_special_tokens=SPECIAL[1:], chat_template=CHAT_TEMPLATE)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 from webresearch.sim.world import ATTRIBUTES, RELATIONS, Entity, World
 from webresearch.tasks import SupportingPage, Task
+from webresearch.web.snippets import tokenize
 
 __all__ = ["KINDS", "generate_tasks"]
 
@@ -65,6 +66,7 @@ def _chain(world: World, rng: random.Random, hops: int) -> Task | None:
     path = [rng.choice(list(world.entities.values()))]
     phrase = _name_phrase(path[0])
     facts: list[str] = []
+    keywords: list[str] = []
     for _ in range(hops - 1):
         choices = [r for r in RELATIONS.values() if r.source == path[-1].kind]
         relation = rng.choice(choices)
@@ -72,6 +74,7 @@ def _chain(world: World, rng: random.Random, hops: int) -> Task | None:
         if nxt in path:
             return None
         facts.append(nxt.name)
+        keywords.append(relation.keyword)
         phrase = relation.phrase.format(phrase)
         path.append(nxt)
     last = path[-1]
@@ -82,6 +85,7 @@ def _chain(world: World, rng: random.Random, hops: int) -> Task | None:
         value = last.facts[attribute.name]
         question, answers = attribute.question.format(phrase), _value_answers(value)
         facts.append(answers[0])
+        keywords.append(attribute.keyword)
     else:
         relation = rng.choice(relations)
         target = world.follow(last, relation.name)
@@ -89,8 +93,9 @@ def _chain(world: World, rng: random.Random, hops: int) -> Task | None:
         question = f"{verb} {relation.phrase.format(phrase)}?"
         answers = (target.name, *target.aliases)
         facts.append(target.name)
+        keywords.append(relation.keyword)
     kind = "single" if hops == 1 else "chain"
-    return _task(question, answers, kind, path, [(f,) for f in facts])
+    return _task(question, answers, kind, path, [(f,) for f in facts], keywords=keywords)
 
 
 def _comparison(world: World, rng: random.Random) -> Task | None:
@@ -102,7 +107,7 @@ def _comparison(world: World, rng: random.Random) -> Task | None:
     winner = a if va < vb else b  # type: ignore[operator]
     question = attribute.comparison.format(_name_phrase(a), _name_phrase(b))
     return _task(question, (winner.name, *winner.aliases), "comparison", [a, b],
-                 [(str(va),), (str(vb),)])
+                 [(str(va),), (str(vb),)], keywords=[attribute.keyword] * 2)
 
 
 def _same_as(world: World, rng: random.Random) -> Task | None:
@@ -116,7 +121,8 @@ def _same_as(world: World, rng: random.Random) -> Task | None:
     answer = "yes" if b.links[relation] == target.id else "no"
     question = template.format(_name_phrase(a), _name_phrase(b))
     other = world.follow(b, relation)
-    return _task(question, (answer,), "comparison", [a, b], [(target.name,), (other.name,)])
+    return _task(question, (answer,), "comparison", [a, b], [(target.name,), (other.name,)],
+                 keywords=[RELATIONS[relation].keyword] * 2)
 
 
 def _bridge(world: World, rng: random.Random) -> Task | None:
@@ -129,13 +135,18 @@ def _bridge(world: World, rng: random.Random) -> Task | None:
     winner = a if va < vb else b  # type: ignore[operator]
     question = template.format(_name_phrase(a), _name_phrase(b))
     facts = [(ta.name,), (str(va),), (tb.name,), (str(vb),)]
+    keywords = [RELATIONS[relation].keyword, ATTRIBUTES[(ta.kind, attribute)].keyword] * 2
     return _task(question, (winner.name, *winner.aliases), "bridge-comparison",
-                 [a, ta, b, tb], facts)
+                 [a, ta, b, tb], facts, keywords=keywords)
 
 
 def _task(question: str, answers: tuple[str, ...], kind: str, pages: Sequence[Entity],
-          facts: Sequence[tuple[str, ...]]) -> Task:
-    supporting = tuple(SupportingPage(p.url, p.name, f) for p, f in zip(pages, facts, strict=True))
+          facts: Sequence[tuple[str, ...]], *, keywords: Sequence[str]) -> Task:
+    """The task; each page's query is its name, and its keyword when the question has it."""
+    asked = set(tokenize(question))
+    supporting = tuple(
+        SupportingPage(p.url, p.name, f, f"{p.name} {k}" if k in asked else p.name)
+        for p, f, k in zip(pages, facts, keywords, strict=True))
     return Task(id="", question=question[0].upper() + question[1:], answers=answers,
                 dataset="sim", kind=kind, hops=len(pages), supporting=supporting)
 

@@ -26,6 +26,8 @@ class Relation:
     """Noun phrase naming the target, ``{}`` standing for the source."""
     label: str
     """Infobox label."""
+    keyword: str
+    """The word of :attr:`phrase` that, searched beside the source's name, shows the target."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,38 +39,41 @@ class Attribute:
     question: str
     """Question about the fact, ``{}`` standing for the entity's noun phrase."""
     label: str
+    keyword: str
+    """The word of :attr:`question` that, searched beside the name, shows the fact."""
     numeric: bool = False
     comparison: str = ""
     """Question comparing two entities by this fact (lower value wins), or "" if none."""
 
 
 RELATIONS: dict[str, Relation] = {r.name: r for r in (
-    Relation("birthplace", "person", "city", "the city where {} was born", "Born in"),
-    Relation("employer", "person", "organization", "the employer of {}", "Employer"),
-    Relation("country", "city", "country", "the country in which {} lies", "Country"),
+    Relation("birthplace", "person", "city", "the city where {} was born", "Born in", "born"),
+    Relation("employer", "person", "organization", "the employer of {}", "Employer", "employer"),
+    Relation("country", "city", "country", "the country in which {} lies", "Country", "country"),
     Relation("headquarters", "organization", "city", "the city where {} is headquartered",
-             "Headquarters"),
-    Relation("founder", "organization", "person", "the founder of {}", "Founder"),
-    Relation("creator", "work", "person", "the creator of {}", "Created by"),
-    Relation("publisher", "work", "organization", "the publisher of {}", "Publisher"),
-    Relation("capital", "country", "city", "the capital of {}", "Capital"),
+             "Headquarters", "headquartered"),
+    Relation("founder", "organization", "person", "the founder of {}", "Founder", "founder"),
+    Relation("creator", "work", "person", "the creator of {}", "Created by", "creator"),
+    Relation("publisher", "work", "organization", "the publisher of {}", "Publisher", "publisher"),
+    Relation("capital", "country", "city", "the capital of {}", "Capital", "capital"),
 )}
 
 ATTRIBUTES: dict[tuple[str, str], Attribute] = {(a.kind, a.name): a for a in (
-    Attribute("born", "person", "In what year was {} born?", "Born", numeric=True,
+    Attribute("born", "person", "In what year was {} born?", "Born", "born", numeric=True,
               comparison="Who was born earlier, {} or {}?"),
-    Attribute("occupation", "person", "What was the occupation of {}?", "Occupation"),
-    Attribute("founded", "city", "In what year was {} founded?", "Founded", numeric=True,
+    Attribute("occupation", "person", "What was the occupation of {}?", "Occupation", "occupation"),
+    Attribute("founded", "city", "In what year was {} founded?", "Founded", "founded", numeric=True,
               comparison="Which city was founded earlier, {} or {}?"),
-    Attribute("population", "city", "What is the population of {}?", "Population",
+    Attribute("population", "city", "What is the population of {}?", "Population", "population",
               numeric=True),
-    Attribute("founded", "organization", "In what year was {} founded?", "Founded",
+    Attribute("founded", "organization", "In what year was {} founded?", "Founded", "founded",
               numeric=True, comparison="Which organization was founded earlier, {} or {}?"),
-    Attribute("year", "work", "In what year was {} released?", "Released", numeric=True,
+    Attribute("year", "work", "In what year was {} released?", "Released", "released", numeric=True,
               comparison="Which work came out first, {} or {}?"),
-    Attribute("genre", "work", "What is the genre of {}?", "Genre"),
-    Attribute("currency", "country", "What is the currency of {}?", "Currency"),
-    Attribute("language", "country", "What is the official language of {}?", "Language"),
+    Attribute("genre", "work", "What is the genre of {}?", "Genre", "genre"),
+    Attribute("currency", "country", "What is the currency of {}?", "Currency", "currency"),
+    Attribute("language", "country", "What is the official language of {}?", "Language",
+              "language"),
 )}
 
 _OCCUPATIONS = ("painter", "chemist", "novelist", "architect", "composer", "astronomer",
