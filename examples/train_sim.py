@@ -84,6 +84,9 @@ def parse_args() -> argparse.Namespace:
     add("--sft-steps", type=int, default=400)
     add("--grpo-steps", type=int, default=60)
     add("--train-world", type=int, default=0, help="the world demonstrations and GRPO use")
+    add("--train-scale", type=int, default=8,
+        help="the training world has this many times the entities of a default world: "
+             "too many names to memorise, so the model must learn to copy them")
     add("--heldout-world", type=int, default=1000, help="the unseen world of the evaluation")
     add("--heldout-tasks", type=int, default=300)
     add("--demo-tasks", type=int, default=3000)
@@ -114,14 +117,15 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def sim_env(args: argparse.Namespace, world: int, tasks: list[Task]) -> WebResearchEnv:
-    return WebResearchEnv(web=f"sim:seed={world}", tasks=tasks, action_format=CompactFormat(),
-                          reward="deepresearcher", max_turns=args.max_turns, top_k=args.top_k,
-                          date="2026-01-01")
+def sim_env(args: argparse.Namespace, world: int, tasks: list[Task],
+            scale: int = 1) -> WebResearchEnv:
+    return WebResearchEnv(web=f"sim:seed={world},scale={scale}", tasks=tasks,
+                          action_format=CompactFormat(), reward="deepresearcher",
+                          max_turns=args.max_turns, top_k=args.top_k, date="2026-01-01")
 
 
-def world_tasks(world: int, n: int, seed: int) -> list[Task]:
-    return generate_tasks(World.generate(WorldConfig(seed=world)), n=n, seed=seed)
+def world_tasks(world: int, n: int, seed: int, scale: int = 1) -> list[Task]:
+    return generate_tasks(World.generate(WorldConfig(seed=world).scaled(scale)), n=n, seed=seed)
 
 
 def curriculum(tasks: list[Task], one_hop_share: float, steps: int, per_step: int,
@@ -175,7 +179,8 @@ def reinforce(args: argparse.Namespace, policy: HFPolicy, store: ReplayStore,
         lr=args.grpo_lr, loss=LossConfig(loss_type="grpo"), micro_batch_size=16,
         total_steps=steps, temperature=args.temperature))
     rng = random.Random(args.seed)
-    tasks = curriculum(world_tasks(args.train_world, args.grpo_tasks, seed=args.seed + 1),
+    tasks = curriculum(world_tasks(args.train_world, args.grpo_tasks, seed=args.seed + 1,
+                                   scale=args.train_scale),
                        args.one_hop_steps, args.grpo_steps, args.groups, rng)
     sampling = SamplingParams(temperature=args.temperature, max_tokens=args.max_tokens,
                               stop=STOP, seed=None)
@@ -192,7 +197,8 @@ def reinforce(args: argparse.Namespace, policy: HFPolicy, store: ReplayStore,
 
     with contextlib.suppress(_OutOfTime):  # the time budget ran out after a step
         asyncio.run(train(policy=policy, learner=learner,
-                          make_env=lambda: sim_env(args, args.train_world, tasks), tasks=tasks,
+                          make_env=lambda: sim_env(args, args.train_world, tasks, args.train_scale),
+                          tasks=tasks,
                           store=store, on_step=report, config=TrainConfig(
                               steps=steps, groups_per_step=args.groups,
                               group_size=args.group_size, sampling=sampling)))
@@ -249,7 +255,8 @@ def main() -> None:
         seed=args.seed, tokenizer_worlds=args.tokenizer_worlds, isolate_spaces=True)
     policy = HFPolicy(model_dir, max_batch=64)
     heldout = world_tasks(args.heldout_world, args.heldout_tasks, seed=0)
-    demo_tasks = world_tasks(args.train_world, args.demo_tasks, seed=args.seed)
+    demo_tasks = world_tasks(args.train_world, args.demo_tasks, seed=args.seed,
+                             scale=args.train_scale)
     sft_s = grpo_s = None
     if args.minutes > 0:
         sft_s, grpo_s = args.minutes * 60 * args.sft_share, args.minutes * 60 * (1 - args.sft_share)
@@ -258,7 +265,8 @@ def main() -> None:
             mixture = demo_policy(demo_tasks, CompactFormat(), oracle=args.oracle,
                                   heuristic=args.heuristic, no_tool=args.no_tool, seed=args.seed)
             demos = asyncio.run(record_demos(
-                store, lambda: sim_env(args, args.train_world, demo_tasks), mixture, demo_tasks))
+                store, lambda: sim_env(args, args.train_world, demo_tasks, args.train_scale),
+                mixture, demo_tasks))
             score("init", policy, args, heldout, history)
             clone(args, policy, store, demos.run_id, history, sft_s)
             policy.model.save_pretrained(args.out / "sft")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from webresearch.envs.backends import make_web
+from webresearch.errors import ConfigError
 from webresearch.sim.world import RELATIONS, World, WorldConfig
 
 
@@ -31,3 +35,13 @@ def test_facts_are_plausible() -> None:
         assert founder.facts["born"] < org.facts["founded"] <= 2020
     for country in world.of_kind("country"):
         assert world.follow(world.follow(country, "capital"), "country") is country
+
+
+def test_a_scaled_world_is_named_by_its_spec_and_bad_specs_say_what_is_expected() -> None:
+    web = make_web("sim:seed=3,scale=2")
+    assert web.config.world == WorldConfig(seed=3).scaled(2)  # type: ignore[attr-defined]
+    assert len(World.generate(WorldConfig(seed=3).scaled(2)).of_kind("person")) == 480
+    assert make_web("sim:seed=3").config.world == WorldConfig(seed=3)  # type: ignore[attr-defined]
+    for bad in ("sim:seed=x", "sim:scale=0", "sim:seed=1,size=2", "sim:seed"):
+        with pytest.raises(ConfigError, match="Expects 'sim', 'sim:seed=<int>'"):
+            make_web(bad)

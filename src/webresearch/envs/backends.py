@@ -17,10 +17,15 @@ def _sim(arg: str) -> WebBackend:
     if not arg:
         return SimWeb()
     try:
-        seed = int(arg.removeprefix("seed="))
+        options = {key: int(value) for key, _, value in
+                   (part.partition("=") for part in arg.split(","))}
+        if not options.keys() <= {"seed", "scale"} or options.get("scale", 1) < 1:
+            raise ValueError(arg)
     except ValueError:
-        raise ConfigError(f"Expects 'sim' or 'sim:seed=<int>', actual: 'sim:{arg}'") from None
-    return SimWeb(SimWebConfig(world=WorldConfig(seed=seed)))
+        raise ConfigError("Expects 'sim', 'sim:seed=<int>' or 'sim:seed=<int>,scale=<int >= 1>', "
+                          f"actual: 'sim:{arg}'") from None
+    world = WorldConfig(seed=options.get("seed", 0)).scaled(options.get("scale", 1))
+    return SimWeb(SimWebConfig(world=world))
 
 
 def _live(arg: str) -> WebBackend:
@@ -66,7 +71,8 @@ def register_web(name: str, factory: Callable[[str], WebBackend]) -> None:
 def make_web(spec: str | WebBackend) -> WebBackend:
     """Build the backend a spec names.
 
-    Specs: ``sim``, ``sim:seed=3``, ``live[:searxng|:brave]``, ``replay:<dir>[#<run>]``,
+    Specs: ``sim``, ``sim:seed=3``, ``sim:seed=3,scale=8`` (eight times the entities),
+    ``live[:searxng|:brave]``, ``replay:<dir>[#<run>]``,
     ``corpus:<JSONL file or named corpus>[#bm25|#dense]``, and
     ``serve:<URL of webresearch serve-web>[#seed=<world seed>]`` (the live backend
     with that one local server opened to it).

@@ -118,6 +118,17 @@ class WorldConfig:
     people: int = 240
     works: int = 120
 
+    def scaled(self, factor: int) -> WorldConfig:
+        """The same world's recipe with ``factor`` times as many entities of every kind.
+
+        Example:
+            >>> WorldConfig(seed=3).scaled(2).people
+            480
+        """
+        return WorldConfig(self.seed, self.countries * factor, self.cities * factor,
+                           self.organizations * factor, self.people * factor,
+                           self.works * factor)
+
 
 class World:
     """A generated world of entities; deterministic for a given :class:`WorldConfig`.
