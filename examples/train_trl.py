@@ -99,7 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2, help="GRPO steps")
     parser.add_argument("--model", type=Path, help="model directory (default: a new tiny one)")
-    parser.add_argument("--warmup-steps", type=int, default=200)
+    parser.add_argument("--warmup-steps", type=int, default=500)
     parser.add_argument("--generations", type=int, default=4, help="rollouts per question")
     parser.add_argument("--lr", type=float, default=1e-5)
     parser.add_argument("--seed", type=int, default=0)
@@ -115,13 +115,12 @@ def main() -> None:
 
     out = args.out or Path(tempfile.mkdtemp(prefix="train-trl-"))
     start = time.perf_counter()
-    model_dir = args.model or build_tiny_model(out / "model", hidden_size=128, layers=4, heads=4,
-                                                seed=args.seed)
+    model_dir = args.model or build_tiny_model(out / "model", seed=args.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     if args.model is None:  # ChatML with tool calls, as Qwen2.5 writes it (TRL parses it)
         tokenizer.chat_template = qwen2_5_chat_template
-        warm_up(model, tokenizer, args.warmup_steps, lr=3e-3)
+        warm_up(model, tokenizer, args.warmup_steps, lr=1e-3)
 
     outcomes: list[Any] = []
 

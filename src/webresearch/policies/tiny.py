@@ -7,6 +7,7 @@ simulated web's pages, saved in the Hugging Face layout that transformers and vL
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -43,6 +44,10 @@ def _corpus(worlds: Sequence[int]) -> Iterator[str]:
         yield fmt().system_prompt(date="2026-01-01", max_turns=10)
         yield fmt().write_call("search", ["query"], thought="I should search.")
         yield fmt().write_answer("answer", thought="I know it.")
+        for schema in fmt().tool_schemas():  # tool schemas and calls, as Qwen2.5 writes them,
+            call = {"name": schema["function"]["name"], "arguments": {"query": ["words"]}}
+            text = f"{json.dumps(schema)}\n<tool_call>\n{json.dumps(call)}\n</tool_call>"
+            yield from [text] * 100  # often enough that their pieces become tokens
 
 
 _PIECES = r"[A-Za-z]+|[0-9]|\s|[^A-Za-z0-9\s]+"

@@ -127,14 +127,13 @@ def _person(world: World, e: Entity, rng: random.Random) -> list[tuple[Part, ...
     city = world.follow(e, "birthplace")
     country = world.follow(city, "country")
     employer = world.follow(e, "employer")
-    last = e.name.split()[-1]
     peer = rng.choice(world.of_kind("person"))
     occupation = str(e.facts["occupation"])
     return [
         (f"{e.name} (born {e.facts['born']}), also known as {e.aliases[0]}, is "
          f"{_article(occupation)} {occupation} who was born in ", _link(city), ", a city in ",
          _link(country), "."),
-        (f"{last} worked for ", _link(employer), " for much of a long career.",
+        (f"{e.name} worked for ", _link(employer), " for much of a long career.",
          " Contemporaries included ", _link(peer), "."),
     ]
 
@@ -153,7 +152,7 @@ def _country(world: World, e: Entity, rng: random.Random) -> list[tuple[Part, ..
 
 def _organization(world: World, e: Entity, rng: random.Random) -> list[tuple[Part, ...]]:
     return [(f"{e.name} is an organization founded in {e.facts['founded']} by ",
-             _link(world.follow(e, "founder")), ". It is headquartered in ",
+             _link(world.follow(e, "founder")), " and headquartered in ",
              _link(world.follow(e, "headquarters")), ".")]
 
 
