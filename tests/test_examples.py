@@ -71,6 +71,14 @@ def test_learner_benchmark() -> None:
     assert json.loads(last)["ratio"] > 0
 
 
+def test_copy_probe_benchmark() -> None:
+    pytest.importorskip("torch")
+    last = run("benchmarks/copy_probe.py", "--steps", "2", "--examples", "64", "--probes",
+               "2").splitlines()[-1]
+    figures = json.loads(last)
+    assert figures["steps"] == 2 and 0 <= figures["heldout_exact_copy"] <= 1
+
+
 def test_env_steps_benchmark() -> None:
     last = run("benchmarks/env_steps.py", "--episodes", "20", "--repeats", "1").splitlines()[-1]
     figures = json.loads(last)

@@ -55,7 +55,7 @@ _PIECES = r"[A-Za-z]+|[0-9]|\s|[^A-Za-z0-9\s]+"
 
 
 def build_tiny_model(directory: str | Path, *, vocab_size: int = 2048, hidden_size: int = 64,
-                     layers: int = 2, heads: int = 2, seed: int = 0,
+                     layers: int = 2, heads: int = 2, kv_heads: int = 1, seed: int = 0,
                      tokenizer_worlds: Sequence[int] = (0,), isolate_spaces: bool = False) -> Path:
     """Build and save a random Qwen2 model and its tokenizer; return ``directory``.
 
@@ -70,7 +70,8 @@ def build_tiny_model(directory: str | Path, *, vocab_size: int = 2048, hidden_si
         vocab_size: BPE vocabulary size, special tokens included.
         hidden_size: Model width; ``hidden_size / heads`` must be at least 32 for vLLM.
         layers: Transformer layers.
-        heads: Attention heads (one key-value head).
+        heads: Attention heads.
+        kv_heads: Key-value heads (``heads`` must be a multiple).
         seed: Seeds the weights.
         tokenizer_worlds: Seeds of the simulated worlds whose pages train the tokenizer.
         isolate_spaces: Split text into words, single digits, whitespace and
@@ -105,7 +106,7 @@ def build_tiny_model(directory: str | Path, *, vocab_size: int = 2048, hidden_si
         additional_special_tokens=SPECIAL[1:], chat_template=CHAT_TEMPLATE)
     config = Qwen2Config(
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
-        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=1,
+        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
         max_position_embeddings=8192, tie_word_embeddings=True,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None)

@@ -23,13 +23,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError, WebResearchError
-from webresearch.policies.base import Policy, SamplingParams
+from webresearch.policies.base import Policy
 from webresearch.replay.cursor import CursorState, GroupCursor, ReadyGroup
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
@@ -37,7 +37,7 @@ from webresearch.rollout import LocalRunner, RolloutConfig, Runner, with_config
 from webresearch.tasks import Task
 from webresearch.train.checkpoints import SkippedGroup, latest_checkpoint, save_checkpoint
 from webresearch.train.learner import StepMetrics
-from webresearch.train.loop import TrainLog, _log
+from webresearch.train.loop import TrainConfig, TrainLog, _log
 from webresearch.train.producers import GroupProducers
 
 __all__ = ["AsyncConfig", "AsyncStepLog", "Learner", "train_async"]
@@ -46,19 +46,12 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AsyncConfig:
-    """How long to train, what a step consumes, and how stale and how far ahead it may get."""
+class AsyncConfig(TrainConfig):
+    """What :class:`TrainConfig` says, and how stale and how far ahead a step may get.
 
-    steps: int
-    """Learner steps in all (a resumed run takes those left)."""
-    groups_per_step: int
-    """Groups each learner step trains on."""
-    group_size: int
-    """Rollouts per task (the GRPO group)."""
-    sampling: SamplingParams = field(default_factory=SamplingParams)
-    """How the policy samples its actions."""
-    episode_timeout_s: float = 300.0
-    """Deadline of one episode; past it the episode is broken (``timeout``) and left out."""
+    ``steps`` counts the whole run's steps: a resumed run takes those left.
+    """
+
     max_staleness: int = 4
     """Train on a group only while the learner is at most this many versions past the
     weights that sampled it; staler groups are skipped. 0 is the synchronous schedule."""
@@ -80,9 +73,7 @@ class AsyncConfig:
     """Checkpoints kept (``None``: every one)."""
 
     def __post_init__(self) -> None:
-        for name in ("steps", "groups_per_step", "group_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"Expects {name} >= 1, actual: {getattr(self, name)}")
+        TrainConfig.__post_init__(self)  # zero-argument super() fails in a slots dataclass
         if self.max_staleness < 0:
             raise ConfigError(f"Expects max_staleness >= 0, actual: {self.max_staleness}")
         if self.max_pending_groups is not None and self.max_pending_groups < self.groups_per_step:
