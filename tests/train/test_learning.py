@@ -55,7 +55,7 @@ def test_grpo_raises_the_task_reward_of_a_cloned_model(tiny_model: Path, tmp_pat
         sampling = SamplingParams(temperature=1.0, max_tokens=48, stop=STOP)
         logs = asyncio.run(train(policy=policy, learner=learner,
                                  make_env=lambda: make_env(tasks), tasks=tasks, store=store,
-                                 config=TrainConfig(steps=16, groups_per_step=4, group_size=8,
+                                 config=TrainConfig(steps=24, groups_per_step=4, group_size=8,
                                                     sampling=sampling)))
     rewards = [log.metrics.reward for log in logs]
     first, last = sum(rewards[:4]) / 4, sum(rewards[-4:]) / 4
