@@ -68,8 +68,8 @@ def main() -> None:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         path = build_tiny_model(Path(tmp), hidden_size=args.hidden, layers=args.layers,
-                                heads=args.heads, kv_heads=args.kv_heads, tokenizer_worlds=range(101, 107),
-                                isolate_spaces=True)
+                                heads=args.heads, kv_heads=args.kv_heads,
+                                tokenizer_worlds=range(101, 107), isolate_spaces=True)
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     rng = random.Random(0)

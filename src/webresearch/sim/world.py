@@ -6,7 +6,7 @@ import functools
 import random
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from webresearch.sim.names import NameGenerator
 
@@ -125,9 +125,8 @@ class WorldConfig:
             >>> WorldConfig(seed=3).scaled(2).people
             480
         """
-        return WorldConfig(self.seed, self.countries * factor, self.cities * factor,
-                           self.organizations * factor, self.people * factor,
-                           self.works * factor)
+        kinds = ("countries", "cities", "organizations", "people", "works")
+        return replace(self, **{kind: getattr(self, kind) * factor for kind in kinds})
 
 
 class World:
