@@ -1,11 +1,11 @@
-"""Can a tiny model learn to copy names it never saw? The capability research rests on.
+"""Can a tiny model learn to copy names it never saw? Research in the simulated web needs it.
 
 Every step of a simulated task is a copy: the question's name into a query, a
 snippet's name into the next query or the answer. This trains ``examples/train_sim.py``'s
 model (same size, same tokenizer: spaces isolated, trained on other worlds) from
 scratch on the bare skill, repeating a list of 2-6 names drawn from other worlds, and
 reports the loss and the share of lists of the held-out world's names (``sim:seed=1000``)
-it repeats exactly, greedily.
+it repeats exactly, greedily (lists of three).
 Usage: ``python benchmarks/copy_probe.py [--steps 600]``; the last line is one JSON object.
 """
 
@@ -17,6 +17,7 @@ import random
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -32,21 +33,23 @@ def names(worlds: range | list[int]) -> list[str]:
     return [e.name for w in worlds for e in World.generate(WorldConfig(seed=w)).entities.values()]
 
 
-def example(tokenizer: object, pool: list[str], rng: random.Random) -> SFTExample:
+def example(tokenizer: Any, pool: list[str], rng: random.Random) -> SFTExample:
     """A list of names in the user turn, the same list as the answer (the loss on it)."""
     text = ", ".join(rng.sample(pool, rng.randint(2, 6)))
-    head = tokenizer.encode(PROMPT.format(text), add_special_tokens=False)  # type: ignore[attr-defined]
-    tail = tokenizer.encode(text + "<|im_end|>", add_special_tokens=False)  # type: ignore[attr-defined]
+    head = tokenizer.encode(PROMPT.format(text), add_special_tokens=False)
+    tail = tokenizer.encode(text + "<|im_end|>", add_special_tokens=False)
     return SFTExample(tuple(head + tail), tuple([0] * len(head) + [1] * len(tail)))
 
 
-def exact_copies(model: object, tokenizer: object, pool: list[str], n: int) -> float:
+def exact_copies(model: Any, tokenizer: Any, pool: list[str], n: int) -> float:
+    """The share of ``n`` lists of three names from ``pool`` the model repeats exactly."""
     rng, hits = random.Random(1), 0
     for _ in range(n):
         text = ", ".join(rng.sample(pool, 3))
-        prompt = tokenizer(PROMPT.format(text), return_tensors="pt")  # type: ignore[operator]
-        out = model.generate(**prompt, max_new_tokens=48, do_sample=False)  # type: ignore[attr-defined]
-        written = tokenizer.decode(out[0, prompt["input_ids"].shape[1]:],  # type: ignore[attr-defined]
+        prompt = tokenizer(PROMPT.format(text), return_tensors="pt")
+        room = len(tokenizer.encode(text)) + 4  # the copy and its end, with a little to spare
+        out = model.generate(**prompt, max_new_tokens=room, do_sample=False)
+        written = tokenizer.decode(out[0, prompt["input_ids"].shape[1]:],
                                    skip_special_tokens=True)
         hits += written.strip() == text
     return hits / n

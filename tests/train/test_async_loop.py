@@ -27,7 +27,7 @@ from webresearch.replay.store import ReplayStore
 from webresearch.rollout import LocalRunner, RolloutConfig, RolloutReport
 from webresearch.sim.web import SimWeb
 from webresearch.tasks import Task
-from webresearch.train import AsyncConfig, AsyncStepLog, train_async
+from webresearch.train import AsyncConfig, AsyncStepLog, train, train_async
 from webresearch.train.checkpoints import Checkpoint
 from webresearch.train.simulated import GenerationCost, SimulatedLearner, SimulatedPolicy
 
@@ -165,6 +165,10 @@ def test_misuse_is_refused(tmp_path: Path) -> None:
             run(store, config, policy=policy, learner=learner)
         with pytest.raises(ConfigError, match=re.escape("a policy or a runner, actual: neither")):
             run(store, config, policy=None)
+        with pytest.raises(ConfigError, match=re.escape("TrainConfig (train_async takes an "
+                                                        "AsyncConfig), actual: AsyncConfig")):
+            asyncio.run(train(policy=policy, learner=learner, make_env=make_env,  # type: ignore[arg-type]
+                              tasks=[], store=store, config=config))
 
 
 # ---------------------------------------------------------------- kill and restart

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from webresearch.errors import DependencyNotInstalled
+from webresearch.errors import ConfigError, DependencyNotInstalled
 
 __all__ = ["CHAT_TEMPLATE", "build_tiny_model"]
 
@@ -44,11 +44,17 @@ def _corpus(worlds: Sequence[int]) -> Iterator[str]:
         yield fmt().system_prompt(date="2026-01-01", max_turns=10)
         yield fmt().write_call("search", ["query"], thought="I should search.")
         yield fmt().write_answer("answer", thought="I know it.")
-        for schema in fmt().tool_schemas():  # tool schemas and calls, as Qwen2.5 writes them,
-            call = {"name": schema["function"]["name"], "arguments": {"query": ["words"]}}
+        for schema in fmt().tool_schemas():  # tool schemas and calls, as Qwen2.5 writes them
+            function = schema["function"]
+            argument = function["parameters"]["required"][0]
+            call = {"name": function["name"], "arguments": {argument: ["words"]}}
             text = f"{json.dumps(schema)}\n<tool_call>\n{json.dumps(call)}\n</tool_call>"
-            yield from [text] * 100  # often enough that their pieces become tokens
+            yield from [text] * _TOOL_TEXT_REPEATS
 
+
+_TOOL_TEXT_REPEATS = 100
+"""Copies of each tool's schema and call in the tokenizer's corpus: enough that their
+JSON pieces become tokens (a tool call takes 31 tokens, not 62)."""
 
 _PIECES = r"[A-Za-z]+|[0-9]|\s|[^A-Za-z0-9\s]+"
 """With ``isolate_spaces``: words, single digits, one whitespace character, punctuation runs."""
@@ -71,7 +77,7 @@ def build_tiny_model(directory: str | Path, *, vocab_size: int = 2048, hidden_si
         hidden_size: Model width; ``hidden_size / heads`` must be at least 32 for vLLM.
         layers: Transformer layers.
         heads: Attention heads.
-        kv_heads: Key-value heads (``heads`` must be a multiple).
+        kv_heads: Key-value heads; ``heads`` must be a multiple of it.
         seed: Seeds the weights.
         tokenizer_worlds: Seeds of the simulated worlds whose pages train the tokenizer.
         isolate_spaces: Split text into words, single digits, whitespace and
@@ -90,6 +96,9 @@ def build_tiny_model(directory: str | Path, *, vocab_size: int = 2048, hidden_si
         from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM  # noqa: PLC0415
     except ImportError as exc:
         raise DependencyNotInstalled("torch/transformers", "train") from exc
+    if kv_heads < 1 or heads % kv_heads:
+        raise ConfigError(f"Expects heads ({heads}) to be a multiple of kv_heads, "
+                          f"actual: kv_heads={kv_heads}")
     directory = Path(directory)
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

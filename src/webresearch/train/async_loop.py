@@ -37,7 +37,7 @@ from webresearch.rollout import LocalRunner, RolloutConfig, Runner, with_config
 from webresearch.tasks import Task
 from webresearch.train.checkpoints import SkippedGroup, latest_checkpoint, save_checkpoint
 from webresearch.train.learner import StepMetrics
-from webresearch.train.loop import TrainConfig, TrainLog, _log
+from webresearch.train.loop import StepSchedule, TrainLog, _log
 from webresearch.train.producers import GroupProducers
 
 __all__ = ["AsyncConfig", "AsyncStepLog", "Learner", "train_async"]
@@ -46,8 +46,8 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AsyncConfig(TrainConfig):
-    """What :class:`TrainConfig` says, and how stale and how far ahead a step may get.
+class AsyncConfig(StepSchedule):
+    """How long to train, what a step consumes, and how stale and how far ahead it may get.
 
     ``steps`` counts the whole run's steps: a resumed run takes those left.
     """
@@ -73,7 +73,7 @@ class AsyncConfig(TrainConfig):
     """Checkpoints kept (``None``: every one)."""
 
     def __post_init__(self) -> None:
-        TrainConfig.__post_init__(self)  # zero-argument super() fails in a slots dataclass
+        StepSchedule.__post_init__(self)  # zero-argument super() fails in a slots dataclass
         if self.max_staleness < 0:
             raise ConfigError(f"Expects max_staleness >= 0, actual: {self.max_staleness}")
         if self.max_pending_groups is not None and self.max_pending_groups < self.groups_per_step:

@@ -17,19 +17,22 @@ from webresearch.rollout import LocalRunner, RolloutConfig, Runner, with_config
 from webresearch.tasks import Task
 from webresearch.train.learner import GRPOLearner, StepMetrics
 
-__all__ = ["TrainConfig", "TrainLog", "train"]
+__all__ = ["StepSchedule", "TrainConfig", "TrainLog", "train"]
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TrainConfig:
-    """How many steps to train and what each step rolls out."""
+class StepSchedule:
+    """What both training loops ask: how many steps, and the groups each one trains on.
+
+    Pass a :class:`TrainConfig` to :func:`train`, an ``AsyncConfig`` to ``train_async``.
+    """
 
     steps: int
     """Learner steps."""
     groups_per_step: int
-    """Tasks rolled out per step."""
+    """Groups (one task each) each learner step trains on."""
     group_size: int
     """Rollouts per task (the GRPO group)."""
     sampling: SamplingParams = field(default_factory=SamplingParams)
@@ -41,6 +44,11 @@ class TrainConfig:
         for name in ("steps", "groups_per_step", "group_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"Expects {name} >= 1, actual: {getattr(self, name)}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainConfig(StepSchedule):
+    """How many steps to train and what each step rolls out, on-policy (:func:`train`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +92,9 @@ async def train(
     otherwise ``sync_weights(learner)`` (plain or async) must push them (a vLLM weight
     reload, ``runner.load_weights``).
     """
+    if not isinstance(config, TrainConfig):  # an AsyncConfig's staleness would be ignored
+        raise ConfigError(f"Expects config to be a TrainConfig (train_async takes an "
+                          f"AsyncConfig), actual: {type(config).__name__}")
     probe = make_env()
     try:
         run = with_config(run or RunRecord(policy=policy.name, notes="GRPO training"), probe,
