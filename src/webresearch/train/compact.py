@@ -1,7 +1,7 @@
 """A compact action format for small models: Search-R1's tags, a one-line prompt, URL + snippet.
 
 A model of a few million parameters trained on CPU for minutes pays for every token
-it reads and writes. DeepResearcher's format costs about 700 tokens of system prompt
+it reads and writes. DeepResearcher's format costs about 400 tokens of system prompt
 and 40 of JSON per tool call; Search-R1's puts a 200-token instruction in every
 question. This format keeps Search-R1's grammar (``<search>query</search>``,
 ``<answer>...</answer>``, results in ``<information>``) with a one-line system prompt,
