@@ -41,8 +41,8 @@ def test_a_name_is_tokenised_alike_wherever_it_stands(isolated: object, name: st
     assert isolated.tokenize(f"x{before}{name}")[-len(alone):] == alone  # type: ignore[attr-defined]
 
 
-def test_a_tool_call_is_a_few_tokens(tmp_path: Path) -> None:
+def test_a_tool_call_is_a_few_tokens(tiny_model: Path) -> None:
     """The default tokenizer learns tool-call JSON (without it a call took 62 tokens)."""
-    tokenizer = transformers.AutoTokenizer.from_pretrained(build_tiny_model(tmp_path))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model)
     call = '<tool_call>\n{"name": "web_search", "arguments": {"query": ["x"]}}\n</tool_call>'
     assert len(tokenizer.tokenize(call)) < len(call) / 2

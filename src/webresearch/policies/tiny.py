@@ -7,6 +7,7 @@ simulated web's pages, saved in the Hugging Face layout that transformers and vL
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -32,6 +33,11 @@ CHAT_TEMPLATE = (
 """ChatML, as Qwen2.5 writes it: tool schemas, when given, go into the system turn."""
 
 
+_TOOL_TEXT_REPEATS = 100
+"""Copies of each tool's schema and call in the tokenizer's corpus: enough that their
+JSON pieces become tokens (a tool call takes 31 tokens, not 62)."""
+
+
 def _corpus(worlds: Sequence[int]) -> Iterator[str]:
     from webresearch.envs.formats import FORMATS  # noqa: PLC0415
     from webresearch.sim.pages import render_content  # noqa: PLC0415
@@ -49,12 +55,8 @@ def _corpus(worlds: Sequence[int]) -> Iterator[str]:
             argument = function["parameters"]["required"][0]
             call = {"name": function["name"], "arguments": {argument: ["words"]}}
             text = f"{json.dumps(schema)}\n<tool_call>\n{json.dumps(call)}\n</tool_call>"
-            yield from [text] * _TOOL_TEXT_REPEATS
+            yield from itertools.repeat(text, _TOOL_TEXT_REPEATS)
 
-
-_TOOL_TEXT_REPEATS = 100
-"""Copies of each tool's schema and call in the tokenizer's corpus: enough that their
-JSON pieces become tokens (a tool call takes 31 tokens, not 62)."""
 
 _PIECES = r"[A-Za-z]+|[0-9]|\s|[^A-Za-z0-9\s]+"
 """With ``isolate_spaces``: words, single digits, one whitespace character, punctuation runs."""
