@@ -2,11 +2,11 @@
 
 Every step of a simulated task is a copy: the question's name into a query, a
 snippet's name into the next query or the answer. This trains ``examples/train_sim.py``'s
-model (same size, same tokenizer: spaces isolated, trained on other worlds) from
+model (same size, same tokenizer: Qwen2's pieces, trained on other worlds) from
 scratch on the bare skill, repeating a list of 2-6 names drawn from other worlds, and
 reports the loss and the share of lists of the held-out world's names (``sim:seed=1000``)
 it repeats exactly, greedily (lists of three).
-Usage: ``python benchmarks/copy_probe.py [--steps 600]``; the last line is one JSON object.
+Usage: ``python benchmarks/copy_probe.py [--steps 1500]``; the last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -59,11 +59,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--kv-heads", type=int, default=1)
+    parser.add_argument("--kv-heads", type=int, default=4)
     parser.add_argument("--examples", type=int, default=20_000, help="training lists")
     parser.add_argument("--probes", type=int, default=50, help="held-out lists to repeat")
     args = parser.parse_args()
@@ -72,7 +72,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = build_tiny_model(Path(tmp), hidden_size=args.hidden, layers=args.layers,
                                 heads=args.heads, kv_heads=args.kv_heads,
-                                tokenizer_worlds=range(101, 107), isolate_spaces=True)
+                                tokenizer_worlds=range(101, 107), qwen2_pieces=True)
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     rng = random.Random(0)

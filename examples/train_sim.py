@@ -105,10 +105,13 @@ def parse_args() -> argparse.Namespace:
     add("--hidden", type=int, default=128)
     add("--layers", type=int, default=4)
     add("--heads", type=int, default=4)
+    add("--kv-heads", type=int, default=4,
+        help="key-value heads; as many as --heads: copying wants a head that finds the "
+             "previous token and one that looks after it, with keys of their own")
     add("--max-turns", type=int, default=4)
     add("--top-k", type=int, default=1)
     add("--max-tokens", type=int, default=96, help="longest action, in tokens")
-    add("--sft-lr", type=float, default=3e-3)
+    add("--sft-lr", type=float, default=1e-3)
     add("--sft-batch", type=int, default=16)
     add("--sft-max-tokens", type=int, default=1024, help="longest demonstration cloned")
     add("--grpo-lr", type=float, default=2e-4)
@@ -255,7 +258,8 @@ def main() -> None:
     history = History()
     model_dir = args.sft_from or build_tiny_model(
         args.out / "init", hidden_size=args.hidden, layers=args.layers, heads=args.heads,
-        seed=args.seed, tokenizer_worlds=args.tokenizer_worlds, isolate_spaces=True)
+        kv_heads=args.kv_heads, seed=args.seed, tokenizer_worlds=args.tokenizer_worlds,
+        qwen2_pieces=True)
     policy = HFPolicy(model_dir, max_batch=64)
     heldout = world_tasks(args.heldout_world, args.heldout_tasks, seed=0)
     demo_tasks = world_tasks(args.train_world, args.demo_tasks, seed=args.seed,

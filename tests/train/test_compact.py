@@ -16,7 +16,7 @@ def test_results_show_the_url_and_snippet_of_each_hit_and_failures() -> None:
     fmt = CompactFormat()
     hits = (SearchHit("A", "https://s.test/A", "A is."), SearchHit("B", "https://s.test/B", "B."))
     text = fmt.render_search([SearchResults("q", hits), SearchResults("r", (), error="429")])
-    assert text == "https://s.test/A\nA is.\nhttps://s.test/B\nB.\nSearch failed: 429"
+    assert text == "https://s.test/A\n A is.\nhttps://s.test/B\n B.\nSearch failed: 429"
     assert fmt.render_search([SearchResults("q", ())]) == "No results."
 
 

@@ -58,20 +58,24 @@ def _corpus(worlds: Sequence[int]) -> Iterator[str]:
             yield from itertools.repeat(text, _TOOL_TEXT_REPEATS)
 
 
-_PIECES = r"[A-Za-z]+|[0-9]|\s|[^A-Za-z0-9\s]+"
-"""With ``isolate_spaces``: words, single digits, one whitespace character, punctuation runs."""
+_QWEN2_PIECES = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+                 r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+"""Qwen2's pre-tokenizer: how transformers cuts text before BPE when it loads a qwen2 model
+(it sets this itself, whatever the saved tokenizer says). A word keeps one character
+before it (a space, a bracket), numbers go digit by digit."""
 
 
 def build_tiny_model(directory: str | Path, *, vocab_size: int = 2048, hidden_size: int = 64,
                      layers: int = 2, heads: int = 2, kv_heads: int = 1, seed: int = 0,
-                     tokenizer_worlds: Sequence[int] = (0,), isolate_spaces: bool = False) -> Path:
+                     tokenizer_worlds: Sequence[int] = (0,), qwen2_pieces: bool = False) -> Path:
     """Build and save a random Qwen2 model and its tokenizer; return ``directory``.
 
     The default tokenizer is GPT-2's byte-level BPE trained on the default world's
-    pages. A model meant to copy names it never saw wants ``isolate_spaces=True`` (a
-    word is tokenised the same after a space, a tag or a newline, and numbers digit by
-    digit) and ``tokenizer_worlds`` other than its training and test worlds (no name
-    of either becomes one token: both split into the same kind of syllables).
+    pages, cut into GPT-2's pieces. Transformers loads a qwen2 model's tokenizer as
+    ``Qwen2Tokenizer``, which cuts text Qwen2's way whatever was saved: a model meant to
+    copy names it never saw wants ``qwen2_pieces=True`` (BPE learns on the pieces it
+    will be used on) and ``tokenizer_worlds`` other than its training and test worlds
+    (no name of either becomes one token: both split into the same kind of syllables).
 
     Args:
         directory: Where to save (``config.json``, weights, tokenizer files).
@@ -82,8 +86,8 @@ def build_tiny_model(directory: str | Path, *, vocab_size: int = 2048, hidden_si
         kv_heads: Key-value heads; ``heads`` must be a multiple of it.
         seed: Seeds the weights.
         tokenizer_worlds: Seeds of the simulated worlds whose pages train the tokenizer.
-        isolate_spaces: Split text into words, single digits, whitespace and
-            punctuation before BPE, instead of GPT-2's space-prefixed words.
+        qwen2_pieces: Train BPE on Qwen2's pieces (those it is used on once loaded)
+            instead of GPT-2's.
     """
     try:
         import torch  # noqa: PLC0415
@@ -104,9 +108,9 @@ def build_tiny_model(directory: str | Path, *, vocab_size: int = 2048, hidden_si
     directory = Path(directory)
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    if isolate_spaces:
+    if qwen2_pieces:
         bpe.pre_tokenizer = pre_tokenizers.Sequence([
-            pre_tokenizers.Split(Regex(_PIECES), behavior="isolated"),
+            pre_tokenizers.Split(Regex(_QWEN2_PIECES), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL,
