@@ -23,41 +23,34 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from webresearch.policies.tiny import build_tiny_model
+from webresearch.policies.tokens import TokenAssembler
 from webresearch.sim.world import World, WorldConfig
-from webresearch.train.sft import SFTConfig, SFTExample, SFTTrainer
-
-PROMPT = "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n"
+from webresearch.train.copying import copy_examples, copy_list
+from webresearch.train.sft import SFTConfig, SFTTrainer
 
 
 def names(worlds: range | list[int]) -> list[str]:
     return [e.name for w in worlds for e in World.generate(WorldConfig(seed=w)).entities.values()]
 
 
-def example(tokenizer: Any, pool: list[str], rng: random.Random) -> SFTExample:
-    """A list of names in the user turn, the same list as the answer (the loss on it)."""
-    text = ", ".join(rng.sample(pool, rng.randint(2, 6)))
-    head = tokenizer.encode(PROMPT.format(text), add_special_tokens=False)
-    tail = tokenizer.encode(text + "<|im_end|>", add_special_tokens=False)
-    return SFTExample(tuple(head + tail), tuple([0] * len(head) + [1] * len(tail)))
-
-
 def exact_copies(model: Any, tokenizer: Any, pool: list[str], n: int) -> float:
     """The share of ``n`` lists of three names from ``pool`` the model repeats exactly."""
     rng, hits = random.Random(1), 0
     for _ in range(n):
-        text = ", ".join(rng.sample(pool, 3))
-        prompt = tokenizer(PROMPT.format(text), return_tensors="pt")
+        text = copy_list(pool, 3, rng)
+        prompt = torch.tensor([TokenAssembler(tokenizer).start([{"role": "user",
+                                                                  "content": text}])])
         room = len(tokenizer.encode(text)) + 4  # the copy and its end, with a little to spare
-        out = model.generate(**prompt, max_new_tokens=room, do_sample=False)
-        written = tokenizer.decode(out[0, prompt["input_ids"].shape[1]:],
-                                   skip_special_tokens=True)
-        hits += written.strip() == text
+        out = model.generate(prompt, attention_mask=torch.ones_like(prompt),
+                             max_new_tokens=room, do_sample=False)
+        written = tokenizer.decode(out[0, prompt.shape[1]:], skip_special_tokens=True)
+        hits += written.strip() == text.strip()
     return hits / n
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--hidden", type=int, default=128)
@@ -75,9 +68,8 @@ def main() -> None:
                                 tokenizer_worlds=range(101, 107), qwen2_pieces=True)
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    rng = random.Random(0)
     train_names, heldout_names = names(range(201, 211)), names([1000])
-    data = [example(tokenizer, train_names, rng) for _ in range(args.examples)]
+    data = copy_examples(tokenizer, train_names, args.examples)
     trainer = SFTTrainer(model, SFTConfig(lr=args.lr, batch_size=args.batch,
                                           total_steps=args.steps))
     start = time.perf_counter()

@@ -8,9 +8,10 @@ Three phases, every episode through the real env, rollout, replay store and lear
    simulated world, eight times the default size (``sim:seed=0,scale=8``: too many
    names to memorise); the episodes are recorded in the replay store.
 2. **Behaviour cloning**: a tiny Qwen2 model, from scratch (its tokenizer trained on
-   other worlds, spaces isolated, so a name is tokenised alike wherever it stands), is
-   fine-tuned on those episodes read back from the store, the loss on the policy's
-   tokens only.
+   other worlds' pages), first drills on copying lists of the training world's names
+   (``webresearch.train.copying``: without it, it never copies a name it has not seen),
+   then is fine-tuned on those episodes read back from the store, the loss on the
+   policy's tokens only.
 3. **GRPO** from that checkpoint on the task reward (F1 with the -1 format penalty),
    one-hop tasks first.
 
@@ -56,6 +57,7 @@ from webresearch.train import (
     train,
 )
 from webresearch.train.compact import CompactFormat
+from webresearch.train.copying import copy_examples
 from webresearch.train.demos import demo_policy, record_demos
 from webresearch.train.heldout import HeldoutResult, evaluate, paired_bootstrap
 from webresearch.train.sft import SFTConfig, SFTMetrics, SFTTrainer, sft_examples
@@ -67,6 +69,7 @@ STOP = ("</search>", "</answer>")
 class History:
     """What the run measured, for the plot and the JSON."""
 
+    drill: list[SFTMetrics] = field(default_factory=list)
     sft: list[SFTMetrics] = field(default_factory=list)
     grpo: list[TrainLog] = field(default_factory=list)
     heldout: dict[str, HeldoutResult] = field(default_factory=dict)
@@ -84,6 +87,8 @@ def parse_args() -> argparse.Namespace:
         help="wall-clock budget of the two training phases, split by --sft-share (each "
              "also stops at its step budget); 0: step budgets only")
     add("--sft-share", type=float, default=0.45, help="share of --minutes for cloning")
+    add("--copy-steps", type=int, default=1500,
+        help="steps of the copy drill before cloning (batches of 32 lists of names)")
     add("--sft-steps", type=int, default=1500)
     add("--grpo-steps", type=int, default=60)
     add("--train-world", type=int, default=0, help="the world demonstrations and GRPO use")
@@ -160,6 +165,24 @@ def score(label: str, policy: HFPolicy, args: argparse.Namespace, tasks: list[Ta
     return result
 
 
+def drill(args: argparse.Namespace, policy: HFPolicy, history: History) -> None:
+    """Copy lists of the training world's names: the skill every step of research is made of."""
+    world = World.generate(WorldConfig(seed=args.train_world).scaled(args.train_scale))
+    drills = copy_examples(policy.tokenizer, [e.name for e in world.entities.values()],
+                           32 * args.copy_steps, seed=args.seed)
+    trainer = SFTTrainer(policy.model, SFTConfig(lr=args.sft_lr, batch_size=32,
+                                                 total_steps=args.copy_steps, seed=args.seed))
+
+    def report(m: SFTMetrics) -> None:
+        history.drill.append(m)
+        if m.step % 100 == 0 or m.step == 1:
+            print(f"copy step {m.step:4d}  loss {m.loss:.3f}  [{m.seconds:.2f} s/step]", flush=True)
+
+    start = time.perf_counter()
+    trainer.fit(drills, steps=args.copy_steps, on_step=report)
+    history.seconds["drill"] = time.perf_counter() - start
+
+
 def clone(args: argparse.Namespace, policy: HFPolicy, store: ReplayStore, demo_run: str,
           history: History, seconds: float | None) -> None:
     examples = sft_examples(store, demo_run, policy.tokenizer, max_tokens=args.sft_max_tokens)
@@ -223,8 +246,12 @@ def plot(history: History, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    axes[0].plot([m.step for m in history.sft], [m.loss for m in history.sft])
-    axes[0].set(title="behaviour cloning: loss per policy token", xlabel="step")
+    axes[0].plot([m.step for m in history.drill], [m.loss for m in history.drill],
+                 label="copy drill")
+    axes[0].plot([len(history.drill) + m.step for m in history.sft],
+                 [m.loss for m in history.sft], label="cloning")
+    axes[0].set(title="loss per policy token", xlabel="step")
+    axes[0].legend()
     steps = [log.metrics.step for log in history.grpo]
     axes[1].plot(steps, [log.metrics.reward for log in history.grpo], label="reward")
     axes[1].plot(steps, [log.mean_f1 for log in history.grpo], label="F1")
@@ -275,6 +302,7 @@ def main() -> None:
                 store, lambda: sim_env(args, args.train_world, demo_tasks, args.train_scale),
                 mixture, demo_tasks))
             score("init", policy, args, heldout, history)
+            drill(args, policy, history)
             clone(args, policy, store, demos.run_id, history, sft_s)
             policy.model.save_pretrained(args.out / "sft")
             policy.tokenizer.save_pretrained(args.out / "sft")
@@ -294,7 +322,8 @@ def main() -> None:
         if "init" in history.heldout else None,
         "by_hops": {label: {h: round(f1, 4) for h, (_, f1, _) in r.by_hops().items()}
                     for label, r in history.heldout.items()},
-        "sft_steps": len(history.sft), "grpo_steps": len(history.grpo),
+        "copy_steps": len(history.drill), "sft_steps": len(history.sft),
+        "grpo_steps": len(history.grpo),
         "plot": str(args.out / "training.png")}))
 
 

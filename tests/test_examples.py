@@ -147,14 +147,15 @@ def test_concurrency_benchmark() -> None:
 def test_train_sim(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("matplotlib")
-    last = run("examples/train_sim.py", "--sft-steps", "2", "--grpo-steps", "1",
-               "--heldout-tasks", "6", "--demo-tasks", "24", "--grpo-tasks", "24", "--groups",
-               "2", "--group-size", "2", "--out", str(tmp_path)).splitlines()[-1]
+    last = run("examples/train_sim.py", "--copy-steps", "2", "--sft-steps", "2",
+               "--grpo-steps", "1", "--heldout-tasks", "6", "--demo-tasks", "24",
+               "--grpo-tasks", "24", "--groups", "2", "--group-size", "2",
+               "--out", str(tmp_path)).splitlines()[-1]
     figures = json.loads(last)
     for key in ("heldout_f1_start", "heldout_f1_end", "improvement_ci_low",
                 "improvement_ci_high", "minutes"):
         assert isinstance(figures[key], float), key
-    assert figures["heldout_n"] == 6 and figures["grpo_steps"] == 1
+    assert figures["heldout_n"] == 6 and (figures["copy_steps"], figures["grpo_steps"]) == (2, 1)
     assert figures["improvement_ci_low"] <= figures["improvement_ci_high"]
     assert (tmp_path / "training.png").read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "sft" / "config.json").exists() and (tmp_path / "grpo.pt").exists()
