@@ -88,7 +88,7 @@ def parse_args() -> argparse.Namespace:
              "at its step budget; the copy drill has only its steps); 0: step budgets only")
     add("--sft-share", type=float, default=0.5, help="share of --minutes for cloning")
     add("--copy-steps", type=int, default=1500,
-        help="steps of the copy drill before cloning (batches of 32 lists of names)")
+        help="steps of the copy drill before cloning (batches of 32 lists of names); 0: none")
     add("--sft-steps", type=int, default=1500)
     add("--grpo-steps", type=int, default=200)
     add("--train-world", type=int, default=0, help="the world demonstrations and GRPO use")
@@ -303,7 +303,8 @@ def main() -> None:
                 store, lambda: sim_env(args, args.train_world, demo_tasks, args.train_scale),
                 mixture, demo_tasks))
             score("init", policy, args, heldout, history)
-            drill(args, policy, history)
+            if args.copy_steps > 0:
+                drill(args, policy, history)
             clone(args, policy, store, demos.run_id, history, sft_s)
             policy.model.save_pretrained(args.out / "sft")
             policy.tokenizer.save_pretrained(args.out / "sft")

@@ -104,7 +104,7 @@ CHECKS: dict[str, Check] = {
     ".venv/bin/python benchmarks/soak.py": Check("help"),
     # Learning the task
     ".venv/bin/python examples/train_sim.py": Check("help"),
-    ".venv/bin/python examples/train_sim.py --minutes 0 --sft-steps 1500 --grpo-steps 60":
+    ".venv/bin/python examples/train_sim.py --minutes 0 --sft-steps 1200 --grpo-steps 60":
         Check("help"),
     ".venv/bin/python examples/train_sim.py --sft-from runs/train_sim/sft": Check("help"),
     ".venv/bin/python benchmarks/compact_format.py": Check("help"),

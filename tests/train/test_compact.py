@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.policies.scripted import NoToolPolicy, OraclePolicy
+from webresearch.policies.tiny import build_tiny_model
 from webresearch.rollout.episode import run_episode
 from webresearch.train.compact import CompactFormat
 from webresearch.web.base import SearchHit, SearchResults
@@ -39,3 +44,30 @@ def test_the_oracle_scores_full_reward_and_the_floor_none() -> None:
     _, reward, done, _, _ = asyncio.run(env.astep("<think>hm</think> no tags"))
     assert broken and done and reward == -1.0  # DeepResearcher's format penalty
     env.close()
+
+
+@pytest.fixture(scope="module")
+def qwen2(tmp_path_factory: pytest.TempPathFactory) -> object:
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("torch")
+    path = build_tiny_model(tmp_path_factory.mktemp("tiny"), tokenizer_worlds=(101,),
+                            qwen2_pieces=True)
+    return transformers.AutoTokenizer.from_pretrained(path)
+
+
+def _contains(ids: list[int], part: list[int]) -> bool:
+    return any(ids[i:i + len(part)] == part for i in range(len(ids) - len(part) + 1))
+
+
+@settings(max_examples=50, deadline=None)
+@given(name=st.from_regex(r"[A-Z][a-z]{2,9}( [A-Z][a-z]{2,11})?", fullmatch=True))
+def test_a_name_is_the_same_tokens_in_a_question_a_query_a_snippet_and_an_answer(
+        qwen2: object, name: str) -> None:
+    """A model copies tokens, not letters: the format writes a name as a question does."""
+    fmt, encode = CompactFormat(), qwen2.encode  # type: ignore[attr-defined]
+    asked = encode(f" {name}")
+    assert _contains(encode(fmt.user_prompt(f"Who founded {name}?")), asked)
+    assert _contains(encode(fmt.write_call("search", [f"{name} founded"])), asked)
+    assert _contains(encode(fmt.write_answer(name)), asked)
+    hit = SearchHit(name, "https://s.test/x", f"{name} is a city.")
+    assert _contains(encode(fmt.render_search([SearchResults("q", (hit,))])), asked)

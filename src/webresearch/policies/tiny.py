@@ -58,24 +58,19 @@ def _corpus(worlds: Sequence[int]) -> Iterator[str]:
             yield from itertools.repeat(text, _TOOL_TEXT_REPEATS)
 
 
-_QWEN2_PIECES = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
-                 r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
-"""Qwen2's pre-tokenizer: how transformers cuts text before BPE when it loads a qwen2 model
-(it sets this itself, whatever the saved tokenizer says). A word keeps one character
-before it (a space, a bracket), numbers go digit by digit."""
-
-
 def build_tiny_model(directory: str | Path, *, vocab_size: int = 2048, hidden_size: int = 64,
                      layers: int = 2, heads: int = 2, kv_heads: int = 1, seed: int = 0,
                      tokenizer_worlds: Sequence[int] = (0,), qwen2_pieces: bool = False) -> Path:
     """Build and save a random Qwen2 model and its tokenizer; return ``directory``.
 
     The default tokenizer is GPT-2's byte-level BPE trained on the default world's
-    pages, cut into GPT-2's pieces. Transformers loads a qwen2 model's tokenizer as
-    ``Qwen2Tokenizer``, which cuts text Qwen2's way whatever was saved: a model meant to
-    copy names it never saw wants ``qwen2_pieces=True`` (BPE learns on the pieces it
-    will be used on) and ``tokenizer_worlds`` other than its training and test worlds
-    (no name of either becomes one token: both split into the same kind of syllables).
+    pages, its merges learned on GPT-2's pieces. Transformers loads a qwen2 model's
+    tokenizer as ``Qwen2Tokenizer``, which cuts text Qwen2's way whatever was saved, so
+    the default's merges are used on other pieces (those across digits never apply). A
+    model meant to copy names it never saw wants ``qwen2_pieces=True`` (BPE learns on
+    the pieces it will be used on) and ``tokenizer_worlds`` other than its training and
+    test worlds (no name of either becomes one token: both split into the same kind of
+    syllables).
 
     Args:
         directory: Where to save (``config.json``, weights, tokenizer files).
@@ -100,6 +95,9 @@ def build_tiny_model(directory: str | Path, *, vocab_size: int = 2048, hidden_si
             trainers,
         )
         from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM  # noqa: PLC0415
+        from transformers.models.qwen2.tokenization_qwen2 import (  # noqa: PLC0415
+            PRETOKENIZE_REGEX,  # how transformers cuts text for a qwen2 model, once loaded
+        )
     except ImportError as exc:
         raise DependencyNotInstalled("torch/transformers", "train") from exc
     if kv_heads < 1 or heads % kv_heads:
@@ -110,7 +108,7 @@ def build_tiny_model(directory: str | Path, *, vocab_size: int = 2048, hidden_si
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     if qwen2_pieces:
         bpe.pre_tokenizer = pre_tokenizers.Sequence([
-            pre_tokenizers.Split(Regex(_QWEN2_PIECES), behavior="isolated"),
+            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL,

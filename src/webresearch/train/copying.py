@@ -43,8 +43,14 @@ def copy_examples(tokenizer: Any, names: Sequence[str], n: int, *, sizes: tuple[
         n: How many drills.
         sizes: The fewest and most names in a list.
         seed: Seeds the draws.
+
+    Returns:
+        One :class:`SFTExample` per drill: the prompt with mask 0, the copy and the
+        end of the turn with mask 1.
     """
     low, high = sizes
+    if n < 1:
+        raise ConfigError(f"Expects n >= 1, actual: {n}")
     if not 1 <= low <= high <= len(names):
         raise ConfigError(f"Expects 1 <= sizes[0] <= sizes[1] <= len(names) ({len(names)}), "
                           f"actual: {sizes}")
