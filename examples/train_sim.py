@@ -13,7 +13,7 @@ Three phases, every episode through the real env, rollout, replay store and lear
    then is fine-tuned on those episodes read back from the store, the loss on the
    policy's tokens only.
 3. **GRPO** from that checkpoint on the task reward (F1 with the -1 format penalty),
-   one-hop tasks first.
+   all kinds of task from the start (``--one-hop-steps`` puts one-hop tasks first).
 
 Before and after each phase the model is scored (greedy) on held-out tasks of another
 world (``sim:seed=N``: new entities, new pages, the same kinds of question), with F1 and

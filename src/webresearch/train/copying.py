@@ -27,7 +27,7 @@ def copy_list(names: Sequence[str], size: int, rng: random.Random) -> str:
         >>> copy_list(["Gagem", "Dicos Theistem", "Quaco"], 2, random.Random(0))
         ' Dicos Theistem, Quaco'
     """
-    return " " + ", ".join(rng.sample(list(names), size))
+    return " " + ", ".join(rng.sample(names, size))
 
 
 def copy_examples(tokenizer: Any, names: Sequence[str], n: int, *, sizes: tuple[int, int] = (2, 6),
@@ -54,10 +54,9 @@ def copy_examples(tokenizer: Any, names: Sequence[str], n: int, *, sizes: tuple[
     if not 1 <= low <= high <= len(names):
         raise ConfigError(f"Expects 1 <= sizes[0] <= sizes[1] <= len(names) ({len(names)}), "
                           f"actual: {sizes}")
-    rng, out = random.Random(seed), []
+    rng, out, tokens = random.Random(seed), [], TokenAssembler(tokenizer)
     for _ in range(n):
         text = copy_list(names, rng.randint(low, high), rng)
-        tokens = TokenAssembler(tokenizer)
         tokens.start([{"role": "user", "content": text}])
         tokens.add_completion([*tokenizer.encode(text, add_special_tokens=False),
                                tokenizer.eos_token_id])
