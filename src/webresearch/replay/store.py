@@ -20,6 +20,7 @@ raises it, listing and iterating skip it, log it once and keep it in
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import sqlite3
@@ -138,11 +139,8 @@ class ReplayStore:
             yield
         except DamagedRecord as exc:
             raise self._damage(key, str(exc)) from None
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc):
-                raise busy(self.directory, self._cache.timeout, "replay store") from exc
-            raise self._damage(key, str(exc)) from exc
         except (sqlite3.DatabaseError, OSError, ValueError) as exc:
+            self._raise_if_locked(exc)
             raise self._damage(key, str(exc)) from exc
 
     def _int(self, key: str, default: int = 0) -> int:
@@ -169,6 +167,11 @@ class ReplayStore:
         except (ValueError, RecursionError) as exc:
             raise self._damage(key, str(exc)) from exc
 
+    def _raise_if_locked(self, exc: Exception) -> None:
+        """Another process held the lock past ``timeout_s``: :class:`StoreBusy`, naming us."""
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            raise busy(self.directory, self._cache.timeout, "replay store") from exc
+
     def _damage(self, key: str, why: str) -> DamagedRecord:
         return DamagedRecord(f"Expects a readable record {key!r} in the replay store "
                              f"{str(self.directory)!r}, actual: {why}", key=key)
@@ -186,8 +189,7 @@ class ReplayStore:
             with write_transaction(self._cache, what="replay store"):
                 yield
         except sqlite3.OperationalError as exc:
-            if "locked" in str(exc):
-                raise busy(self.directory, self._cache.timeout, "replay store") from exc
+            self._raise_if_locked(exc)
             raise StoreError(f"Expects to write to the replay store {str(self.directory)!r}, "
                              f"actual: {exc}") from exc
         except sqlite3.DatabaseError as exc:
@@ -216,8 +218,7 @@ class ReplayStore:
     def _run(self, run_id: str) -> RunRecord:
         key = f"run/{run_id}"
         data = self._record(key)
-        if data.get("run_id") != run_id:
-            found = data.get("run_id")
+        if (found := data.get("run_id")) != run_id:
             raise self._damage(key, f"expects run_id {run_id!r}, actual: {found!r:.40}")
         try:
             return RunRecord.from_json(data)
@@ -237,10 +238,6 @@ class ReplayStore:
             except DamagedRecord as exc:
                 self._skip(exc)
         return out
-
-    def _check_run(self, run_id: str) -> None:
-        if not self._has(f"run/{run_id}"):
-            self.run(run_id)  # raises the unknown-run error
 
     # ------------------------------------------------------------- episodes
     def append(self, episodes: Iterable[EpisodeRecord]) -> int:
@@ -365,8 +362,8 @@ class ReplayStore:
         """Summaries matching ``filters`` (``task_id``, ``group``, ``dataset``, ``status``,
         ``min_reward``, ``max_reward``); ``None`` values are ignored. An unknown
         ``run_id`` is an error."""
-        if run_id is not None:
-            self._check_run(run_id)
+        if run_id is not None and not self._has(f"run/{run_id}"):
+            self.run(run_id)  # raises the unknown-run error
         runs = [run_id] if run_id is not None else [r.run_id for r in self.runs()]
         low, high = filters.pop("min_reward", None), filters.pop("max_reward", None)
         wanted = {k: v for k, v in filters.items() if v is not None}
@@ -384,13 +381,8 @@ class ReplayStore:
 
     def batches(self, run_id: str, size: int) -> Iterator[list[EpisodeRecord]]:
         """The run's episodes in lists of ``size`` (the last may be shorter)."""
-        batch: list[EpisodeRecord] = []
-        for episode in self.episodes(run_id):
-            batch.append(episode)
-            if len(batch) == size:
-                yield batch
-                batch = []
-        if batch:
+        episodes = iter(self.episodes(run_id))
+        while batch := list(itertools.islice(episodes, size)):
             yield batch
 
     def close(self) -> None:

@@ -48,8 +48,8 @@ class CompactFormat(SearchR1Format):
     default_reward: ClassVar[str] = "deepresearcher"
 
     def system_prompt(self, *, date: str, max_turns: int) -> str:
-        return (f"Search with <search>query</search> (at most {max_turns} times), "
-                "then answer with <answer>answer</answer>.")
+        return (f"Search with <search> query</search> (at most {max_turns} times), "
+                "then answer with <answer> answer</answer>.")
 
     def user_prompt(self, question: str) -> str:
         return question
