@@ -102,6 +102,8 @@ def parse_args() -> argparse.Namespace:
     add("--oracle", type=float, default=0.8, help="share of demonstrations by the oracle")
     add("--heuristic", type=float, default=0.1, help="... by the heuristic searcher")
     add("--no-tool", type=float, default=0.1, help="... by the no-tool floor")
+    add("--impatient", type=float, default=0.0,
+        help="... by the impatient oracle (answers after its first search)")
     add("--tokenizer-worlds", type=lambda text: [int(x) for x in text.split(",")],
         default=[101, 102, 103, 104, 105, 106],
         help="seeds of the worlds whose pages train the tokenizer (comma-separated); "
@@ -298,7 +300,8 @@ def main() -> None:
     with ReplayStore(args.out / "store") as store:
         if args.sft_from is None:
             mixture = demo_policy(demo_tasks, CompactFormat(), oracle=args.oracle,
-                                  heuristic=args.heuristic, no_tool=args.no_tool, seed=args.seed)
+                                  heuristic=args.heuristic, no_tool=args.no_tool,
+                                  impatient=args.impatient, seed=args.seed)
             demos = asyncio.run(record_demos(
                 store, lambda: sim_env(args, args.train_world, demo_tasks, args.train_scale),
                 mixture, demo_tasks))

@@ -1,4 +1,5 @@
-"""Demonstrations: a mixture keeps one policy per task, draws by weight, and is recorded."""
+"""Demonstrations: a mixture keeps one policy per task, draws by weight, and is recorded;
+the impatient oracle stops after one search."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ from hypothesis import strategies as st
 
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError
+from webresearch.policies.base import SamplingParams
 from webresearch.policies.heuristic import HeuristicPolicy
-from webresearch.policies.scripted import NoToolPolicy
+from webresearch.policies.scripted import NoToolPolicy, OraclePolicy
 from webresearch.replay.store import ReplayStore
+from webresearch.sim.tasks import generate_tasks
+from webresearch.sim.world import World, WorldConfig
 from webresearch.train.compact import CompactFormat
-from webresearch.train.demos import MixturePolicy, demo_policy, record_demos
+from webresearch.train.demos import ImpatientPolicy, MixturePolicy, demo_policy, record_demos
+from webresearch.train.heldout import evaluate
 
 
 @settings(max_examples=30, deadline=None)
@@ -65,3 +70,21 @@ def test_demonstrations_are_recorded_one_per_task(tmp_path: Path) -> None:
 def store_notes(directory: Path, run_id: str) -> str:
     with ReplayStore(directory) as store:
         return store.run(run_id).notes
+
+
+def test_the_impatient_oracle_stops_after_one_search() -> None:
+    tasks = generate_tasks(World.generate(WorldConfig(seed=7)), n=60, seed=0)
+    fmt = CompactFormat()
+
+    def make_env() -> WebResearchEnv:
+        return WebResearchEnv(web="sim:seed=7", tasks=tasks, action_format=fmt, top_k=1,
+                              max_turns=4, reward="deepresearcher")
+
+    oracle = asyncio.run(evaluate(OraclePolicy(tasks, fmt), make_env, tasks,
+                                  sampling=SamplingParams()))
+    impatient = asyncio.run(evaluate(ImpatientPolicy(OraclePolicy(tasks, fmt)), make_env,
+                                     tasks, sampling=SamplingParams()))
+    assert set(impatient.tool_calls) == {1}
+    one_hop = [i for i, t in enumerate(tasks) if t.hops == 1]
+    assert one_hop and all(impatient.f1[i] == oracle.f1[i] == 1.0 for i in one_hop)
+    assert impatient.mean_f1 < oracle.mean_f1 - 0.3

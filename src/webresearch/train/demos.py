@@ -1,9 +1,10 @@
 """Demonstrations for behaviour cloning: scripted policies mixed per task, recorded in the store.
 
 A model cloned from the oracle alone would start RL with little to gain on the tasks
-it can do; a deliberate mixture (the oracle on some tasks, the naive heuristic or the
-no-tool floor on others) gives the cloned policy a real choice at its first action, and
-the task reward something to prefer.
+it can do; a deliberate mixture (the oracle on some tasks, the naive heuristic, the
+impatient oracle or the no-tool floor on others) gives the cloned policy real choices
+(search or answer at once, search on or answer after one search), and the task reward
+something to prefer.
 """
 
 from __future__ import annotations
@@ -11,18 +12,18 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 
-from webresearch.envs.formats import ActionFormat, get_format
+from webresearch.envs.formats import ActionFormat, ToolCall, get_format
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError
 from webresearch.policies.base import ChatMessage
-from webresearch.policies.heuristic import HeuristicPolicy
+from webresearch.policies.heuristic import HeuristicPolicy, best_span
 from webresearch.policies.scripted import NoToolPolicy, OraclePolicy, ScriptedPolicy
 from webresearch.replay.schema import RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout import RolloutConfig, rollout
 from webresearch.tasks import Task
 
-__all__ = ["MixturePolicy", "demo_policy", "record_demos"]
+__all__ = ["ImpatientPolicy", "MixturePolicy", "demo_policy", "record_demos"]
 
 
 class MixturePolicy(ScriptedPolicy):
@@ -61,9 +62,37 @@ class MixturePolicy(ScriptedPolicy):
         return self.pick(first).act(conversation)
 
 
+class ImpatientPolicy(ScriptedPolicy):
+    """The oracle for one search, then an answer: the oracle's where one search was enough,
+    else the best span of that one result (on a multi-hop task, mostly the wrong entity).
+
+    Example:
+        >>> from webresearch.train.compact import CompactFormat
+        >>> task = Task(id="t", question="Q?", answers=("A",))
+        >>> impatient = ImpatientPolicy(OraclePolicy([task], CompactFormat()))
+        >>> impatient.act([{"role": "user", "content": "Q?"}])
+        '<answer> A</answer>'
+    """
+
+    name = "impatient"
+
+    def __init__(self, oracle: OraclePolicy) -> None:
+        self.oracle = oracle
+        self.format = oracle.format
+
+    def act(self, conversation: Sequence[ChatMessage]) -> str:
+        action = self.oracle.act(conversation)
+        users = [m["content"] for m in conversation if m["role"] == "user"]
+        if len(users) < 2 or not isinstance(self.format.parse(action), ToolCall):
+            return action
+        return self.format.write_answer(best_span(users[0], users[1]) or "unknown")
+
+
 def demo_policy(tasks: Sequence[Task], fmt: str | ActionFormat, *, oracle: float = 0.4,
-                heuristic: float = 0.4, no_tool: float = 0.2, seed: int = 0) -> MixturePolicy:
-    """The oracle, the heuristic searcher and the no-tool floor, mixed with these weights.
+                heuristic: float = 0.4, no_tool: float = 0.2, impatient: float = 0.0,
+                seed: int = 0) -> MixturePolicy:
+    """The oracle, the heuristic searcher, the no-tool floor and the impatient oracle,
+    mixed with these weights.
 
     Example:
         >>> task = Task(id="t", question="Q?", answers=("A",))
@@ -73,9 +102,10 @@ def demo_policy(tasks: Sequence[Task], fmt: str | ActionFormat, *, oracle: float
         <answer>A</answer>
     """
     fmt = get_format(fmt)
+    full = OraclePolicy(tasks, fmt)
     parts: list[tuple[ScriptedPolicy, float]] = [
-        (OraclePolicy(tasks, fmt), oracle), (HeuristicPolicy(fmt), heuristic),
-        (NoToolPolicy(fmt), no_tool)]
+        (full, oracle), (HeuristicPolicy(fmt), heuristic), (NoToolPolicy(fmt), no_tool),
+        (ImpatientPolicy(full), impatient)]
     return MixturePolicy([(p, w) for p, w in parts if w > 0], seed=seed)
 
 
