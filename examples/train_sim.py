@@ -83,10 +83,10 @@ def parse_args() -> argparse.Namespace:
     add("--seed", type=int, default=0)
     add("--sft-from", type=Path, default=None,
         help="start GRPO from this cloned model (skips demonstrations and cloning)")
-    add("--minutes", type=float, default=17.0,
+    add("--minutes", type=float, default=20.0,
         help="wall-clock budget of cloning and GRPO, split by --sft-share (each also stops "
              "at its step budget; the copy drill has only its steps); 0: step budgets only")
-    add("--sft-share", type=float, default=0.5, help="share of --minutes for cloning")
+    add("--sft-share", type=float, default=0.45, help="share of --minutes for cloning")
     add("--copy-steps", type=int, default=1500,
         help="steps of the copy drill before cloning (batches of 32 lists of names); 0: none")
     add("--sft-steps", type=int, default=1500)
@@ -99,10 +99,10 @@ def parse_args() -> argparse.Namespace:
     add("--heldout-tasks", type=int, default=300)
     add("--demo-tasks", type=int, default=6000)
     add("--grpo-tasks", type=int, default=2000, help="size of GRPO's task pool")
-    add("--oracle", type=float, default=0.8, help="share of demonstrations by the oracle")
-    add("--heuristic", type=float, default=0.1, help="... by the heuristic searcher")
+    add("--oracle", type=float, default=0.4, help="share of demonstrations by the oracle")
+    add("--heuristic", type=float, default=0.0, help="... by the heuristic searcher")
     add("--no-tool", type=float, default=0.1, help="... by the no-tool floor")
-    add("--impatient", type=float, default=0.0,
+    add("--impatient", type=float, default=0.5,
         help="... by the impatient oracle (answers after its first search)")
     add("--tokenizer-worlds", type=lambda text: [int(x) for x in text.split(",")],
         default=[101, 102, 103, 104, 105, 106],
@@ -124,7 +124,9 @@ def parse_args() -> argparse.Namespace:
     add("--grpo-lr", type=float, default=1e-4)
     add("--groups", type=int, default=8, help="tasks per GRPO step")
     add("--group-size", type=int, default=8, help="rollouts per task")
-    add("--temperature", type=float, default=1.0)
+    add("--temperature", type=float, default=0.6,
+        help="GRPO's sampling temperature (at 1.0 a tiny model's sampled copies are "
+             "much worse than its greedy ones)")
     add("--one-hop-steps", type=float, default=0.0,
         help="share of GRPO steps on one-hop tasks before all kinds (a curriculum; it "
              "taught the cloned model to stop after one search)")
