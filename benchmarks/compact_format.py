@@ -1,9 +1,9 @@
 """What the compact action format costs and allows: tokens per episode and scripted F1.
 
 Plays the held-out world's tasks (``sim:seed=1000``, as ``examples/train_sim.py``
-evaluates) with the oracle, the heuristic and the no-tool floor, in the compact
-format (top hit only, four searches) and in DeepResearcher's (top 3 hits, browsing,
-400-character segments), and reports mean F1 per hop count and mean tokens per
+evaluates) with the oracle, the impatient oracle, the heuristic and the no-tool floor,
+in the compact format (top hit only, four searches) and in DeepResearcher's (top 3 hits,
+browsing, 400-character segments), and reports mean F1 per hop count and mean tokens per
 episode under a tiny model's tokenizer (trained on the simulated web).
 Usage: ``python benchmarks/compact_format.py [--tasks 300]``; the last line is one JSON
 object.
@@ -29,6 +29,7 @@ from webresearch.sim.tasks import generate_tasks
 from webresearch.sim.world import World, WorldConfig
 from webresearch.tasks import Task
 from webresearch.train.compact import CompactFormat
+from webresearch.train.demos import ImpatientPolicy
 from webresearch.train.sft import demo_tokens
 
 WORLD = 1000
@@ -63,7 +64,8 @@ def main() -> None:
             ("compact", CompactFormat(), {"top_k": 1, "max_turns": 4}),
             ("deepresearcher", get_format("deepresearcher"),
              {"top_k": 3, "max_turns": 4, "segment_chars": 400})):
-        policies: list[ScriptedPolicy] = [OraclePolicy(tasks, fmt), HeuristicPolicy(fmt),
+        oracle = OraclePolicy(tasks, fmt)
+        policies: list[ScriptedPolicy] = [oracle, ImpatientPolicy(oracle), HeuristicPolicy(fmt),
                                           NoToolPolicy(fmt)]
         out[name] = {p.name: play(p, fmt, tasks, tokenizer, **options) for p in policies}
         print(name, json.dumps(out[name]), flush=True)

@@ -4,9 +4,12 @@ it never saw: behaviour cloning, then GRPO on DeepResearcher's F1 reward, on CPU
 Three phases, every episode through the real env, rollout, replay store and learner:
 
 1. **Demonstrations**: scripted policies (the oracle, searching only words it has read;
-   the naive heuristic searcher; the no-tool floor; mixed per task) play tasks of one
-   simulated world, eight times the default size (``sim:seed=0,scale=8``: too many
-   names to memorise); the episodes are recorded in the replay store.
+   the impatient oracle, which answers after its first search; the no-tool floor; mixed
+   per task) play tasks of one simulated world, eight times the default size
+   (``sim:seed=0,scale=8``: too many names to memorise); the episodes are recorded in
+   the replay store. Greedily, the cloned model answers after one search, as the
+   impatient oracle does more often than the oracle searches on: whether to research
+   further is what GRPO has to learn from the reward.
 2. **Behaviour cloning**: a tiny Qwen2 model, from scratch (its tokenizer trained on
    other worlds' pages), first drills on copying lists of the training world's names
    (``webresearch.train.copying``: without it, it never copies a name it has not seen),
@@ -20,10 +23,10 @@ world (``sim:seed=N``: new entities, new pages, the same kinds of question), wit
 EM per hop count, and a paired bootstrap 95% interval of GRPO's improvement. It writes
 a PNG, the checkpoints, and prints one JSON object last.
 
-    python examples/train_sim.py                      # about 28 minutes on 2 cores
+    python examples/train_sim.py                      # about 27 minutes on 2 cores
     python examples/train_sim.py --minutes 0 --sft-steps 1200 --grpo-steps 60   # steps only
 
-What it reaches, and why the issue's target is not met, is in the README's training
+What it reaches, and what did not work on the way, is in the README's training
 section.
 """
 
@@ -125,8 +128,8 @@ def parse_args() -> argparse.Namespace:
     add("--groups", type=int, default=8, help="tasks per GRPO step")
     add("--group-size", type=int, default=8, help="rollouts per task")
     add("--temperature", type=float, default=0.6,
-        help="GRPO's sampling temperature (at 1.0 a tiny model's sampled copies are "
-             "much worse than its greedy ones)")
+        help="GRPO's sampling temperature (low enough that sampled copies of names stay "
+             "close to the greedy ones the evaluation plays)")
     add("--one-hop-steps", type=float, default=0.0,
         help="share of GRPO steps on one-hop tasks before all kinds (a curriculum; it "
              "taught the cloned model to stop after one search)")
