@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import PYTHONPATH
 from tests.replay.conftest import episode
-from webresearch.errors import WebResearchError
+from webresearch.errors import ConfigError, WebResearchError
 from webresearch.replay.schema import RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.tasks import Task
@@ -35,6 +35,8 @@ def test_runs_queries_groups_and_batches(tmp_path: Path) -> None:
         assert len(list(store.episodes(status="truncated", max_reward=-1.0))) == 1
         assert {k: len(v) for k, v in store.groups(run.run_id).items()} == {"t1": 4, "t2": 1}
         assert [len(b) for b in store.batches(run.run_id, 2)] == [2, 2, 1]
+        with pytest.raises(ConfigError, match="size >= 1"):
+            next(store.batches(run.run_id, 0))
         assert store.episode(eps[2].episode_id) == eps[2]
         assert [r.run_id for r in store.runs()] == [run.run_id]
 

@@ -1,5 +1,4 @@
-"""Demonstrations: a mixture keeps one policy per task, draws by weight, and is recorded;
-the impatient oracle stops after one search."""
+"""Demonstrations: one policy per task, drawn by weight, recorded; the impatient oracle."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from webresearch.envs.formats import Answer, get_format
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError
 from webresearch.policies.base import SamplingParams
@@ -88,3 +88,20 @@ def test_the_impatient_oracle_stops_after_one_search() -> None:
     one_hop = [i for i, t in enumerate(tasks) if t.hops == 1]
     assert one_hop and all(impatient.f1[i] == oracle.f1[i] == 1.0 for i in one_hop)
     assert impatient.mean_f1 < oracle.mean_f1 - 0.3
+
+
+@pytest.mark.parametrize("fmt_name", ["compact", "search-r1"])
+def test_the_impatient_answer_reads_the_bare_question(fmt_name: str) -> None:
+    fmt = CompactFormat() if fmt_name == "compact" else get_format(fmt_name)
+    tasks = generate_tasks(World.generate(WorldConfig(seed=7)), n=200, seed=0)
+    task = next(t for t in tasks if t.hops == 2 and t.question.startswith("Who"))
+    impatient = ImpatientPolicy(OraclePolicy([task], fmt))
+    prompt = fmt.user_prompt(task.question)
+    first = impatient.act([{"role": "user", "content": prompt}])
+    # the second sentence shares only the words of Search-R1's instructions
+    result = (f"Kraemukreisk Jepudou: {task.question.rstrip('?')}. Search engine results, "
+              "information, knowledge, reason, think and answer: Zhiakin Tov.")
+    answer = fmt.parse(impatient.act([{"role": "user", "content": prompt},
+                                      {"role": "assistant", "content": first},
+                                      {"role": "user", "content": result}]))
+    assert answer == Answer("Kraemukreisk Jepudou")

@@ -14,7 +14,7 @@ from webresearch.policies.base import ChatMessage
 from webresearch.policies.scripted import ScriptedPolicy
 from webresearch.sim.search import tokenize
 
-__all__ = ["HeuristicPolicy", "best_span"]
+__all__ = ["HeuristicPolicy", "best_span", "question_of"]
 
 _URL = re.compile(r"URL: (\S+)")
 _SENTENCE = re.compile(r"(?<=[a-z0-9)\]][.!?])\s+|\n+")
@@ -56,6 +56,16 @@ def best_span(question: str, text: str) -> str:
     return ""
 
 
+def question_of(prompt: str) -> str:
+    """The question in a format's first user message (Search-R1's wraps it in instructions).
+
+    Example:
+        >>> question_of("Answer the question. Question: Who founded X? ")
+        'Who founded X?'
+    """
+    return prompt.rsplit("Question: ", 1)[-1].strip()
+
+
 class HeuristicPolicy(ScriptedPolicy):
     """Search the question, browse the top hit (where the format can), answer the best span.
 
@@ -72,7 +82,7 @@ class HeuristicPolicy(ScriptedPolicy):
 
     def act(self, conversation: Sequence[ChatMessage]) -> str:
         users = [m["content"] for m in conversation if m["role"] == "user"]
-        question = users[0].rsplit("Question: ", 1)[-1].strip()
+        question = question_of(users[0])
         fmt = self.format
         if len(users) == 1:
             return fmt.write_call("search", [question], thought="I will search the question.")

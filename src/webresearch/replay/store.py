@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import Any
 
 from webresearch.errors import (
+    ConfigError,
     DamagedRecord,
     StoreDamaged,
     StoreError,
@@ -168,7 +169,7 @@ class ReplayStore:
             raise self._damage(key, str(exc)) from exc
 
     def _raise_if_locked(self, exc: Exception) -> None:
-        """Another process held the lock past ``timeout_s``: :class:`StoreBusy`, naming us."""
+        """Raise :class:`StoreBusy` if ``exc`` is SQLite's lock timeout; else return."""
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             raise busy(self.directory, self._cache.timeout, "replay store") from exc
 
@@ -381,6 +382,8 @@ class ReplayStore:
 
     def batches(self, run_id: str, size: int) -> Iterator[list[EpisodeRecord]]:
         """The run's episodes in lists of ``size`` (the last may be shorter)."""
+        if size < 1:
+            raise ConfigError(f"Expects batches of size >= 1, actual: {size}")
         episodes = iter(self.episodes(run_id))
         while batch := list(itertools.islice(episodes, size)):
             yield batch

@@ -16,7 +16,7 @@ from webresearch.envs.formats import ActionFormat, ToolCall, get_format
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError
 from webresearch.policies.base import ChatMessage
-from webresearch.policies.heuristic import HeuristicPolicy, best_span
+from webresearch.policies.heuristic import HeuristicPolicy, best_span, question_of
 from webresearch.policies.scripted import NoToolPolicy, OraclePolicy, ScriptedPolicy
 from webresearch.replay.schema import RunRecord
 from webresearch.replay.store import ReplayStore
@@ -63,12 +63,20 @@ class MixturePolicy(ScriptedPolicy):
 
 
 class ImpatientPolicy(ScriptedPolicy):
-    """The oracle for one search, then an answer: the oracle's where one search was enough,
-    else the best span of that one result (on a multi-hop task, mostly the wrong entity).
+    """The oracle for one search, then an answer from that search's results.
+
+    Where the oracle answers after one search (a one-hop task in a search-only format)
+    it gives the oracle's answer; where the oracle would search on or browse, it answers
+    with the results' best span (:func:`~webresearch.policies.heuristic.best_span`): on
+    a multi-hop task, mostly the wrong entity. In the compact format on the held-out
+    world: F1 1.00 on one-hop tasks, 0.00-0.05 on multi-hop ones.
+
+    Args:
+        oracle: The oracle whose first search it plays.
 
     Example:
         >>> from webresearch.train.compact import CompactFormat
-        >>> task = Task(id="t", question="Q?", answers=("A",))
+        >>> task = Task(id="t", question="Q?", answers=("A",))  # no pages: answers at once
         >>> impatient = ImpatientPolicy(OraclePolicy([task], CompactFormat()))
         >>> impatient.act([{"role": "user", "content": "Q?"}])
         '<answer> A</answer>'
@@ -85,14 +93,14 @@ class ImpatientPolicy(ScriptedPolicy):
         users = [m["content"] for m in conversation if m["role"] == "user"]
         if len(users) < 2 or not isinstance(self.format.parse(action), ToolCall):
             return action
-        return self.format.write_answer(best_span(users[0], users[1]) or "unknown")
+        answer = best_span(question_of(users[0]), users[1]) or "unknown"
+        return self.format.write_answer(answer, thought="The first result says so.")
 
 
 def demo_policy(tasks: Sequence[Task], fmt: str | ActionFormat, *, oracle: float = 0.4,
                 heuristic: float = 0.4, no_tool: float = 0.2, impatient: float = 0.0,
                 seed: int = 0) -> MixturePolicy:
-    """The oracle, the heuristic searcher, the no-tool floor and the impatient oracle,
-    mixed with these weights.
+    """The oracle, the heuristic, the no-tool floor and the impatient oracle, mixed by weight.
 
     Example:
         >>> task = Task(id="t", question="Q?", answers=("A",))
