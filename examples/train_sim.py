@@ -247,6 +247,12 @@ class _OutOfTime(Exception):
     """Raised from the step callback when GRPO's time budget is spent."""
 
 
+def _running_mean(values: list[float], window: int) -> list[float]:
+    """Mean of the last ``window`` values at each point (fewer at the start)."""
+    return [sum(values[max(0, i + 1 - window):i + 1]) / min(i + 1, window)
+            for i in range(len(values))]
+
+
 def plot(history: History, path: Path) -> None:
     import matplotlib
 
@@ -261,8 +267,11 @@ def plot(history: History, path: Path) -> None:
     axes[0].set(title="loss per policy token", xlabel="step")
     axes[0].legend()
     steps = [log.metrics.step for log in history.grpo]
-    axes[1].plot(steps, [log.metrics.reward for log in history.grpo], label="reward")
-    axes[1].plot(steps, [log.mean_f1 for log in history.grpo], label="F1")
+    for name, values in (("reward", [log.metrics.reward for log in history.grpo]),
+                         ("F1", [log.mean_f1 for log in history.grpo])):
+        line, = axes[1].plot(steps, values, alpha=0.35, linewidth=0.8)
+        axes[1].plot(steps, _running_mean(values, 10), color=line.get_color(),
+                     label=f"{name} (mean of 10 steps)")
     axes[1].set(title="GRPO: train reward (sampled)", xlabel="step")
     axes[1].legend()
     labels = list(history.heldout)
