@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from webresearch.errors import ConfigError
+from webresearch.net.safe_disk import retry_while_locked
 
 __all__ = ["LocalAuthority", "Rate", "RateAuthority", "RateLimiter", "SqliteAuthority",
            "default_authority", "use_authority"]
@@ -142,16 +143,7 @@ class SqliteAuthority:
         return slots
 
     def _locked(self, work: Callable[[], T]) -> T:
-        """Run ``work``, retrying while SQLite answers "locked" without waiting (as it may
-        when two processes set the database up at once), up to ``timeout_s``."""
-        deadline = time.monotonic() + self.timeout_s
-        while True:
-            try:
-                return work()
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.005)
+        return retry_while_locked(work, self.timeout_s)
 
     def close(self) -> None:
         self._db.close()

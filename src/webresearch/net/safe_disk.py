@@ -21,14 +21,17 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 import diskcache
 from diskcache.core import DBNAME, DEFAULT_SETTINGS, METADATA, MODE_PICKLE
 
 from webresearch.errors import DamagedRecord, StoreBusy, StoreDamaged, StoreError
 
-__all__ = ["SafeDisk", "busy", "open_cache", "write_transaction"]
+__all__ = ["SafeDisk", "busy", "is_locked", "open_cache", "retry_while_locked",
+           "write_transaction"]
+
+T = TypeVar("T")
 
 _KNOWN_SETTINGS = frozenset(DEFAULT_SETTINGS) | frozenset(METADATA)
 
@@ -75,14 +78,7 @@ class _BoundedCache(diskcache.Cache):  # type: ignore[misc]  # diskcache is unty
         sql, bound = self._sql, self._bound_s
 
         def execute(statement: str, *args: Any) -> Any:
-            deadline = time.monotonic() + bound
-            while True:
-                try:
-                    return sql(statement, *args)
-                except sqlite3.OperationalError as exc:
-                    if "locked" not in str(exc) or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.005)
+            return retry_while_locked(lambda: sql(statement, *args), bound)
 
         return execute
 
@@ -108,7 +104,7 @@ def open_cache(directory: str | Path, *, timeout_s: float, create: bool = True,
         return _BoundedCache(str(directory), bound_s=timeout_s, timeout=timeout_s, disk=disk,
                              **{**DEFAULT_SETTINGS, **settings})
     except sqlite3.OperationalError as exc:
-        if "locked" in str(exc):
+        if is_locked(exc):
             raise busy(database, timeout_s, what) from exc
         raise StoreError(f"Expects a writable {what} at {str(directory)!r}, actual: {exc}"
                          ) from exc
@@ -158,7 +154,7 @@ def _check_database(database: Path, *, timeout_s: float, what: str) -> None:
             con.execute("BEGIN IMMEDIATE")  # waits for another writer, at most timeout_s
             con.execute("ROLLBACK")
     except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
+        if is_locked(exc) or "busy" in str(exc):
             raise busy(database, timeout_s, what) from exc
         raise _damaged(database, what, str(exc)) from exc
     except (sqlite3.DatabaseError, ValueError) as exc:  # ValueError: text that is not UTF-8
@@ -172,6 +168,24 @@ def _connect(database: Path, timeout_s: float) -> Iterator[sqlite3.Connection]:
         yield con
     finally:
         con.close()
+
+
+def is_locked(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite refusing a lock another connection holds."""
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
+def retry_while_locked(work: Callable[[], T], timeout_s: float) -> T:
+    """Run ``work``, again every 5 ms while SQLite answers "locked" without waiting (as
+    it may when two processes set a database up at once), for at most ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return work()
+        except sqlite3.OperationalError as exc:
+            if not is_locked(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 def busy(database: Path | str, timeout_s: float, what: str) -> StoreBusy:

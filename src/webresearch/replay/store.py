@@ -38,7 +38,7 @@ from webresearch.errors import (
     WebResearchError,
     did_you_mean,
 )
-from webresearch.net.safe_disk import busy, open_cache, write_transaction
+from webresearch.net.safe_disk import busy, is_locked, open_cache, write_transaction
 from webresearch.replay.records import (
     check_summary,
     decode,
@@ -170,7 +170,7 @@ class ReplayStore:
 
     def _raise_if_locked(self, exc: Exception) -> None:
         """Raise :class:`StoreBusy` if ``exc`` is SQLite's lock timeout; else return."""
-        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        if is_locked(exc):
             raise busy(self.directory, self._cache.timeout, "replay store") from exc
 
     def _damage(self, key: str, why: str) -> DamagedRecord:
