@@ -8,6 +8,7 @@ where they occur, and chained with ``raise ... from exc``::
     ├── ConfigError              bad option, unknown name (with a did-you-mean)
     │   └── DependencyNotInstalled   an optional extra is missing
     ├── TaskError                a task file or task record that cannot be read
+    ├── InputTooDeep             outside JSON nested deeper than the bound (also a ValueError)
     ├── StateError               the env was used out of order (step before reset, after the end)
     ├── StoreError               a replay store or web cache that cannot be opened, read or written
     │   ├── StoreBusy            another process held its write lock past the bound
@@ -30,6 +31,7 @@ __all__ = [
     "ConfigError",
     "DamagedRecord",
     "DependencyNotInstalled",
+    "InputTooDeep",
     "PolicyError",
     "ReplayMiss",
     "StateError",
@@ -66,6 +68,10 @@ class DependencyNotInstalled(ConfigError, ImportError):
 
 class TaskError(WebResearchError, ValueError):
     """A task file or record is malformed or in an unknown layout."""
+
+
+class InputTooDeep(WebResearchError, ValueError):
+    """Outside structure (a search API's JSON, a corpus line) nests deeper than the bound."""
 
 
 class StateError(WebResearchError, RuntimeError):

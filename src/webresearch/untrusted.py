@@ -1,0 +1,137 @@
+"""Outside text at the door: valid Unicode scalar text, and JSON parsed to a bounded depth.
+
+Whatever enters from outside (the model's output, a web page in any charset, a search
+API's JSON, a task file, a corpus line, a recorded store) passes through one of these
+before anything downstream (caches, the store, exports, the viewer, tokenizers) sees it:
+
+- :func:`scalar_text` replaces what UTF-8 cannot carry (lone surrogates, which a JSON
+  ``\\ud800`` escape or a ``utf-7`` page produces) and NUL, which C strings, SQLite keys
+  and tokenizers treat as an end, with U+FFFD. Every other character is kept.
+- :func:`loads_json` parses JSON with a depth bound and no Python recursion, and applies
+  :func:`scalar_text` to every string in the result, keys included.
+
+Both run in linear time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from webresearch.errors import InputTooDeep
+
+__all__ = ["MAX_JSON_DEPTH", "REPLACEMENT", "loads_json", "scalar_text"]
+
+MAX_JSON_DEPTH = 64
+"""How deeply outside JSON may nest. Search APIs nest about 5 deep, corpora and task files
+about 3; a deeper document is refused, not walked."""
+
+REPLACEMENT = "\ufffd"
+"""What stands in for a character that cannot be carried."""
+
+_UNCARRIABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def scalar_text(text: str) -> str:
+    """``text`` with lone surrogates and NUL replaced by U+FFFD; the same object if clean.
+
+    Example:
+        >>> scalar_text("a \\ud800 b\\x00c")
+        'a \\ufffd b\\ufffdc'
+        >>> scalar_text("café 🙂").encode("utf-8")
+        b'caf\\xc3\\xa9 \\xf0\\x9f\\x99\\x82'
+    """
+    if text.isascii():
+        return text if "\x00" not in text else text.replace("\x00", REPLACEMENT)
+    return _UNCARRIABLE.sub(REPLACEMENT, text)
+
+
+def loads_json(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse outside JSON: nested at most ``max_depth`` deep, every string scalar text.
+
+    Raises ``ValueError`` for text that is not JSON (``json.JSONDecodeError`` as
+    ``json.loads`` does) and :class:`~webresearch.errors.InputTooDeep`, itself a
+    ``ValueError``, for JSON nested deeper than ``max_depth``.
+
+    Example:
+        >>> loads_json('{"q": ["a \\\\ud800"]}')
+        {'q': ['a \\ufffd']}
+        >>> loads_json("[" * 100_000)
+        Traceback (most recent call last):
+        ...
+        webresearch.errors.InputTooDeep: Expects JSON nested at most 64 deep, actual: deeper
+    """
+    if isinstance(text, bytes | bytearray):  # as json.loads reads bytes, minus surrogatepass
+        text = bytes(text).decode(json.detect_encoding(text), errors="replace")
+    text = scalar_text(text)  # only escapes can still make a surrogate or NUL
+    try:
+        value = json.loads(text)
+    except RecursionError:  # the C decoder's own guard, about 1,000 deep
+        raise _too_deep(max_depth) from None
+    _check_depth(text, max_depth)
+    return _clean(value) if _BAD_ESCAPE.search(text) else value
+
+
+# ---- depth: brackets outside strings, innermost pairs dropped a level at a time ---------
+
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+_BAD_ESCAPE = re.compile(r"\\u(?:[dD][89abcdefABCDEF]|0000)")
+
+
+def _check_depth(text: str, max_depth: int) -> None:
+    """Raise :class:`InputTooDeep` if valid JSON ``text`` nests deeper than ``max_depth``.
+
+    Strings are cut out (every one closes: the text parsed), then each of at most
+    ``max_depth`` passes drops the innermost ``[]`` and ``{}`` pairs; brackets left
+    after the last pass nest deeper. Each pass is one linear scan in C.
+    """
+    if text.count("[") + text.count("{") <= max_depth:
+        return  # too few brackets to nest that deep
+    outside = _STRING.sub("", text).encode("utf-8")  # scalar text: always encodes
+    brackets = outside.translate(None, _NOT_BRACKETS)
+    for _ in range(max_depth):
+        if not brackets:
+            return
+        brackets = brackets.replace(b"[]", b"").replace(b"{}", b"")
+    if brackets:
+        raise _too_deep(max_depth)
+
+
+def _too_deep(max_depth: int) -> InputTooDeep:
+    return InputTooDeep(f"Expects JSON nested at most {max_depth} deep, actual: deeper")
+
+
+# ---- strings: every one made scalar text, iteratively -----------------------------------
+
+def _clean(value: Any) -> Any:
+    """``value`` with :func:`scalar_text` applied to each string, keys included.
+
+    Containers are changed in place; the walk keeps its own stack (the depth is already
+    bounded, but nothing here recurses either way).
+    """
+    if isinstance(value, str):
+        return scalar_text(value)
+    stack = [value] if isinstance(value, list | dict) else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                if isinstance(item, str):
+                    node[i] = scalar_text(item)
+                elif isinstance(item, list | dict):
+                    stack.append(item)
+        else:
+            for key in [k for k in node if not _is_scalar(k)]:
+                node[scalar_text(key)] = node.pop(key)
+            for key, item in node.items():
+                if isinstance(item, str):
+                    node[key] = scalar_text(item)
+                elif isinstance(item, list | dict):
+                    stack.append(item)
+    return value
+
+
+def _is_scalar(text: str) -> bool:
+    return scalar_text(text) is text
