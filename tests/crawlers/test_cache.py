@@ -41,8 +41,10 @@ def test_any_text_round_trips_and_damage_is_a_miss(tmp_path: Path) -> None:
     import dataclasses
 
     cache = WebCache(tmp_path)
-    text = 'line one\n"quoted" caf\u00e9 \U0001f600 \udcff\n\n{"_v": 2}\n'
-    cache.put_page(dataclasses.replace(PAGE, text=text, title="a\nb"))
+    text = 'line one\n"quoted" caf\u00e9 \U0001f600 \ufffd\n\n{"_v": 2}\n'
+    page = dataclasses.replace(PAGE, text=text.replace("\ufffd", "\udcff"), title="a\nb")
+    assert page.text == text  # a Page holds scalar text: the lone surrogate is replaced
+    cache.put_page(page)
     got = cache.get_page(PAGE.url)
     assert got is not None and (got.text, got.title) == (text, "a\nb")
     key = "page:https://a.test/x"

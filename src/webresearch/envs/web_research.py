@@ -25,6 +25,7 @@ from webresearch.envs.tools import ToolRunner
 from webresearch.errors import ConfigError, StateError, did_you_mean
 from webresearch.status import ActionKind, EpisodeStatus
 from webresearch.tasks import Task, load_tasks, task_from_record
+from webresearch.untrusted import scalar_text
 from webresearch.web.base import WebBackend
 
 __all__ = ["WebResearchEnv"]
@@ -186,6 +187,7 @@ class WebResearchEnv(gym.Env[str, str]):
                              + ("no episode started" if state is None else "the episode ended"))
         start = time.perf_counter()
         state.step_calls = []
+        action = scalar_text(action) if isinstance(action, str) else action  # at the door
         parsed = self._parse(action)
         state.responses.append(action if isinstance(action, str) else repr(action))
         state.transcript.append(("assistant", state.responses[-1]))
@@ -336,6 +338,7 @@ class WebResearchEnv(gym.Env[str, str]):
             _, reward, *_ = self._finish(state, start, start, EpisodeStatus.TRUNCATED,
                                          Invalid(limit), error=limit)
             return reward
+        answer_text = scalar_text(answer_text)  # a framework's model text, at the door
         state.responses.append(self.format.write_answer(answer_text))
         state.transcript.append(("assistant", state.responses[-1]))
         _, reward, *_ = self._finish(state, start, start, EpisodeStatus.ANSWERED,

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from webresearch.tasks import Task
+from webresearch.untrusted import scalar_text
 
 if TYPE_CHECKING:
     from webresearch.web.reader import Reader
@@ -29,6 +30,9 @@ class SearchHit:
     url: str
     snippet: str
 
+    def __post_init__(self) -> None:
+        _make_scalar(self, ("title", "url", "snippet"))
+
 
 @dataclass(frozen=True, slots=True)
 class SearchResults:
@@ -45,6 +49,9 @@ class SearchResults:
     hits: tuple[SearchHit, ...] = ()
     error: str | None = None
     from_cache: bool = False
+
+    def __post_init__(self) -> None:
+        _make_scalar(self, ("query", "error"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +81,11 @@ class Page:
     error: str | None = None
     links: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        _make_scalar(self, ("url", "final_url", "title", "text", "error"))
+        if not all(scalar_text(link) is link for link in self.links):
+            object.__setattr__(self, "links", tuple(scalar_text(link) for link in self.links))
+
     @property
     def ok(self) -> bool:
         """Whether the page has usable text (no error and a 2xx status)."""
@@ -88,6 +100,15 @@ class Page:
             False
         """
         return cls(url=url, final_url=url, status=status, title="", text="", error=error)
+
+
+def _make_scalar(value: object, names: tuple[str, ...]) -> None:
+    """Make the named text fields of a frozen ``value`` scalar text: whatever a backend
+    builds from a server's bytes, nothing downstream sees a lone surrogate or a NUL."""
+    for name in names:
+        text = getattr(value, name)
+        if isinstance(text, str) and (clean := scalar_text(text)) is not text:
+            object.__setattr__(value, name, clean)
 
 
 class WebBackend(abc.ABC):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from webresearch.envs.formats import Answer, Invalid, SearchR1Format, ToolCall
+from webresearch.envs.formats.search_r1 import first_action
 
 fmt = SearchR1Format()
 
@@ -30,3 +35,23 @@ def test_prompt_results_and_writing() -> None:
     assert fmt.parse(fmt.write_call("search", ["q"])) == ToolCall("search", ("q",))
     with pytest.raises(ValueError, match="only a search tool"):
         fmt.write_call("browse", ["u"])
+
+
+# Search-R1's own parser is this regex; ours finds the same action in linear time.
+SEARCH_R1_REGEX = re.compile(r"<(search|answer)>(.*?)</\1>", re.DOTALL)
+TAG_SOUP = st.lists(st.sampled_from(["<search>", "</search>", "<answer>", "</answer>", "a",
+                                     " ", "<", ">", "/", "search", "<searc", "\n"]),
+                    max_size=40).map("".join)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(TAG_SOUP)
+def test_first_action_is_the_regex_match(text: str) -> None:
+    match = SEARCH_R1_REGEX.search(text)
+    assert first_action(text) == ((match.group(1), match.group(2)) if match else None)
+
+
+def test_open_tags_without_end_do_not_stall() -> None:
+    # "<search>" * 12500 (100 KB, within the default action limit) took the regex 12-16 s
+    text = "<search>" * 12_500 + "<answer>" * 12_500 + "</answer"
+    assert isinstance(SearchR1Format().parse(text), Invalid)

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import abc
-import json
 import os
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from webresearch.errors import ConfigError
+from webresearch.errors import ConfigError, InputTooDeep
 from webresearch.net.http import HttpClient, Response
 from webresearch.net.secrets import Secret, redact
+from webresearch.untrusted import loads_json
 from webresearch.web.base import SearchHit, SearchResults
 
-__all__ = ["SearchEngine"]
+__all__ = ["SearchEngine", "clean", "text_field"]
 
-_TAGS = re.compile(r"<[^>]+>")
+_TAGS = re.compile(r"<[^<>]*>")
+"""A tag: no ``<`` inside, so each ``<`` is tried once (``<[^>]+>`` is quadratic on
+``<<<<``...)."""
 
 
 class SearchEngine(abc.ABC):
@@ -60,8 +62,11 @@ class SearchEngine(abc.ABC):
         if response.error is not None:
             return SearchResults(query=query, error=self._explain(response))
         try:
-            data = json.loads(response.body)
+            data = loads_json(response.body)
             hits = self._hits(data)
+        except InputTooDeep:
+            return SearchResults(query=query, error=f"{self.name} answered with JSON nested "
+                                                    "too deeply to read")
         except (ValueError, KeyError, TypeError, AttributeError):
             return SearchResults(query=query, error=f"{self.name} answered with an unexpected "
                                                     "response (not the documented JSON)")
@@ -89,13 +94,31 @@ class SearchEngine(abc.ABC):
 
 
 def clean(text: Any) -> str:
-    """Snippet text without HTML tags or runs of whitespace."""
-    return " ".join(_TAGS.sub("", str(text or "")).split())
+    """Snippet text without HTML tags or runs of whitespace; "" for anything but text.
+
+    Example:
+        >>> clean("<b>Ada</b>  Lovelace"), clean({"nested": "object"}), clean(None)
+        ('Ada Lovelace', '', '')
+    """
+    return " ".join(_TAGS.sub("", text).split()) if isinstance(text, str) else ""
+
+
+def text_field(record: Any, key: str) -> str:
+    """The string at ``record[key]``; a ``TypeError`` (an unexpected response) if it is not.
+
+    Example:
+        >>> text_field({"link": "https://a.test/"}, "link")
+        'https://a.test/'
+    """
+    value = record[key]
+    if not isinstance(value, str):
+        raise TypeError(f"expects {key!r} to be a string, actual: {type(value).__name__}")
+    return value
 
 
 def _api_message(body: bytes) -> str:
     try:
-        data = json.loads(body)
+        data = loads_json(body)
     except ValueError:
         return ""
     if isinstance(data, Mapping):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from webresearch.crawlers.search.base import SearchEngine, clean
+from webresearch.crawlers.search.base import SearchEngine, clean, text_field
 from webresearch.net.http import Response
 from webresearch.web.base import SearchHit
 
@@ -25,7 +25,7 @@ class SerperSearch(SearchEngine):
             rate_key=self.rate_key)
 
     def _hits(self, data: Any) -> list[SearchHit]:
-        return [SearchHit(clean(r.get("title")), str(r["link"]), clean(r.get("snippet")))
+        return [SearchHit(clean(r.get("title")), text_field(r, "link"), clean(r.get("snippet")))
                 for r in data.get("organic", [])]
 
 
@@ -41,7 +41,7 @@ class SearXNG(SearchEngine):
             headers={"Accept": "application/json"}, rate_key=self.rate_key)
 
     def _hits(self, data: Any) -> list[SearchHit]:
-        return [SearchHit(clean(r.get("title")), str(r["url"]), clean(r.get("content")))
+        return [SearchHit(clean(r.get("title")), text_field(r, "url"), clean(r.get("content")))
                 for r in data.get("results", [])]
 
 
@@ -62,5 +62,5 @@ class BraveSearch(SearchEngine):
 
     def _hits(self, data: Any) -> list[SearchHit]:
         results = (data.get("web") or {}).get("results", [])
-        return [SearchHit(clean(r.get("title")), str(r["url"]), clean(r.get("description")))
+        return [SearchHit(clean(r.get("title")), text_field(r, "url"), clean(r.get("description")))
                 for r in results]

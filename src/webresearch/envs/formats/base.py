@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from webresearch.errors import InputTooDeep
+from webresearch.untrusted import loads_json, scalar_text
 from webresearch.web.base import Page, SearchResults
 
 __all__ = ["Action", "ActionFormat", "Answer", "Invalid", "ToolCall"]
@@ -124,12 +126,12 @@ class ActionFormat(abc.ABC):
 
 
 def loads_object(text: str) -> dict[str, Any] | str:
-    """Parse a JSON object, or return a message saying why it is not one."""
+    """Parse a JSON object (every string in it scalar text), or say why it is not one."""
     try:
-        value = json.loads(text)
+        value = loads_json(text)
     except json.JSONDecodeError as exc:
         return f"the tool call is not valid JSON ({exc.msg})"
-    except RecursionError:
+    except InputTooDeep:
         return "the tool call is not valid JSON (too deeply nested)"
     except ValueError as exc:  # a number too long to read, and its like
         return f"the tool call is not valid JSON ({str(exc).split(':')[0]})"
@@ -143,5 +145,5 @@ def string_list(value: Any, *, field: str) -> tuple[str, ...] | str:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
         return f"'{field}' must be a string or a list of strings"
-    cleaned = tuple(i.strip() for i in items if i.strip())
+    cleaned = tuple(scalar_text(i.strip()) for i in items if i.strip())
     return cleaned or f"'{field}' is empty"

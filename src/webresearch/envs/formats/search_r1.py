@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -11,7 +10,36 @@ from webresearch.web.base import SearchResults
 
 __all__ = ["SearchR1Format"]
 
-_ACTION = re.compile(r"<(search|answer)>(.*?)</\1>", re.DOTALL)
+_TAGS = ("search", "answer")
+
+
+def first_action(text: str) -> tuple[str, str] | None:
+    """The first ``<search>...</search>`` or ``<answer>...</answer>``: its tag and content.
+
+    As ``re.search(r"<(search|answer)>(.*?)</\\1>", text, re.DOTALL)`` finds it (the
+    leftmost opening tag that a closing tag of its kind follows, up to the first such
+    closing tag), in linear time: that regex is quadratic on ``"<search>" * n``.
+
+    Example:
+        >>> first_action("<search>a<answer>b</answer></search>")
+        ('search', 'a<answer>b</answer>')
+        >>> first_action("<search>" * 3 + "<answer>x</answer>")
+        ('answer', 'x')
+        >>> first_action("<search>open") is None
+        True
+    """
+    found: tuple[int, str] | None = None
+    for tag in _TAGS:
+        opening, last_close = f"<{tag}>", text.rfind(f"</{tag}>")
+        start = text.find(opening)  # an opening tag counts only if a closing one follows it
+        if start != -1 and start + len(opening) <= last_close and (
+                found is None or start < found[0]):
+            found = (start, tag)
+    if found is None:
+        return None
+    start, tag = found
+    begin = start + len(tag) + 2
+    return tag, text[begin:text.find(f"</{tag}>", begin)]
 
 
 class SearchR1Format(ActionFormat):
@@ -30,11 +58,11 @@ class SearchR1Format(ActionFormat):
     tools: ClassVar[tuple[str, ...]] = ("search",)
 
     def parse(self, text: str) -> Action:
-        match = _ACTION.search(text)
-        if match is None:
+        action = first_action(text)
+        if action is None:
             return Invalid("put a query between <search> and </search>, or the final answer "
                            "between <answer> and </answer>")
-        kind, content = match.group(1), match.group(2).strip()
+        kind, content = action[0], action[1].strip()
         if kind == "answer":
             return Answer(content)
         if not content:
