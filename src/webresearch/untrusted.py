@@ -21,7 +21,7 @@ from typing import Any
 
 from webresearch.errors import InputTooDeep
 
-__all__ = ["MAX_JSON_DEPTH", "REPLACEMENT", "loads_json", "scalar_text"]
+__all__ = ["MAX_JSON_DEPTH", "REPLACEMENT", "embedded_object", "loads_json", "scalar_text"]
 
 MAX_JSON_DEPTH = 64
 """How deeply outside JSON may nest. Search APIs nest about 5 deep, corpora and task files
@@ -71,6 +71,22 @@ def loads_json(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
         raise _too_deep(max_depth) from None
     _check_depth(text, max_depth)
     return _clean(value) if _BAD_ESCAPE.search(text) else value
+
+
+def embedded_object(text: str) -> str | None:
+    """The span from the first ``{`` to the last ``}`` of a model's answer, or ``None``.
+
+    What ``re.search(r"\\{.*\\}", text, re.DOTALL)`` finds, in linear time (that regex is
+    quadratic on ``"{" * n``).
+
+    Example:
+        >>> embedded_object('Sure! {"a": {"b": 1}} Done.')
+        '{"a": {"b": 1}}'
+        >>> embedded_object("{{{ no closing") is None
+        True
+    """
+    start, end = text.find("{"), text.rfind("}")
+    return text[start:end + 1] if start != -1 and end > start else None
 
 
 # ---- depth: brackets outside strings, innermost pairs dropped a level at a time ---------

@@ -102,6 +102,15 @@ def test_malformed_corpus_and_specs_give_clear_errors(tmp_path: Path) -> None:
     bad.write_text('{"id": "1", "text": "fine"}\nnot json\n')
     with pytest.raises(ConfigError, match="record 2 is not JSON"):
         CorpusIndex.open(bad)
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text('{"id": "1", "text": "fine"}\n' + '{"text": ' + "[" * 100_000 + "]" * 100_000
+                    + "}\n")
+    with pytest.raises(ConfigError, match="record 2 is not JSON: Expects JSON nested at most"):
+        CorpusIndex.open(deep)
+    nested = tmp_path / "nested.jsonl"
+    nested.write_text('{"text": {"a": [1]}}\n')
+    with pytest.raises(ConfigError, match="record 1: expects 'text' to be text, actual: dict"):
+        CorpusIndex.open(nested)
     wrong = tmp_path / "wrong.jsonl"
     wrong.write_text('{"id": "1", "body": "no text field"}\n')
     with pytest.raises(ConfigError, match="'contents' field"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from urllib.parse import quote
 import numpy as np
 
 from webresearch.errors import ConfigError
+from webresearch.untrusted import loads_json
 
 __all__ = ["CorpusDoc", "DocTable", "parse_record", "scan_corpus"]
 
@@ -44,23 +44,33 @@ def parse_record(line: bytes | str, *, row: int, name: str) -> CorpusDoc:
         >>> parse_record('{"title": "Bob", "text": "Bob ran."}', row=3, name="w").url
         'corpus://w/3'
     """
+    where = f"Corpus {name!r} record {row + 1}"
     try:
-        record: Any = json.loads(line)
+        record: Any = loads_json(line)
     except ValueError as exc:
-        raise ConfigError(f"Corpus {name!r} record {row + 1} is not JSON: {exc}") from None
+        raise ConfigError(f"{where} is not JSON: {exc}") from None
     if not isinstance(record, dict):
-        raise ConfigError(f"Corpus {name!r} record {row + 1}: expects a JSON object")
+        raise ConfigError(f"{where}: expects a JSON object")
     if "contents" in record:
-        head, _, body = str(record["contents"]).partition("\n")
+        head, _, body = _scalar(record["contents"], "contents", where).partition("\n")
         title, text = head.strip().strip('"'), body.strip()
     elif "text" in record:
-        title, text = str(record.get("title") or ""), str(record["text"])
+        title = _scalar(record.get("title") or "", "title", where)
+        text = _scalar(record["text"], "text", where)
     else:
-        raise ConfigError(f"Corpus {name!r} record {row + 1}: expects a 'contents' field "
-                          f"(FlashRAG) or a 'text' field, actual keys: {sorted(record)}")
-    doc_id = str(record.get("id", record.get("_id", row)))
-    url = str(record.get("url") or f"corpus://{name}/{quote(doc_id, safe='')}")
+        raise ConfigError(f"{where}: expects a 'contents' field (FlashRAG) or a 'text' field, "
+                          f"actual keys: {sorted(record)[:20]}")
+    doc_id = _scalar(record.get("id", record.get("_id", row)), "id", where)
+    url = _scalar(record.get("url") or f"corpus://{name}/{quote(doc_id, safe='')}", "url", where)
     return CorpusDoc(id=doc_id, title=title, text=text, url=url)
+
+
+def _scalar(value: Any, field: str, where: str) -> str:
+    """A string field as text (a number as its digits); a ``ConfigError`` for a container."""
+    if isinstance(value, list | dict):
+        raise ConfigError(f"{where}: expects {field!r} to be text, actual: "
+                          f"{type(value).__name__}")
+    return value if isinstance(value, str) else str(value)
 
 
 def url_key(url: str) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +20,7 @@ from webresearch.policies.base import (
     SamplingParams,
     as_prompt,
 )
+from webresearch.untrusted import loads_json
 
 __all__ = ["OpenAIPolicy"]
 
@@ -93,7 +93,7 @@ class OpenAIPolicy(Policy):
             raise PolicyError(redact(  # a server may echo the Authorization header back
                 f"{self.base_url}{path} failed: {response.error} {detail}".strip()))
         try:
-            data = json.loads(response.body)
+            data = loads_json(response.body)  # the model's text: surrogate escapes replaced
         except ValueError:
             data = None
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not (

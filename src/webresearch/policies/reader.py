@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING
@@ -13,6 +11,7 @@ from webresearch.errors import WebResearchError
 from webresearch.net.rate_limit import Rate, RateLimiter
 from webresearch.net.single_flight import SingleFlight
 from webresearch.policies.types import ChatMessage, Prompt, SamplingParams
+from webresearch.untrusted import embedded_object, loads_json
 from webresearch.web.reader import Extract, Reader, ReadRequest
 
 if TYPE_CHECKING:
@@ -33,8 +32,6 @@ READER_SYSTEM_PROMPT = (
     '"summary": "<one sentence on what this segment is about>"}'
 )
 """The reader's instructions (the shape of DeepResearcher's; the words are ours)."""
-
-_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 
 def reader_prompt(request: ReadRequest) -> tuple[ChatMessage, ...]:
@@ -68,12 +65,12 @@ def parse_extract(text: str) -> Extract:
         >>> parse_extract("no idea").error
         "the reader's answer holds no JSON object: 'no idea'"
     """
-    match = _JSON_OBJECT.search(text)
-    if match is None:
+    found = embedded_object(text)
+    if found is None:
         return Extract("", error=f"the reader's answer holds no JSON object: {text[:80]!r}")
     try:
-        data = json.loads(match.group(0))
-    except (ValueError, RecursionError):
+        data = loads_json(found)
+    except ValueError:
         return Extract("", error=f"the reader's answer is not valid JSON: {text[:80]!r}")
     if not isinstance(data, dict) or not isinstance(data.get("information", ""), str):
         return Extract("", error=f"the reader's JSON lacks a string 'information': {text[:80]!r}")
