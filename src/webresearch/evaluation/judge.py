@@ -12,8 +12,10 @@ from pathlib import Path
 
 from webresearch.envs.rewards import exact_match
 from webresearch.errors import WebResearchError
+from webresearch.evaluation.verdict_cache import CachedVerdict, VerdictCache
 
-__all__ = ["JUDGE_PROMPT", "Judge", "JudgeError", "Judgement", "OpenAIJudge", "parse_judgement"]
+__all__ = ["JUDGE_PROMPT", "Judge", "JudgeError", "Judgement", "OpenAIJudge", "parse_judgement",
+           "verdict_key"]
 
 JUDGE_PROMPT = """You are grading an answer to a question against its gold answers.
 
@@ -68,6 +70,11 @@ def parse_judgement(text: str) -> Judgement:
     return Judgement(verdict == "correct", str(data.get("rationale", "")))
 
 
+def verdict_key(model: str, question: str, answer: str, golds: Sequence[str]) -> str:
+    """The cache key of a verdict: the same model, question, answer and golds, one call."""
+    return hashlib.sha256(json.dumps([model, question, answer, list(golds)]).encode()).hexdigest()
+
+
 class Judge(abc.ABC):
     """Decides correctness; an exact match (DeepResearcher's normalisation) skips the call."""
 
@@ -91,7 +98,8 @@ class OpenAIJudge(Judge):
         base_url: The API root, e.g. ``https://api.openai.com/v1`` or a local vLLM.
         model: The judge model (the paper used ``gpt-4o-mini``).
         api_key: Bearer token; ``None`` reads ``$OPENAI_API_KEY``.
-        cache_dir: Where verdicts are kept (same question, answer, golds, model: one call).
+        cache_dir: Where verdicts are kept (same question, answer, golds, model: one call),
+            as JSON text that is never unpickled (:class:`VerdictCache`).
         attempts: Tries per verdict, parse failures included.
     """
 
@@ -102,19 +110,14 @@ class OpenAIJudge(Judge):
         self.model = model
         self.attempts = attempts
         self._client = OpenAIPolicy(base_url, model, api_key=api_key)
-        self._cache = None
-        if cache_dir is not None:
-            import diskcache  # noqa: PLC0415
-
-            self._cache = diskcache.Cache(str(cache_dir))
+        self._cache = VerdictCache(cache_dir) if cache_dir is not None else None
 
     async def _judge(self, question: str, answer: str, golds: Sequence[str]) -> Judgement:
         from webresearch.policies.base import SamplingParams  # noqa: PLC0415
 
-        key = hashlib.sha256(json.dumps([self.model, question, answer, list(golds)])
-                             .encode()).hexdigest()
+        key = verdict_key(self.model, question, answer, golds)
         if self._cache is not None and (hit := self._cache.get(key)) is not None:
-            return Judgement(hit["correct"], hit["rationale"], "cache")
+            return Judgement(hit.correct, hit.rationale, "cache")
         prompt = JUDGE_PROMPT.format(question=question, golds=json.dumps(list(golds)),
                                      answer=answer)
         sampling = SamplingParams(temperature=0.0, max_tokens=256, stop=())
@@ -130,7 +133,7 @@ class OpenAIJudge(Judge):
             except WebResearchError as exc:
                 raise JudgeError(f"the judge at {self._client.base_url} failed: {exc}") from exc
             if self._cache is not None:
-                self._cache.set(key, {"correct": verdict.correct, "rationale": verdict.rationale})
+                self._cache.put(key, CachedVerdict(verdict.correct, verdict.rationale))
             return verdict
         assert error is not None
         raise error

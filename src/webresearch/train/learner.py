@@ -256,7 +256,7 @@ class GRPOLearner:
 
     def load(self, path: str | Path) -> None:
         torch = self.torch
-        state = torch.load(Path(path), weights_only=False)
+        state = torch.load(Path(path), weights_only=True)  # never unpickles code
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
