@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
@@ -19,6 +20,7 @@ from webresearch.web.reader import Reader
 __all__ = ["ToolRunner", "split_segments"]
 
 T = TypeVar("T")
+_BLANKS = re.compile("[\n ]*")
 
 
 def split_segments(text: str, size: int) -> list[str]:
@@ -31,15 +33,17 @@ def split_segments(text: str, size: int) -> list[str]:
         ['']
     """
     segments: list[str] = []
-    while len(text) > size:
-        cut = text.rfind("\n", 0, size + 1)
-        if cut <= 0:
-            cut = text.rfind(" ", 0, size + 1)
-        if cut <= 0:
-            cut = size
-        segments.append(text[:cut].rstrip())
-        text = text[cut:].lstrip("\n ")
-    segments.append(text)
+    start = 0  # the rest of the text starts here: nothing is copied but the segments
+    while len(text) - start > size:
+        window = (start, start + size + 1)
+        cut = text.rfind("\n", *window)
+        if cut <= start:
+            cut = text.rfind(" ", *window)
+        if cut <= start:
+            cut = start + size
+        segments.append(text[start:cut].rstrip())
+        start = _BLANKS.match(text, cut).end()  # type: ignore[union-attr]  # always matches
+    segments.append(text[start:])
     return segments
 
 
