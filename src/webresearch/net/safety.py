@@ -9,7 +9,9 @@ they stand for), and a host in any IP-literal spelling is decided as that addres
 literal or a resolved name alike, so no spelling and no resolver reaches an address
 the policy refuses, even one the first check got wrong. :class:`SafeResolver` drops
 refused addresses of a name up front, so that a name with a public address among
-private ones still connects.
+private ones still connects. A policy confined to endpoints (``only_endpoints``, what
+``web="serve:<URL>"`` uses) reaches those ``host:port`` pairs and nothing else: another
+port of the same host is refused, at the URL and again at the socket.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
@@ -59,6 +62,11 @@ class UrlPolicy:
         'the address 127.0.0.1 is not public (loopback)'
         >>> UrlPolicy(allow=("127.0.0.0/8",)).check_url("http://127.0.0.1:8080/") is None
         True
+        >>> served = UrlPolicy(only_endpoints=("127.0.0.1:8080",))
+        >>> served.check_url("http://127.0.0.1:8080/wiki/A") is None
+        True
+        >>> served.check_url("http://127.0.0.1:6379/")
+        'the endpoint 127.0.0.1:6379 is not one this policy reaches (only 127.0.0.1:8080)'
     """
 
     schemes: tuple[str, ...] = ("http", "https")
@@ -70,12 +78,19 @@ class UrlPolicy:
     """Refuse every address that is not globally routable (loopback, private, link-local,
     cloud metadata, carrier-grade NAT, multicast, reserved), however it is spelled, and
     IPv6 addresses that carry such an IPv4 address (mapped, NAT64, 6to4)."""
+    only_endpoints: tuple[str, ...] = ()
+    """When given, the only ``host:port`` endpoints (``[v6]:port`` for IPv6) that may be
+    reached, whatever their address: every other URL, another port of the same host
+    included, is refused. An IP-literal host matches that address in any spelling; a
+    name matches that name exactly, and whatever it resolves to."""
 
     def __post_init__(self) -> None:
         for entry in self.allow:
             if not isinstance(entry, str) or not entry:
                 raise ConfigError(f"Expects UrlPolicy.allow entries to be host names or "
                                   f"networks, actual: {entry!r}")
+        for entry in self.only_endpoints:
+            _endpoint(entry)  # raises ConfigError for one that is not host:port
 
     def check_url(self, url: str | URL) -> str | None:
         """Why ``url`` may not be fetched, or ``None``; IP literals are checked here,
@@ -97,6 +112,8 @@ class UrlPolicy:
             address = host_address(host)
         except ValueError as exc:
             return f"the host is malformed ({exc})"
+        if self.only_endpoints:
+            return self._check_endpoint(address, host, parsed.port)
         if address is None:
             return self._check_name(host)
         return self.check_address(address, host=host)
@@ -108,8 +125,27 @@ class UrlPolicy:
             return self.check_address(ipaddress.IPv4Address("127.0.0.1"), host=host)
         return None
 
-    def check_address(self, address: IPAddress, *, host: str = "") -> str | None:
-        """Why connecting to ``address`` (resolved from ``host``) is refused, or ``None``."""
+    def _check_endpoint(self, address: IPAddress | None, host: str,
+                        port: int | None) -> str | None:
+        """Why ``host:port`` (at ``address``, when known) is not one of ``only_endpoints``."""
+        name = host.lower().rstrip(".")
+        for entry in self.only_endpoints:
+            want_host, want_port = _endpoint(entry)
+            if port != want_port:
+                continue
+            if want_host == name or (address is not None and _same_address(want_host, address)):
+                return None
+        shown = host or str(address)
+        shown = f"[{shown}]" if ":" in shown else shown
+        return (f"the endpoint {shown}:{port} is not one this policy reaches "
+                f"(only {', '.join(self.only_endpoints)})")
+
+    def check_address(self, address: IPAddress, *, host: str = "",
+                      port: int | None = None) -> str | None:
+        """Why connecting to ``address`` (resolved from ``host``) on ``port`` is refused,
+        or ``None``. (A policy confined to endpoints needs the port: without it, it refuses.)"""
+        if self.only_endpoints:
+            return self._check_endpoint(address, host, port)
         if not self.block_private:
             return None
         mapped = getattr(address, "ipv4_mapped", None)
@@ -120,15 +156,19 @@ class UrlPolicy:
         kind = address_kind(address)
         return None if kind is None else f"the address {address} is not public ({kind})"
 
-    def check_sockaddr(self, sockaddr: tuple[object, ...], *, host: str = "") -> str | None:
-        """Why a socket may not connect to ``sockaddr`` (a ``getaddrinfo`` address), or
-        ``None``; anything that is not an IP address is refused."""
+    def check_sockaddr(self, sockaddr: tuple[object, ...], *, host: str = "",
+                       port: int | None = None) -> str | None:
+        """Why a socket may not connect to ``sockaddr`` (a ``getaddrinfo`` address, whose
+        port is ``port`` when it holds none), or ``None``; anything that is not an IP
+        address is refused."""
         try:
             text = str(sockaddr[0]).split("%", 1)[0]
             address = ipaddress.ip_address(text)
         except (ValueError, IndexError):
             return f"the address {sockaddr!r} is not an IP address"
-        return self.check_address(address, host=host)
+        if len(sockaddr) > 1 and isinstance(sockaddr[1], int):
+            port = sockaddr[1]
+        return self.check_address(address, host=host, port=port)
 
     def _allowed(self, address: IPAddress, host: str) -> bool:
         name = host.lower().rstrip(".")
@@ -144,6 +184,32 @@ class UrlPolicy:
 @lru_cache(maxsize=1 << 14)
 def _check_url(policy: UrlPolicy, url: str | URL) -> str | None:
     return policy._decide(url)
+
+
+@lru_cache(maxsize=256)
+def _endpoint(entry: str) -> tuple[str, int]:
+    """An ``only_endpoints`` entry as (host, port): an IP literal in its canonical form,
+    a name in lower case without a trailing dot."""
+    try:
+        parts = urlsplit(f"//{entry}")
+        host, port = parts.hostname, parts.port
+        address = host_address(host) if host else None
+    except (ValueError, TypeError):
+        host = port = None
+    if not isinstance(entry, str) or not host or port is None or parts.path or parts.username:
+        raise ConfigError(f"Expects UrlPolicy.only_endpoints entries as 'host:port' (or "
+                          f"'[v6]:port'), actual: {entry!r}")
+    return (str(address) if address is not None else host.rstrip(".")), port
+
+
+def _same_address(entry_host: str, address: IPAddress) -> bool:
+    """Whether an endpoint's host is an IP literal for ``address`` (IPv4-mapped included)."""
+    try:
+        wanted = ipaddress.ip_address(entry_host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return wanted == address or (mapped is not None and wanted == mapped)
 
 
 @lru_cache(maxsize=256)
@@ -224,7 +290,7 @@ def _filter(policy: UrlPolicy, host: str, results: Sequence[ResolveResult]
             ) -> tuple[list[ResolveResult], list[str]]:
     allowed, reasons = [], []
     for result in results:
-        reason = policy.check_sockaddr((result["host"],), host=host)
+        reason = policy.check_sockaddr((result["host"],), host=host, port=result["port"])
         if reason is None:
             allowed.append(result)
         else:

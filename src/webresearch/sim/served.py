@@ -2,7 +2,9 @@
 
 The live backend refuses loopback and private addresses (a policy must not reach the
 machine's own services), so ``live:searxng`` with ``$SEARXNG_URL`` at a local
-``serve-web`` gets every search refused. This preset opens exactly the server's host.
+``serve-web`` gets every search refused. This preset confines the backend to exactly
+the server's host and port: another port of that host (another local service), any
+other host, and a redirect to either are refused, as observations.
 """
 
 from __future__ import annotations
@@ -35,14 +37,31 @@ class ServedWebConfig:
     """The ``--world-seed`` the server was started with (its tasks are this world's)."""
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.base_url)
+        try:
+            parts = urlsplit(self.base_url)
+            parts.port  # noqa: B018 - a port that is no number raises here
+        except ValueError:
+            raise ConfigError(f"Expects {_SPEC}, actual base URL: {self.base_url!r}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
             raise ConfigError(f"Expects {_SPEC}, actual base URL: {self.base_url!r}")
 
     @property
     def host(self) -> str:
-        """The server's host name or address (what the URL policy opens)."""
+        """The server's host name or address."""
         return urlsplit(self.base_url).hostname or ""
+
+    @property
+    def endpoint(self) -> str:
+        """The server's ``host:port`` (``[v6]:port``), the one endpoint the URL policy opens.
+
+        Example:
+            >>> ServedWebConfig(base_url="http://[::1]:8080").endpoint
+            '[::1]:8080'
+        """
+        parts = urlsplit(self.base_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{port}"
 
     @property
     def root(self) -> str:
@@ -85,8 +104,9 @@ class ServedWeb(LiveWeb):
     """The live web backend, unchanged but for three settings, on a local ``serve-web``.
 
     * Searches go to the server's SearXNG API (no key needed).
-    * The URL policy opens the server's host, and only it: everything else the live
-      backend refuses stays refused.
+    * The URL policy reaches the server's host and port, and nothing else: another port
+      of the host, another host (public ones too: the served world is closed) and a
+      redirect to either come back as a page with an error.
     * No disk cache and no per-host politeness limit: the simulated world's answers
       must not mix with the real web's in the shared cache, and the server is a local
       simulator, not someone else's site.
@@ -111,7 +131,7 @@ class ServedWeb(LiveWeb):
         self.served = config
         super().__init__(LiveWebConfig(
             engine="searxng", endpoint=f"{config.root}/searxng", api_key=None,
-            http=HttpConfig(url_policy=UrlPolicy(allow=(config.host,))),
+            http=HttpConfig(url_policy=UrlPolicy(only_endpoints=(config.endpoint,))),
             host_rate=Rate(per_second=10_000.0, burst=1_000),
             search_rate=Rate(per_second=10_000.0, burst=1_000), cache_dir=None))
 
