@@ -11,6 +11,7 @@ from pathlib import Path
 from webresearch.corpus.index import CorpusIndex, Hit
 from webresearch.corpus.named import NAMED_CORPORA, named_corpus
 from webresearch.errors import ConfigError
+from webresearch.untrusted import scalar_text
 from webresearch.web.base import Page, SearchHit, SearchResults, WebBackend
 from webresearch.web.snippets import snippet
 
@@ -95,6 +96,7 @@ class CorpusWeb(WebBackend):
         return self.index.search(query, k)
 
     async def search(self, query: str, *, k: int = 10) -> SearchResults:
+        query = scalar_text(query)  # what the tokenizer and stemmer can take
         if self.index.retriever.blocking:
             found = await asyncio.to_thread(self._search, query, k)
         else:

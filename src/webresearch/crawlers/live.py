@@ -26,6 +26,7 @@ from webresearch.net.rate_limit import (
 )
 from webresearch.net.secrets import Secret
 from webresearch.net.single_flight import SingleFlight
+from webresearch.untrusted import scalar_text
 from webresearch.web.base import Page, SearchResults, WebBackend
 
 __all__ = ["LiveWeb", "LiveWebConfig", "default_cache_dir"]
@@ -148,6 +149,7 @@ class LiveWeb(WebBackend):
         return self._services
 
     async def search(self, query: str, *, k: int = 10) -> SearchResults:
+        query = scalar_text(query)  # a cache key and a request body: text UTF-8 can carry
         services = self.services
         name = services.engine.name
         if services.cache is not None:
@@ -161,7 +163,7 @@ class LiveWeb(WebBackend):
         return results
 
     async def fetch(self, url: str) -> Page:
-        return await self.services.fetcher.fetch(url)
+        return await self.services.fetcher.fetch(scalar_text(url))
 
     def stats(self) -> dict[str, int]:
         """Cache and network counters of the shared services (zeros before first use)."""
