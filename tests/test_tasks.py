@@ -128,8 +128,6 @@ HOSTILE: dict[str, tuple[str, bytes]] = {
     "ground-truth-number": (".jsonl", b'{"prompt": "q", "reward_model": {"ground_truth": 3}}'),
     "ground-truth-list-of-objects": (
         ".jsonl", b'{"prompt": "q", "reward_model": {"ground_truth": {"target": [{}]}}}'),
-    "lone-surrogate-question": (".jsonl", b'{"question": "\\ud800", "answers": ["a"]}'),
-    "lone-surrogate-answer": (".jsonl", b'{"question": "q", "answers": ["\\udfff"]}'),
     "question-list-of-junk": (".jsonl", b'{"question": [1, 2], "answers": ["a"]}'),
     "id-object": (".jsonl", b'{"id": {"x": 1}, "question": "q", "answers": ["a"]}'),
     "dataset-number": (".jsonl", b'{"question": "q", "answers": ["a"], "dataset": 7}'),
@@ -161,6 +159,16 @@ def test_hostile_task_files_are_file_line_errors_and_exit_2(
     assert main(["rollout", "--tasks", str(path), "--episodes", "1", "--no-store",
                  "--no-progress"]) == 2
     assert capsys.readouterr().err == f"webresearch: error: {message}\n"
+
+
+def test_lone_surrogates_and_nul_become_replacement_characters(tmp_path: Path) -> None:
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b'{"question": "\\ud800 who?\\u0000", "answers": ["\\udfff", "a"]}\n')
+    (task,) = load_tasks(path)
+    assert (task.question, task.answers) == ("\ufffd who?\ufffd", ("\ufffd", "a"))
+    raw = Task(id="x\ud800", question="q\x00", answers=("a\udc00",))  # in memory alike
+    assert (raw.id, raw.question, raw.answers) == ("x\ufffd", "q\ufffd", ("a\ufffd",))
+    assert Task.from_json(raw.to_json()) == raw
 
 
 def test_errors_in_a_json_list_name_the_item_line(tmp_path: Path) -> None:

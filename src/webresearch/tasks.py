@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from webresearch.errors import DependencyNotInstalled, TaskError
+from webresearch.untrusted import scalar_text
 
 __all__ = ["TASK_SCHEMA_VERSION", "SupportingPage", "Task", "check_text", "load_tasks",
            "task_from_record"]
@@ -39,6 +40,9 @@ class SupportingPage:
     facts: tuple[str, ...] = ()
     query: str = ""
 
+    def __post_init__(self) -> None:
+        _scalar_fields(self, ("url", "title", "query"), ("facts",))
+
 
 @dataclass(frozen=True, slots=True)
 class Task:
@@ -61,6 +65,9 @@ class Task:
     kind: str = ""
     hops: int = 0
     supporting: tuple[SupportingPage, ...] = ()
+
+    def __post_init__(self) -> None:
+        _scalar_fields(self, ("id", "question", "dataset", "kind"), ("answers",))
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict with a schema version; :meth:`from_json` reads it back.
@@ -102,6 +109,22 @@ class Task:
         return task
 
 
+def _scalar_fields(value: object, texts: tuple[str, ...], tuples: tuple[str, ...]) -> None:
+    """Make the named text fields (and tuples of text) of a frozen ``value`` scalar text:
+    a task file's lone surrogate or NUL is replaced with U+FFFD at the door. What is not
+    text is left for :func:`_check_task` to refuse."""
+    for name in texts:
+        text = getattr(value, name)
+        if isinstance(text, str) and (clean := scalar_text(text)) is not text:
+            object.__setattr__(value, name, clean)
+    for name in tuples:
+        items = getattr(value, name)
+        if isinstance(items, tuple) and any(isinstance(i, str) and scalar_text(i) is not i
+                                            for i in items):
+            object.__setattr__(value, name, tuple(
+                scalar_text(i) if isinstance(i, str) else i for i in items))
+
+
 def _check_task(task: Task) -> None:
     """Raise :class:`TaskError` unless every field of ``task`` has its declared type."""
     texts = {"id": task.id, "question": task.question, "dataset": task.dataset,
@@ -118,25 +141,21 @@ def _check_task(task: Task) -> None:
 
 
 def check_text(value: object, name: str) -> str:
-    """``value`` if it is a string that UTF-8 can encode; else a :class:`TaskError`.
+    """``value`` as scalar text (a lone surrogate or NUL replaced) if it is a string; else
+    a :class:`TaskError`.
 
     Example:
-        >>> check_text("Who?", "question")
-        'Who?'
+        >>> check_text("Who?", "question"), check_text("\\ud800?", "question")
+        ('Who?', '\\ufffd?')
         >>> try:
-        ...     check_text("\\ud800", "question")
+        ...     check_text(7, "question")
         ... except TaskError as exc:
         ...     print(exc)
-        Expects valid Unicode in 'question', actual: a lone surrogate '\\ud800'
+        Expects 'question' to be a string, actual: int
     """
     if not isinstance(value, str):
         raise TaskError(f"Expects {name!r} to be a string, actual: {type(value).__name__}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise TaskError(f"Expects valid Unicode in {name!r}, actual: a lone surrogate "
-                        f"{value[exc.start]!r}") from None
-    return value
+    return scalar_text(value)
 
 
 def load_tasks(source: str | Path | Iterable[Mapping[str, Any] | Task]) -> list[Task]:
