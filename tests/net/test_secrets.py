@@ -9,15 +9,29 @@ import logging
 import pickle
 import subprocess
 import sys
+from collections.abc import Iterator
 from urllib.parse import quote
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import webresearch.net.secrets as secrets_module
 from webresearch.crawlers.live import LiveWebConfig
 from webresearch.net.secrets import MIN_SECRET_LENGTH, RedactingFilter, Secret, redact
 
 SECRETS = st.text(min_size=MIN_SECRET_LENGTH, max_size=30)
+
+
+@pytest.fixture(autouse=True)
+def _own_registry() -> Iterator[None]:
+    """The secrets a test registers (hundreds of random ones) do not outlive it."""
+    saved = secrets_module._REGISTRY
+    secrets_module._REGISTRY = secrets_module._Registry()
+    try:
+        yield
+    finally:
+        secrets_module._REGISTRY = saved
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,8 +1,11 @@
 """Secrets: API keys that never show themselves in a repr, a log line, an error or a record.
 
 Every :class:`Secret` registers its value in a process-wide registry, and
-:func:`redact` replaces each registered value (and its URL- and JSON-escaped
-forms) with ``***`` in any text. Error text built from a server's answer (a search
+:func:`redact` replaces each registered value with ``***`` in any text: its exact URL-
+and JSON-escaped forms, and any run of it at least 12 characters long (the whole of a
+shorter one) in any common spelling: any case, spaced out, percent-encoded, as HTML
+entities or JSON escapes, in hex or in base64 at any alignment
+(:mod:`webresearch.net.spellings`). Error text built from a server's answer (a search
 API's, an OpenAI-compatible server's) goes through :func:`redact` before it is
 logged, raised or stored, because a server may echo the ``Authorization`` header
 back; :class:`RedactingFilter` does the same for every log record a handler emits.
@@ -19,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from webresearch.errors import ConfigError
+from webresearch.net.spellings import Needles, secret_spans
 
 __all__ = ["MIN_SECRET_LENGTH", "RedactingFilter", "Secret", "redact", "register_secret"]
 
@@ -26,15 +30,20 @@ MIN_SECRET_LENGTH = 8
 """Shorter values are not registered: redacting ``"abc"`` everywhere would garble text,
 and a key that short protects nothing."""
 
+_MAX_ROUNDS = 8
+"""Passes over a text at most: a pass may join two remnants of a secret into a new run."""
 
 
 class _Registry:
     """The secrets of this process, in every form :func:`redact` looks for."""
 
     def __init__(self) -> None:
+        self.values: set[str] = set()
         self.known: set[str] = set()
         self.ordered: tuple[str, ...] = ()
-        """Longest first, so a secret that contains another is replaced whole."""
+        """Exact forms, longest first, so a secret that contains another is replaced whole."""
+        self.needles = Needles()
+        """Runs of every secret, for the spellings :func:`secret_spans` decodes."""
         self.lock = threading.Lock()
 
 
@@ -52,28 +61,60 @@ def register_secret(value: str) -> None:
     if len(value) < MIN_SECRET_LENGTH:
         return
     forms = {value, quote(value, safe=""), json.dumps(value)[1:-1]}
-    with _REGISTRY.lock:
-        if forms <= _REGISTRY.known:
+    registry = _REGISTRY
+    with registry.lock:
+        if value in registry.values:
             return
-        _REGISTRY.known.update(forms)
-        _REGISTRY.ordered = tuple(sorted(_REGISTRY.known, key=len, reverse=True))
+        registry.values.add(value)
+        registry.known.update(forms)
+        registry.ordered = tuple(sorted(registry.known, key=len, reverse=True))
+        registry.needles = Needles.of(registry.values)
 
 
 def redact(text: str) -> str:
-    """``text`` with every registered secret replaced by ``***``.
+    """``text`` with every registered secret, in any common spelling, replaced by ``***``.
+
+    Linear in the length of ``text`` for a handful of secrets.
 
     Example:
-        >>> key = Secret("sk-live-abcdef")
-        >>> redact('401: bad header "Authorization: Bearer sk-live-abcdef"')
+        >>> key = Secret("sk-live-abcdef123456")
+        >>> redact('401: bad header "Authorization: Bearer sk-live-abcdef123456"')
         '401: bad header "Authorization: Bearer ***"'
+        >>> redact("echo: SK-LIVE-ABCDEF12 / c2stbGl2ZS1hYmNkZWYxMjM0NTY= / "
+        ...        "&#115;&#107;&#45;&#108;&#105;&#118;&#101;&#45;&#97;&#98;&#99;&#100;")
+        'echo: *** / ***= / ***'
     """
+    registry = _REGISTRY
+    if not registry.ordered:
+        return text
+    for _ in range(_MAX_ROUNDS):  # until stable: a pass may join two remnants of a secret
+        spans = secret_spans(text, registry.needles)
+        cleaned = _replace_exact(_blank(text, spans) if spans else text, registry.ordered)
+        if cleaned == text:
+            break
+        text = cleaned
+    return text
+
+
+def _replace_exact(text: str, forms: tuple[str, ...]) -> str:
     changed = True
     while changed:  # until stable: a replacement may bring two halves of a secret together
         changed = False
-        for value in _REGISTRY.ordered:
+        for value in forms:
             if value in text:
                 text, changed = text.replace(value, "***"), True
     return text
+
+
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with each of the (sorted, disjoint) ``spans`` replaced by ``***``."""
+    parts: list[str] = []
+    done = 0
+    for start, end in spans:
+        parts += (text[done:start], "***")
+        done = end
+    parts.append(text[done:])
+    return "".join(parts)
 
 
 class Secret:
