@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from webresearch.errors import WebResearchError
+
 Case = tuple[str, str, Callable[[int], Any], Callable[[Any], object]]
 """(function, input name, make the input of about n characters, call the function on it)."""
 
@@ -39,6 +41,7 @@ def _cases() -> list[Case]:
     from webresearch.envs.formats import get_format
     from webresearch.envs.rewards import f1_score, normalize_answer, squad_normalize
     from webresearch.envs.tools import split_segments
+    from webresearch.evaluation.judge import parse_judgement
     from webresearch.net.secrets import redact, register_secret
     from webresearch.net.urls import normalize_url
     from webresearch.policies.heuristic import best_span
@@ -122,6 +125,7 @@ def _cases() -> list[Case]:
         ("best_span", "digits without boundary", lambda n: _repeat("1", n) + "a",
          lambda t: best_span("when?", t)),
         ("reader.parse_extract", "{ runs", lambda n: _repeat("{", n), parse_extract),
+        ("judge.parse_judgement", "{ runs", lambda n: _repeat("{", n), _ignore(parse_judgement)),
         ("redact", "near-miss key", lambda n: _repeat("sk-scaling-benchmark-01234", n), redact),
         ("redact", "plain text", lambda n: _repeat("nothing secret here ", n), redact),
         ("normalize_url", "long path", lambda n: "https://a.test/" + _repeat("%2e/", n),
@@ -141,7 +145,7 @@ def _ignore(function: Callable[[Any], object]) -> Callable[[Any], object]:
 def _ignore_errors(call: Callable[[], object]) -> object:
     try:
         return call()
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, WebResearchError):
         return None
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 from webresearch.envs.rewards import exact_match
 from webresearch.errors import WebResearchError
 from webresearch.evaluation.verdict_cache import CachedVerdict, VerdictCache
+from webresearch.untrusted import embedded_object, loads_json
 
 __all__ = ["JUDGE_PROMPT", "Judge", "JudgeError", "Judgement", "OpenAIJudge", "parse_judgement",
            "verdict_key"]
@@ -29,7 +29,6 @@ not contradict it); otherwise it is incorrect. Reply with JSON only:
 {{"rationale": "<one sentence>", "judgement": "correct" or "incorrect"}}"""
 """DeepResearcher's judging criteria: semantic equivalence to any gold alias."""
 
-_JSON = re.compile(r"\{.*\}", re.DOTALL)
 
 
 class JudgeError(WebResearchError):
@@ -57,9 +56,9 @@ def parse_judgement(text: str) -> Judgement:
         ...
         webresearch.evaluation.judge.JudgeError: Expects a JSON verdict ... actual: 'I think so'
     """
-    match = _JSON.search(text)
+    found = embedded_object(text)  # linear: the regex r"\{.*\}" was quadratic on "{" * n
     try:
-        data = json.loads(match.group(0)) if match else None
+        data = loads_json(found) if found is not None else None
     except ValueError:
         data = None
     verdict = str(data.get("judgement", "")).strip().lower() if isinstance(data, dict) else ""
