@@ -13,6 +13,7 @@ where they occur, and chained with ``raise ... from exc``::
     ├── StoreError               a replay store or web cache that cannot be opened, read or written
     │   ├── StoreBusy            another process held its write lock past the bound
     │   ├── StoreDamaged         its file is damaged, or not a store at all
+    │   ├── RecordTooLarge       a record over the size the store writes (refused at write)
     │   └── DamagedRecord        one record of it is unreadable (the others still are)
     ├── WebError                 the web backend failed in a way that is a bug, not the world
     │   └── ReplayMiss           a replayed run never saw this request
@@ -33,6 +34,7 @@ __all__ = [
     "DependencyNotInstalled",
     "InputTooDeep",
     "PolicyError",
+    "RecordTooLarge",
     "ReplayMiss",
     "StateError",
     "StoreBusy",
@@ -88,6 +90,10 @@ class StoreBusy(StoreError, TimeoutError):
 
 class StoreDamaged(StoreError):
     """The store's file is damaged, or is not a store at all."""
+
+
+class RecordTooLarge(StoreError, ValueError):
+    """A record is larger than a store writes; nothing of it was written."""
 
 
 class DamagedRecord(StoreError):
