@@ -17,6 +17,7 @@ from webresearch.policies.tokens import TokenAssembler
 from webresearch.replay.schema import EpisodeRecord, StepRecord
 from webresearch.status import EpisodeStatus
 from webresearch.tasks import Task
+from webresearch.untrusted import scalar_text
 
 __all__ = ["run_episode"]
 
@@ -105,16 +106,17 @@ async def _turns(env: WebResearchEnv, policy: Policy, task: Task, *,
         asked = time.perf_counter()
         completion = await _sample(policy, messages, tokens, sampling)
         policy_s = time.perf_counter() - asked
-        observation, reward, _, _, info = await _env_call(env.astep(completion.text))
+        action = scalar_text(completion.text)  # the model's text, recorded as the env reads it
+        observation, reward, _, _, info = await _env_call(env.astep(action))
         step: StepOutcome = info["step"]
         steps.append(StepRecord(
-            action=completion.text, tool=step.action, arguments=step.arguments,
+            action=action, tool=step.action, arguments=step.arguments,
             observation=observation, reward=float(reward), web=step.web,
             latency_s=step.timing.total_s, policy_s=policy_s, error=step.error,
             token_ids=completion.token_ids, logprobs=completion.logprobs))
         if step.episode is not None:
             return step.episode
-        messages += [{"role": "assistant", "content": completion.text},
+        messages += [{"role": "assistant", "content": action},
                      {"role": "user", "content": observation}]
         if tokens is not None:
             tokens.add_observation(observation)
