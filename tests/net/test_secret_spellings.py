@@ -102,8 +102,9 @@ def _entities(text: str, draw: st.DrawFn) -> str:
                                  "&#x00{x};", "mixed"]))
     if form == "mixed":
         return "".join(c if draw(st.booleans()) else f"&#{ord(c)};" for c in text)
-    return "".join(form.format(d=ord(c), x=format(ord(c), "x"), X=format(ord(c), "X"))
-                   for c in text)
+    out = "".join(form.format(d=ord(c), x=format(ord(c), "x"), X=format(ord(c), "X"))
+                  for c in text)
+    return out + ";" if form == "&#{d}" else out  # else a digit after it would join the last
 
 
 def _spaced(text: str, draw: st.DrawFn) -> str:
