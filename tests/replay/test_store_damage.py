@@ -231,7 +231,8 @@ def test_a_failed_export_leaves_no_file(pristine: tuple[Path, dict[str, list[str
         target = path.parent / "out.jsonl"
         target.write_text("the previous export\n")
         monkeypatch.setattr(ReplayStore, "episodes", failing)
-        with ReplayStore(path, create=False) as store, pytest.raises(OSError):
+        with (ReplayStore(path, create=False) as store,
+              pytest.raises(StoreError, match="No space left on device")):
             export_store(store, target)
         assert target.read_text() == "the previous export\n"
         assert sorted(p.name for p in path.parent.iterdir()) == ["out.jsonl", "store"]

@@ -35,6 +35,7 @@ from webresearch.errors import WebResearchError
 from webresearch.net.secrets import RedactingFilter
 from webresearch.policies import Policy, SamplingParams
 from webresearch.policies.factory import READERS, make_policy, shared_reader
+from webresearch.replay.export import episode_line
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.viewer import add_view_command, view
@@ -226,7 +227,7 @@ def _episode_output(path: Path | None) -> Iterator[Callable[[EpisodeRecord], Non
 
 
 def _write_episode(out: TextIO, episode: EpisodeRecord) -> None:
-    out.write(json.dumps(episode.to_json(), ensure_ascii=False) + "\n")
+    out.write(episode_line(episode))  # valid UTF-8 whatever text the episode met
 
 
 async def _ray_rollout(args: argparse.Namespace, *, make_env: Callable[[], WebResearchEnv],

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from webresearch.envs.rewards import REWARDS, Submission, get_reward
 from webresearch.errors import DamagedRecord
@@ -14,7 +15,7 @@ from webresearch.replay.export import export_store, import_store
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.replay.store import ReplayStore
 
-__all__ = ["add_replay_commands", "rescore", "run_replay_command"]
+__all__ = ["add_replay_commands", "format_episode", "format_row", "rescore", "run_replay_command"]
 
 
 def add_replay_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,8 +63,7 @@ def run_replay_command(args: argparse.Namespace) -> int:
             rows = store.select(args.run, dataset=args.dataset, status=args.status,
                                 min_reward=args.min_reward, max_reward=args.max_reward)
             for row in rows[: args.limit]:
-                print(f"{row['episode_id']}  {row['run_id']}  {row['dataset'] or '-':<10} "
-                      f"{row['status']:<12} reward {row['reward']:6.3f}  {row['task_id']}")
+                print(format_row(row))
             print(f"{len(rows)} episodes")
         elif args.verb == "show":
             print(format_episode(store.episode(args.episode_id)))
@@ -95,6 +95,19 @@ def rescore(episodes: Iterable[EpisodeRecord], reward: str) -> tuple[list[float]
     return before, after
 
 
+def format_row(row: dict[str, Any]) -> str:
+    """One episode summary as a line of ``replay episodes`` (``-`` for no reward).
+
+    Example:
+        >>> print(format_row({"episode_id": "e1", "run_id": "r1", "dataset": "", "reward": None,
+        ...                   "status": "timeout", "task_id": "t"}))
+        e1  r1  -          timeout      reward      -  t
+    """
+    reward = "-" if row["reward"] is None else format(row["reward"], ".3f")
+    return (f"{row['episode_id']}  {row['run_id']}  {row['dataset'] or '-':<10} "
+            f"{row['status']:<12} reward {reward:>6}  {row['task_id']}")
+
+
 def format_episode(episode: EpisodeRecord) -> str:
     """An episode as readable text: question, gold, each step, outcome."""
     lines = [f"episode {episode.episode_id} (run {episode.run_id}, group {episode.group})",
@@ -108,6 +121,8 @@ def format_episode(episode: EpisodeRecord) -> str:
         lines.append(f"> {step.action}")
         if step.observation:
             lines.append(step.observation[:1500] + ("..." if len(step.observation) > 1500 else ""))
+        if step.error:
+            lines.append(f"! {step.error}")
     lines.append("")
     score = ("no score (broken from outside)" if episode.reward is None else
              f"reward {episode.reward:.3f}, F1 {episode.f1 or 0.0:.3f}, EM {episode.em or 0.0:.0f}")
@@ -115,6 +130,8 @@ def format_episode(episode: EpisodeRecord) -> str:
                  f"{episode.seconds:.2f} s")
     if episode.error:
         lines.append(f"error: {episode.error}")
+    if episode.traceback:
+        lines.append(episode.traceback.rstrip())
     return "\n".join(lines)
 
 

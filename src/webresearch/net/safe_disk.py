@@ -12,6 +12,10 @@ which turns each of these into an error of :mod:`webresearch.errors`:
   :class:`~webresearch.errors.StoreDamaged`;
 - another process holding the write lock longer than ``timeout_s`` is
   :class:`~webresearch.errors.StoreBusy`, which names the file.
+
+A reader opens the file with :func:`open_readonly` instead: SQLite's read-only mode,
+so that it reads a store it may not write (a read-only folder, another user's files)
+and never changes a file, ours or not (no tables made, no switch to WAL).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path, PurePosixPath
+from types import TracebackType
 from typing import Any, TypeVar
 
 import diskcache
@@ -28,8 +33,8 @@ from diskcache.core import DBNAME, DEFAULT_SETTINGS, METADATA, MODE_PICKLE
 
 from webresearch.errors import DamagedRecord, StoreBusy, StoreDamaged, StoreError
 
-__all__ = ["SafeDisk", "busy", "is_locked", "open_cache", "retry_while_locked",
-           "write_transaction"]
+__all__ = ["ReadOnlyCache", "SafeDisk", "busy", "is_locked", "open_cache", "open_readonly",
+           "retry_while_locked", "write_transaction"]
 
 T = TypeVar("T")
 
@@ -115,6 +120,153 @@ def open_cache(directory: str | Path, *, timeout_s: float, create: bool = True,
                          ) from exc
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_SELECT = ("SELECT mode, filename, value FROM Cache WHERE key = ? AND raw = 1"
+           " AND (expire_time IS NULL OR expire_time > ?)")
+
+
+class ReadOnlyCache:
+    """A diskcache's string-keyed values, read through a read-only SQLite connection.
+
+    It reads what :func:`open_cache` wrote (the same :class:`SafeDisk` checks: no
+    pickles, no files outside the folder) and writes nothing, not even SQLite's
+    ``-wal``/``-shm`` files where the folder is read-only.
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> cache = open_cache(folder, timeout_s=1.0)
+        >>> cache.set("k", b"v"), cache.close()
+        (True, None)
+        >>> with open_readonly(folder, timeout_s=1.0) as reader:
+        ...     reader.get("k"), "x" in reader, sorted(reader.tables())
+        (b'v', False, ['Cache', 'Settings'])
+    """
+
+    def __init__(self, directory: Path, connection: sqlite3.Connection, timeout_s: float) -> None:
+        self.directory = str(directory)
+        self.timeout = timeout_s
+        self._con = connection
+        self._disk = SafeDisk(self.directory)
+
+    def tables(self) -> set[str]:
+        """The names of the database's tables."""
+        rows = self._con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {str(name) for (name,) in rows}
+
+    def empty(self) -> bool:
+        """Whether the ``Cache`` table holds no value."""
+        return not self._con.execute("SELECT 1 FROM Cache LIMIT 1").fetchall()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        rows = retry_while_locked(
+            lambda: self._con.execute(_SELECT, (key, time.time())).fetchall(), self.timeout)
+        if not rows:
+            return default
+        ((mode, filename, value),) = rows
+        return self._disk.fetch(mode, filename, value, False)
+
+    def __contains__(self, key: str) -> bool:
+        return self.get(key, _ABSENT) is not _ABSENT
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> ReadOnlyCache:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+_ABSENT = object()
+
+
+def open_readonly(directory: str | Path, *, timeout_s: float, what: str = "store"
+                  ) -> ReadOnlyCache:
+    """Open the diskcache at ``directory`` for reading only; nothing there is changed.
+
+    A file that is not SQLite, or whose settings are not diskcache's, is
+    :class:`~webresearch.errors.StoreDamaged`; a missing one a
+    :class:`~webresearch.errors.StoreError` that says what is there instead.
+    """
+    directory = Path(directory)
+    database = directory / DBNAME
+    if not database.is_file():
+        raise StoreError(_missing(directory, what))
+    try:
+        with database.open("rb") as file:
+            magic = file.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise StoreError(f"Expects a readable {what} at {str(directory)!r}, actual: {exc}"
+                         ) from exc
+    if magic != _SQLITE_MAGIC:
+        raise _damaged(database, what, "not an SQLite database")
+    con = _connect_readonly(database, timeout_s, what)
+    try:
+        _check_settings(con, database, what)
+    except BaseException:
+        con.close()
+        raise
+    return ReadOnlyCache(directory, con, timeout_s)
+
+
+def _connect_readonly(database: Path, timeout_s: float, what: str) -> sqlite3.Connection:
+    """``mode=ro``; where SQLite cannot share a WAL from a read-only folder and no
+    write-ahead log waits, ``immutable=1`` (the file then cannot change under it)."""
+    try:
+        return _probe(f"{database.as_uri()}?mode=ro", timeout_s)
+    except sqlite3.OperationalError as exc:
+        if is_locked(exc):
+            raise busy(database, timeout_s, what) from exc
+        wal = database.with_name(database.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise StoreError(f"Expects a {what} at {str(database.parent)!r} that this user "
+                             f"can read, actual: {exc} (its write-ahead log needs a folder "
+                             "this user may write, or a writer to close it)") from exc
+    except sqlite3.DatabaseError as exc:
+        raise _damaged(database, what, str(exc)) from exc
+    try:
+        return _probe(f"{database.as_uri()}?immutable=1", timeout_s)
+    except sqlite3.DatabaseError as exc:
+        raise _damaged(database, what, str(exc)) from exc
+
+
+def _probe(uri: str, timeout_s: float) -> sqlite3.Connection:
+    con = sqlite3.connect(uri, uri=True, timeout=timeout_s, isolation_level=None,
+                          check_same_thread=False)
+    try:
+        con.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _check_settings(con: sqlite3.Connection, database: Path, what: str) -> None:
+    """Refuse a file whose settings diskcache would not have written."""
+    try:
+        strange = _strange_settings(con)
+    except sqlite3.DatabaseError as exc:
+        raise _damaged(database, what, str(exc)) from exc
+    except ValueError as exc:  # text that is not UTF-8
+        raise _damaged(database, what, str(exc)) from exc
+    if strange:
+        raise _damaged(database, what, f"unknown settings {strange[:3]}")
+
+
+def _strange_settings(con: sqlite3.Connection) -> list[str]:
+    """The keys of the ``Settings`` table that are not diskcache's (none if no table)."""
+    try:
+        rows = con.execute("SELECT key, value FROM Settings").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise
+        rows = []
+    return sorted(str(k) for k, _ in rows if k not in _KNOWN_SETTINGS)
+
+
 def _missing(directory: Path, what: str) -> str:
     if not directory.exists():
         found = "no such directory"
@@ -142,13 +294,7 @@ def _check_database(database: Path, *, timeout_s: float, what: str) -> None:
         return
     try:
         with _connect(database, timeout_s) as con:
-            try:
-                rows = con.execute("SELECT key, value FROM Settings").fetchall()
-            except sqlite3.OperationalError as exc:
-                if "no such table" not in str(exc):
-                    raise
-                rows = []
-            strange = sorted(str(k) for k, _ in rows if k not in _KNOWN_SETTINGS)
+            strange = _strange_settings(con)
             if strange:
                 raise _damaged(database, what, f"unknown settings {strange[:3]}")
             con.execute("BEGIN IMMEDIATE")  # waits for another writer, at most timeout_s

@@ -1,25 +1,31 @@
 """Export a store to JSONL or Parquet, and import it back (ids kept, nothing duplicated).
 
-An export is written to a temporary name beside the target and renamed once complete,
-so a failure (a full disk, a damaged store) never leaves a partial file. Damaged
-records are left out and noted in the store's ``damaged``; an import names the
-line of the first record it cannot read.
+An export is written to an unpredictable temporary name beside the target, created
+exclusively (``tempfile.mkstemp``: a symlink planted there is never followed), and
+renamed once complete, so a failure (a full disk, a damaged store) never leaves a
+partial file. A missing folder, a folder as the target or a full disk is one
+:class:`~webresearch.errors.StoreError` naming the path. What is written is valid UTF-8
+(text read from a store is scalar text; :func:`episode_line` makes sure of it). Damaged
+records are left out and noted in the store's ``damaged``; an import names the line of
+the first record it cannot read.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
-from webresearch.errors import DependencyNotInstalled, WebResearchError
+from webresearch.errors import DependencyNotInstalled, StoreError, WebResearchError
 from webresearch.replay.records import reason
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
+from webresearch.untrusted import loads_json, scalar_text
 
-__all__ = ["export_store", "import_store"]
+__all__ = ["episode_line", "export_store", "import_store", "write_atomically"]
 
 _BATCH = 256
 T = TypeVar("T")
@@ -33,34 +39,81 @@ def export_store(store: ReplayStore, path: str | Path, *, run_id: str | None = N
     the whole record as JSON in ``record``) and the runs in the file's metadata.
     """
     path = Path(path)
+    _check_target(path)
     runs = [store.run(run_id)] if run_id is not None else store.runs()
     episodes = (e for run in runs for e in store.episodes(run.run_id))
     if path.suffix == ".parquet":
-        return _atomically(path, lambda tmp: _write_parquet(tmp, runs, episodes))
-    return _atomically(path, lambda tmp: _write_jsonl(tmp, runs, episodes))
+        pa, pq = _pyarrow()  # before any file is made
+        return write_atomically(path, lambda out: _write_parquet(out, runs, episodes, pa, pq))
+    return write_atomically(path, lambda out: _write_jsonl(out, runs, episodes))
 
 
-def _atomically(path: Path, write: Callable[[Path], int]) -> int:
-    """Run ``write`` on a temporary file beside ``path``, then rename it to ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def episode_line(episode: EpisodeRecord, kind: str | None = None) -> str:
+    """``episode`` as one line of JSON (with ``"type": kind`` first, if given), valid UTF-8.
+
+    Example:
+        >>> from webresearch.tasks import Task
+        >>> task = Task(id="t", question="Q\\ud800?", answers=("a",))
+        >>> "Q\\ufffd?" in episode_line(EpisodeRecord("r", task, 0, "timeout", None, None, None))
+        True
+    """
+    data = episode.to_json() if kind is None else {"type": kind, **episode.to_json()}
+    return _line_of(data)
+
+
+def _line_of(data: dict[str, Any]) -> str:
+    # json.dumps escapes NUL; a lone surrogate it writes as is: made U+FFFD here
+    return scalar_text(json.dumps(data, ensure_ascii=False)) + "\n"
+
+
+def _check_target(path: Path) -> None:
+    """A clear error, before anything is read or written, for a target no file can take."""
+    if path.is_dir():
+        raise StoreError(f"Expects a file to export to, actual: {str(path)!r} is a directory")
+    if not path.parent.is_dir():
+        found = "a file" if path.parent.exists() else "missing"
+        raise StoreError(f"Expects a folder to write {str(path)!r} in, actual: "
+                         f"{str(path.parent)!r} is {found}")
+
+
+def write_atomically(path: Path, write: Callable[[IO[bytes]], int]) -> int:
+    """Run ``write`` on a new file of an unpredictable name beside ``path`` (made
+    exclusively: nothing planted there is followed), then rename it to ``path``.
+
+    An ``OSError`` (a full disk, a folder that went away) is a
+    :class:`~webresearch.errors.StoreError` naming ``path``, and leaves nothing behind.
+    """
     try:
-        count = write(tmp)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
+    tmp = Path(name)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 is for the temporary name only
+        with os.fdopen(fd, "wb") as out:
+            count = write(out)
         tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _write_error(path, exc) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return count
 
 
-def _write_jsonl(path: Path, runs: list[RunRecord], episodes: Iterator[EpisodeRecord]) -> int:
+def _write_error(path: Path, exc: OSError) -> StoreError:
+    return StoreError(f"Expects to write {str(path)!r}, actual: {exc.strerror or exc}")
+
+
+def _write_jsonl(out: IO[bytes], runs: list[RunRecord], episodes: Iterator[EpisodeRecord]
+                 ) -> int:
     count = 0
-    with path.open("w", encoding="utf-8") as out:
-        for run in runs:
-            out.write(json.dumps({"type": "run", **run.to_json()}, ensure_ascii=False) + "\n")
-        for episode in episodes:
-            out.write(json.dumps({"type": "episode", **episode.to_json()}, ensure_ascii=False)
-                      + "\n")
-            count += 1
+    for run in runs:
+        out.write(_line_of({"type": "run", **run.to_json()}).encode())
+    for episode in episodes:
+        out.write(episode_line(episode, "episode").encode())
+        count += 1
     return count
 
 
@@ -108,7 +161,7 @@ def _line(path: Path, number: int, line: bytes) -> dict[str, Any] | None:
     where = f"{path}:{number}"
     try:
         text = line.decode("utf-8")
-        data = json.loads(text) if text.strip() else None
+        data = loads_json(text) if text.strip() else None
     except UnicodeDecodeError as exc:
         raise WebResearchError(f"{where}: expects UTF-8 text, actual: byte "
                                f"{line[exc.start]:#04x} at column {exc.start + 1}") from None
@@ -140,14 +193,17 @@ def _pyarrow() -> Any:
     return pa, pq
 
 
-def _write_parquet(path: Path, runs: list[RunRecord], episodes: Iterator[EpisodeRecord]) -> int:
-    pa, pq = _pyarrow()
-    rows = [{**e.summary(), "record": json.dumps(e.to_json(), ensure_ascii=False)}
-            for e in episodes]
+def _write_parquet(out: IO[bytes], runs: list[RunRecord], episodes: Iterator[EpisodeRecord],
+                   pa: Any, pq: Any) -> int:
+    rows = [{**_scalar(e.summary()), "record": episode_line(e).rstrip("\n")} for e in episodes]
     table = pa.Table.from_pylist(rows) if rows else pa.table({"record": pa.array([], pa.string())})
     metadata = {b"webresearch.runs": json.dumps([r.to_json() for r in runs]).encode()}
-    pq.write_table(table.replace_schema_metadata(metadata), path)
+    pq.write_table(table.replace_schema_metadata(metadata), out)
     return len(rows)
+
+
+def _scalar(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: scalar_text(v) if isinstance(v, str) else v for k, v in row.items()}
 
 
 def _read_parquet(path: Path) -> tuple[list[RunRecord], Iterator[EpisodeRecord]]:
@@ -156,7 +212,7 @@ def _read_parquet(path: Path) -> tuple[list[RunRecord], Iterator[EpisodeRecord]]
         table = pq.read_table(path)
         metadata = table.schema.metadata or {}
         runs = [_parse(RunRecord.from_json, r, f"{path}: runs")
-                for r in json.loads(metadata.get(b"webresearch.runs", b"[]"))]
+                for r in loads_json(metadata.get(b"webresearch.runs", b"[]"))]
         records = table.column("record").to_pylist()
     except (pa.ArrowException, OSError, ValueError, KeyError, TypeError) as exc:
         raise WebResearchError(f"{path}: expects a Parquet export of a store, actual: "
@@ -166,7 +222,7 @@ def _read_parquet(path: Path) -> tuple[list[RunRecord], Iterator[EpisodeRecord]]
         for row, record in enumerate(records):
             where = f"{path}: row {row}"
             try:
-                data = json.loads(record)
+                data = loads_json(record)
             except (TypeError, ValueError, RecursionError) as exc:
                 raise WebResearchError(f"{where}: expects an episode record, actual: "
                                        f"{reason(exc)}") from None

@@ -1,18 +1,57 @@
-"""How the store encodes a record (compressed JSON) and checks one it reads back."""
+"""How the store encodes a record (compressed JSON) and checks one it reads back.
+
+What the store writes is valid Unicode scalar text (lone surrogates and NUL become
+U+FFFD, :func:`~webresearch.untrusted.scalar_text`), at most :data:`MAX_WRITE_BYTES`
+of JSON nested at most :data:`MAX_RECORD_DEPTH` deep; what it reads passes through
+:func:`~webresearch.untrusted.loads_json` with the same bounds, so whatever was written
+reads back, and a garbled record cannot make the reader's text invalid.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import re
 import zlib
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MAX_RECORD_BYTES", "check_summary", "decode", "encode", "join_contents", "reason",
-           "split_contents"]
+from webresearch.errors import InputTooDeep
+from webresearch.untrusted import loads_json
+
+__all__ = [
+    "MAX_RECORD_BYTES",
+    "MAX_RECORD_DEPTH",
+    "MAX_WRITE_BYTES",
+    "check_content",
+    "check_summary",
+    "compress",
+    "content_key",
+    "decode",
+    "encode",
+    "inflate",
+    "join_contents",
+    "parse",
+    "reason",
+    "serialize",
+    "split_contents",
+]
 
 MAX_RECORD_BYTES = 1 << 28
 """The largest record the store inflates (256 MiB): a garbled few bytes can claim gigabytes."""
+MAX_WRITE_BYTES = 1 << 26
+"""The largest record the store writes: 64 MiB of JSON (an episode without its pages, or one
+page or search). A quarter of :data:`MAX_RECORD_BYTES`, the most a reader inflates (a
+270 MB episode was once written and never readable again), and far below SQLite's 1 GB
+value limit; a record over it is refused at write with
+:class:`~webresearch.errors.RecordTooLarge`."""
+MAX_RECORD_DEPTH = 64
+"""How deeply a record may nest: an episode nests 8 deep; a run's free-form config is
+checked against this bound when it is written."""
+
+_SUSPECT = re.compile(r"\\u(?:[dD][89abcdefABCDEF]|0000)")
+"""An escape that ``json.dumps`` writes for a surrogate or NUL (pairs too: rechecked)."""
 
 _SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
     "episode_id": (str,), "run_id": (str,), "task_id": (str,), "dataset": (str,),
@@ -21,16 +60,36 @@ _SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
 broken from outside has no reward: ``None``)."""
 
 
+def serialize(data: Any, *, check_depth: bool = False) -> bytes:
+    """``data`` as the store's JSON: ASCII, every string scalar text.
+
+    ``check_depth`` also refuses (``InputTooDeep``, a ``ValueError``) data nested deeper
+    than :data:`MAX_RECORD_DEPTH`, for records whose shape the schema does not fix.
+
+    Example:
+        >>> serialize({"a": "x\\ud800\\x00"})
+        b'{"a":"x\\\\ufffd\\\\ufffd"}'
+    """
+    # ASCII-escaped JSON encodes ~15% faster in CPython.
+    text = json.dumps(data, separators=(",", ":"))
+    if check_depth or _SUSPECT.search(text):  # parsed back only when it may be needed
+        text = json.dumps(loads_json(text, max_depth=MAX_RECORD_DEPTH), separators=(",", ":"))
+    return text.encode()
+
+
+def compress(raw: bytes) -> bytes:
+    """Serialized JSON as stored (zlib level 1: level 6 doubles the time for 16% less)."""
+    return zlib.compress(raw, 1)
+
+
 def encode(data: dict[str, Any]) -> bytes:
-    """A record as stored: zlib-compressed JSON.
+    """A record as stored: zlib-compressed JSON, scalar text.
 
     Example:
         >>> decode(encode({"a": [1, 2]}))
         {'a': [1, 2]}
     """
-    # ASCII-escaped JSON encodes ~15% faster in CPython; zlib level 1 is the sweet spot
-    # (level 6 doubles the time for 16% fewer bytes).
-    return zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 1)
+    return compress(serialize(data))
 
 
 def decode(blob: object) -> dict[str, Any]:
@@ -42,24 +101,40 @@ def decode(blob: object) -> dict[str, Any]:
         ...
         ValueError: expects zlib-compressed JSON, actual: not zlib data (incorrect header check)
     """
+    return parse(inflate(blob))
+
+
+def inflate(blob: object) -> bytes:
+    """A stored record's JSON bytes (at most :data:`MAX_RECORD_BYTES`); else ``ValueError``."""
     if not isinstance(blob, bytes):
         raise ValueError(f"expects zlib-compressed JSON, actual: {type(blob).__name__}")
-    inflate = zlib.decompressobj()
+    stream = zlib.decompressobj()
     try:
-        raw = inflate.decompress(blob, MAX_RECORD_BYTES)
+        raw = stream.decompress(blob, MAX_RECORD_BYTES)
     except zlib.error as exc:
         detail = str(exc).rsplit(": ", 1)[-1]
         raise ValueError(f"expects zlib-compressed JSON, actual: not zlib data ({detail})"
                          ) from None
-    if inflate.unconsumed_tail:
+    if stream.unconsumed_tail:
         raise ValueError(f"expects a record under {MAX_RECORD_BYTES} bytes, actual: more")
-    if not inflate.eof:
+    if not stream.eof:
         raise ValueError("expects zlib-compressed JSON, actual: truncated data")
+    return raw
+
+
+def parse(raw: bytes | str) -> dict[str, Any]:
+    """A record's JSON as a dict of scalar text; ``ValueError`` that says what is wrong.
+
+    Example:
+        >>> parse(b'{"a": "\\\\ud800"}')
+        {'a': '\\ufffd'}
+    """
     try:
-        data = json.loads(raw)
-    except RecursionError:
-        raise ValueError("expects JSON, actual: nested too deep") from None
-    except ValueError as exc:  # JSON, or UTF-8
+        data = loads_json(raw, max_depth=MAX_RECORD_DEPTH)
+    except (RecursionError, InputTooDeep):
+        raise ValueError(f"expects JSON, actual: nested too deep (over {MAX_RECORD_DEPTH} "
+                         "levels)") from None
+    except ValueError as exc:  # JSON
         raise ValueError(f"expects JSON, actual: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"expects a JSON object, actual: {type(data).__name__}")
@@ -103,26 +178,75 @@ def reason(exc: BaseException) -> str:
 
 
 _CONTENT = {"fetch": ("text", "links"), "search": ("hits",)}
-"""Response fields stored once per content hash, by call kind (readings stay inline)."""
+"""Response fields stored once per content, by call kind (readings stay inline)."""
 
 
-def split_contents(episode: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Move each web response's content out of ``episode`` (in place); return it by hash."""
+def content_key(raw: bytes) -> str:
+    """The key of a response's content: the SHA-256 of its stored JSON (64 hex digits).
+
+    The content is JSON, so no text in it (a NUL, a separator) can make two contents
+    one; the reader checks the key against what it reads (:func:`check_content`).
+
+    Example:
+        >>> content_key(serialize({"text": "a\\x00b", "links": []})) == content_key(
+        ...     serialize({"text": "a", "links": ["b"]}))
+        False
+    """
+    return hashlib.sha256(raw).hexdigest()
+
+
+def split_contents(episode: dict[str, Any]) -> dict[str, bytes]:
+    """Move each web response's content out of ``episode`` (in place, the call keeping its
+    key as ``blob``); return the contents' stored JSON by key."""
     contents = {}
     for step in episode["steps"]:
         for call in step["web"]:
             fields = _CONTENT.get(call["kind"])
             if fields:
                 response = call["response"]
-                contents[call["hash"]] = {name: response.pop(name) for name in fields}
+                raw = serialize({name: response.pop(name) for name in fields})
+                call["blob"] = key = content_key(raw)
+                contents[key] = raw
     return contents
 
 
 def join_contents(episode: dict[str, Any], content: Callable[[str], dict[str, Any]]
                   ) -> dict[str, Any]:
-    """Put each web response's content back into ``episode`` (in place)."""
+    """Put each web response's content back into ``episode`` (in place); a store written
+    before contents had keys of their own names them by the call's ``hash``."""
     for step in episode["steps"]:
         for call in step["web"]:
             if call["kind"] in _CONTENT:
-                call["response"].update(content(call["hash"]))
+                call["response"].update(content(call.get("blob") or call["hash"]))
     return episode
+
+
+def check_content(key: str, raw: bytes) -> None:
+    """Raise ``ValueError`` unless ``raw``, a content's stored JSON, is what ``key`` names.
+
+    A 64-digit key is the SHA-256 of the JSON itself; a 32-digit one (stores written
+    before) is the web call's hash of the text, links or hits in it.
+
+    Example:
+        >>> check_content("0" * 64, b'{"hits":[]}')
+        Traceback (most recent call last):
+        ...
+        ValueError: expects content whose hash is its key, actual: hash 723b7547...
+    """
+    found = content_key(raw) if len(key) == 64 else _legacy_hash(raw)
+    if found != key:
+        raise ValueError(f"expects content whose hash is its key, actual: hash {found[:8]}...")
+
+
+def _legacy_hash(raw: bytes) -> str:
+    """The 32-digit hash that older stores keyed a content by (``WebCall.hash`` then)."""
+    try:
+        data = json.loads(raw)
+        if "hits" in data:
+            text = "\0".join(f"{h['title']}\t{h['url']}\t{h['snippet']}" for h in data["hits"])
+        else:
+            text = data["text"] + "\0" + "\0".join(data["links"])
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise ValueError(f"expects a page's or a search's content, actual: {reason(exc)}"
+                         ) from None
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]

@@ -8,9 +8,17 @@ episode (compressed JSON) and its summary together, so a reader never sees half 
 episode and a writer killed at any moment loses only what it had not committed.
 Eviction is off: nothing is ever dropped.
 
-Web responses are stored once per content hash (``blob/<hash>``: a page's text and
-links, a search's hits); episodes keep each call's metadata and the hash. The rollouts
-of one GRPO group, and most episodes of a run, see the same pages and searches.
+Web responses are stored once per content (``blob/<key>``: a page's text and links, a
+search's hits, keyed by the SHA-256 of their JSON, so no text in them can make two one);
+episodes keep each call's metadata and the key, and every content read is checked
+against its key (a tampered one is a damaged record). The rollouts of one GRPO group,
+and most episodes of a run, see the same pages and searches.
+
+Text is written as valid Unicode scalar text and read back through
+:func:`~webresearch.untrusted.loads_json`; a record over
+:data:`~webresearch.replay.records.MAX_WRITE_BYTES` is refused at write
+(:class:`~webresearch.errors.RecordTooLarge`), so whatever is written reads back. A
+reader (``create=False``) opens the store read-only and changes nothing.
 
 A damaged record (garbled, truncated, pickled, missing) is a
 :class:`~webresearch.errors.DamagedRecord` that names it: reading that one record
@@ -33,21 +41,25 @@ from typing import Any
 from webresearch.errors import (
     ConfigError,
     DamagedRecord,
+    RecordTooLarge,
     StoreDamaged,
     StoreError,
     WebResearchError,
     did_you_mean,
 )
-from webresearch.net.safe_disk import busy, is_locked, open_cache, write_transaction
+from webresearch.net.safe_disk import write_transaction
+from webresearch.replay.opening import MARK, open_store
+from webresearch.replay.reading import StoreReader
 from webresearch.replay.records import (
-    check_summary,
-    decode,
-    encode,
+    MAX_WRITE_BYTES,
+    compress,
     join_contents,
     reason,
+    serialize,
     split_contents,
 )
 from webresearch.replay.schema import EpisodeRecord, RunRecord
+from webresearch.untrusted import scalar_text
 
 __all__ = ["ReplayStore"]
 
@@ -62,23 +74,22 @@ grow a long rollout's resident memory by ~100 MB as the database grows (measured
 _STORED_HASHES = 100_000
 """Content hashes remembered as stored; past it they are forgotten (a forgotten one costs
 one encoding and a no-op insert), so memory does not grow with distinct pages."""
-_MARK = "store#"
-"""Set in every store this code creates (older stores are known by their run counter)."""
 
 
 def _log_damage(exc: DamagedRecord) -> None:
     logger.warning("%s; skipped", exc)
 
 
-class ReplayStore:
+class ReplayStore(StoreReader):
     """Runs and their episodes on disk; safe for many writer processes, readable while written.
 
     Args:
         directory: The store's folder.
         timeout_s: The longest wait for another process's write lock; past it an
             operation raises :class:`~webresearch.errors.StoreBusy`, naming the store.
-        create: Make the store if it does not exist; ``False`` (readers) makes a
-            missing or mistyped path a :class:`~webresearch.errors.StoreError`.
+        create: Make the store if it does not exist; ``False`` (readers) opens it
+            read-only, and makes a missing or mistyped path a
+            :class:`~webresearch.errors.StoreError`.
         on_damage: Told of each damaged record that a listing skips, once per record
             (by default, a warning of this module's logger).
 
@@ -99,8 +110,8 @@ class ReplayStore:
                  on_damage: Callable[[DamagedRecord], None] | None = None) -> None:
         self.directory = Path(directory)
         self.on_damage = on_damage or _log_damage
-        self._cache = open_cache(self.directory, timeout_s=timeout_s, create=create,
-                                 what="replay store", **_SETTINGS)
+        self._cache = open_store(self.directory, timeout_s=timeout_s, create=create,
+                                 settings=_SETTINGS)
         self.damaged: dict[str, DamagedRecord] = {}
         """Damaged records met so far, by key (each also logged once)."""
         self._summaries: dict[str, list[dict[str, Any]]] = {}
@@ -116,72 +127,9 @@ class ReplayStore:
             raise
 
     def _check_kind(self, create: bool) -> None:
-        if self._has(_MARK) or self._has("runs#"):
-            return
-        if not create:
-            raise StoreError(f"Expects a replay store at {str(self.directory)!r}, "
-                             "actual: another kind of cache (no runs, no store mark)")
-        with self._write():
-            self._cache.add(_MARK, 1)
-
-    # ------------------------------------------------------------ raw reads
-    def _raw(self, key: str) -> Any:
-        with self._reading(key):
-            return self._cache.get(key)
-
-    def _has(self, key: str) -> bool:
-        with self._reading(key):
-            return key in self._cache
-
-    @contextmanager
-    def _reading(self, key: str) -> Iterator[None]:
-        """Translate what reading ``key`` may raise into errors that name it."""
-        try:
-            yield
-        except DamagedRecord as exc:
-            raise self._damage(key, str(exc)) from None
-        except (sqlite3.DatabaseError, OSError, ValueError) as exc:
-            self._raise_if_locked(exc)
-            raise self._damage(key, str(exc)) from exc
-
-    def _int(self, key: str, default: int = 0) -> int:
-        value = self._raw(key)
-        if value is None:
-            return default
-        if type(value) is not int or value < 0:
-            raise self._damage(key, f"expects a count, actual: {value!r:.40}")
-        return value
-
-    def _text(self, key: str) -> str:
-        value = self._raw(key)
-        if type(value) is not str:
-            raise self._damage(key, "missing" if value is None else
-                               f"expects text, actual: {type(value).__name__}")
-        return value
-
-    def _record(self, key: str) -> dict[str, Any]:
-        value = self._raw(key)
-        if value is None:
-            raise self._damage(key, "missing")
-        try:
-            return decode(value)
-        except (ValueError, RecursionError) as exc:
-            raise self._damage(key, str(exc)) from exc
-
-    def _raise_if_locked(self, exc: Exception) -> None:
-        """Raise :class:`StoreBusy` if ``exc`` is SQLite's lock timeout; else return."""
-        if is_locked(exc):
-            raise busy(self.directory, self._cache.timeout, "replay store") from exc
-
-    def _damage(self, key: str, why: str) -> DamagedRecord:
-        return DamagedRecord(f"Expects a readable record {key!r} in the replay store "
-                             f"{str(self.directory)!r}, actual: {why}", key=key)
-
-    def _skip(self, exc: DamagedRecord) -> None:
-        """Note a damaged record that a listing leaves out (logged once)."""
-        if exc.key not in self.damaged:
-            self.damaged[exc.key] = exc
-            self.on_damage(exc)
+        if create and not (self._has(MARK) or self._has("runs#")):
+            with self._write():
+                self._cache.add(MARK, 1)
 
     @contextmanager
     def _write(self) -> Iterator[None]:
@@ -199,17 +147,33 @@ class ReplayStore:
 
     # ----------------------------------------------------------------- runs
     def create_run(self, run: RunRecord) -> RunRecord:
-        """Record a new run (its id must be new)."""
+        """Record a new run (its id must be new; its config JSON at most
+        :data:`~webresearch.replay.records.MAX_RECORD_DEPTH` deep)."""
+        run_id = scalar_text(run.run_id)
+        try:
+            raw = serialize(run.to_json(), check_depth=True)
+        except ValueError as exc:  # InputTooDeep
+            raise ConfigError(f"Expects a run record that a store can hold, actual: {exc}"
+                              ) from exc
+        self._check_size(f"the run {run_id!r}", raw)
         with self._write():
-            if not self._cache.add(f"run/{run.run_id}", encode(run.to_json())):
-                raise WebResearchError(f"Expects a new run id, actual: {run.run_id!r} exists")
+            if not self._cache.add(f"run/{run_id}", compress(raw)):
+                raise WebResearchError(f"Expects a new run id, actual: {run_id!r} exists")
             index = self._int("runs#")
             self._cache.set("runs#", index + 1)
-            self._cache.set(f"runs/{index:08d}", run.run_id)
+            self._cache.set(f"runs/{index:08d}", run_id)
         return run
+
+    def _check_size(self, what: str, raw: bytes) -> None:
+        if len(raw) > MAX_WRITE_BYTES:
+            raise RecordTooLarge(
+                f"Expects {what} to be at most {MAX_WRITE_BYTES} bytes of JSON (MAX_WRITE_BYTES)"
+                f" to be written to the replay store {str(self.directory)!r}, actual: "
+                f"{len(raw)} bytes; nothing of it was written")
 
     def run(self, run_id: str) -> RunRecord:
         """The run ``run_id``; a clear error if it is unknown or damaged."""
+        run_id = scalar_text(run_id)
         if not self._has(f"run/{run_id}"):
             known = [r.run_id for r in self.runs()]
             raise WebResearchError(f"Expects a run of this store, actual: {run_id!r} "
@@ -245,22 +209,31 @@ class ReplayStore:
         """Write ``episodes`` in one transaction; return how many were new.
 
         An episode whose id is already stored is skipped, so re-running a lost
-        worker's episodes never records one twice.
+        worker's episodes never records one twice. Text is written as scalar text; an
+        episode (or one of its pages) over
+        :data:`~webresearch.replay.records.MAX_WRITE_BYTES` is
+        :class:`~webresearch.errors.RecordTooLarge`, and then nothing is written.
         """
         encoded, contents = [], {}
         for e in episodes:
             data = e.to_json()
-            contents.update(split_contents(data))
-            encoded.append((e, encode(data), json.dumps(e.summary())))
-        fresh = {h: encode(c) for h, c in contents.items() if h not in self._stored}
+            for key, raw in split_contents(data).items():
+                self._check_size(f"a web response of the episode {e.episode_id!r}", raw)
+                contents[key] = raw
+            raw = serialize(data)
+            self._check_size(f"the episode {e.episode_id!r}", raw)
+            summary = {k: scalar_text(v) if isinstance(v, str) else v
+                       for k, v in e.summary().items()}
+            encoded.append((data["run_id"], data["episode_id"], compress(raw),
+                            json.dumps(summary)))
+        fresh = {h: compress(c) for h, c in contents.items() if h not in self._stored}
         added = 0
         with self._write():
             for digest, blob in fresh.items():
                 self._cache.add(f"blob/{digest}", blob)
-            for episode, blob, summary in encoded:
-                run = episode.run_id
+            for run, episode_id, blob, summary in encoded:
                 seq = self._int(f"eps#{run}")
-                if not self._cache.add(f"eid/{episode.episode_id}", f"{run}/{seq:010d}"):
+                if not self._cache.add(f"eid/{episode_id}", f"{run}/{seq:010d}"):
                     continue
                 self._cache.set(f"ep/{run}/{seq:010d}", blob)
                 self._cache.set(f"meta/{run}/{seq:010d}", summary)
@@ -273,7 +246,7 @@ class ReplayStore:
 
     def count(self, run_id: str) -> int:
         """Episodes committed to ``run_id`` so far."""
-        return self._int(f"eps#{run_id}")
+        return self._int(f"eps#{scalar_text(run_id)}")
 
     def summaries(self, run_id: str) -> list[dict[str, Any]]:
         """The queryable fields of every readable episode of ``run_id``, in commit order
@@ -302,6 +275,7 @@ class ReplayStore:
             ([1, 2], 3)
             >>> store.close()
         """
+        run_id = scalar_text(run_id)
         try:
             count = self.count(run_id)
         except DamagedRecord as exc:
@@ -315,15 +289,9 @@ class ReplayStore:
                 self._skip(exc)
         return rows, max(start, count)
 
-    def _summary(self, key: str) -> dict[str, Any]:
-        try:
-            return check_summary(json.loads(self._text(key)))
-        except (ValueError, RecursionError) as exc:
-            raise self._damage(key, str(exc)) from exc
-
     def episode(self, episode_id: str) -> EpisodeRecord:
         """The episode ``episode_id``; a clear error if it is unknown or damaged."""
-        key = f"eid/{episode_id}"
+        key = f"eid/{scalar_text(episode_id)}"
         if not self._has(key):
             raise WebResearchError(f"Expects an episode of this store, actual: {episode_id!r}")
         return self._load(f"ep/{self._text(key)}")
@@ -351,18 +319,11 @@ class ReplayStore:
                 WebResearchError) as exc:
             raise self._damage(key, reason(exc)) from exc
 
-    def _content(self, digest: str) -> dict[str, Any]:
-        content = self._contents.get(digest)
-        if content is None:
-            if len(self._contents) > 50_000:
-                self._contents.clear()
-            content = self._contents[digest] = self._record(f"blob/{digest}")
-        return dict(content)  # a copy: from_json must not share lists between episodes
-
     def select(self, run_id: str | None = None, **filters: Any) -> list[dict[str, Any]]:
         """Summaries matching ``filters`` (``task_id``, ``group``, ``dataset``, ``status``,
         ``min_reward``, ``max_reward``); ``None`` values are ignored. An unknown
         ``run_id`` is an error."""
+        run_id = scalar_text(run_id) if run_id is not None else None
         if run_id is not None and not self._has(f"run/{run_id}"):
             self.run(run_id)  # raises the unknown-run error
         runs = [run_id] if run_id is not None else [r.run_id for r in self.runs()]

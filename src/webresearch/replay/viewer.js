@@ -7,7 +7,10 @@ const state = { run: document.body.dataset.run || params.get("run"),
                 episode: params.get("episode") };
 const el = (tag, cls, text) => { const e = document.createElement(tag);
   if (cls) e.className = cls; if (text !== undefined) e.textContent = String(text); return e; };
-const get = async (url) => (await fetch(url)).json();
+// An API answer: {ok, data}. Failure is the HTTP status, never a field of the data (an
+// episode's own "error" field says how the episode ended, not that loading it failed).
+const get = async (url) => { const response = await fetch(url);
+  return { ok: response.ok, data: await response.json() }; };
 const num = (value, digits) => (typeof value === "number" ? value.toFixed(digits) : "-");
 
 function safeUrl(url) {
@@ -32,8 +35,8 @@ async function loadEpisodes() {
     status: document.getElementById("status").value,
     min_reward: document.getElementById("min").value,
     max_reward: document.getElementById("max").value });
-  const data = await get("/api/episodes?" + q), box = document.getElementById("episodes");
-  if (data.error) { box.textContent = ""; box.append(el("p", "bad", data.error)); return; }
+  const { ok, data } = await get("/api/episodes?" + q), box = document.getElementById("episodes");
+  if (!ok) { box.textContent = ""; box.append(el("p", "bad", data.error)); return; }
   for (const [id, values] of [["dataset", data.datasets], ["status", data.statuses]]) {
     const select = document.getElementById(id), keep = select.value;
     while (select.options.length > 1) select.remove(1);
@@ -84,19 +87,24 @@ function stepView(step, i) {
 }
 
 async function showEpisode() {
-  const ep = await get("/api/episode/" + encodeURIComponent(state.episode));
+  const { ok, data: ep } = await get("/api/episode/" + encodeURIComponent(state.episode));
   const box = document.getElementById("episode");
   box.textContent = "";
-  if (ep.error) { box.append(el("h2", "", "Episode"), el("p", "bad", ep.error)); return; }
+  if (!ok) { box.append(el("h2", "", "Episode"), el("p", "bad", ep.error)); return; }
   box.append(el("h2", "", ep.task.question),
              el("div", "meta", `${ep.episode_id} · ${ep.task.dataset || "-"} · ${ep.task.kind || ""} · ` +
                 `group ${ep.group} · ${ep.steps.length} steps · ${num(ep.seconds, 2)} s`));
-  ep.steps.forEach((s, i) => box.append(stepView(s, i)));
+  ep.steps.forEach((s, i) => {  // a step the script cannot draw never hides the others
+    try { box.append(stepView(s, i)); }
+    catch (error) { box.append(el("div", "step bad", `step ${i + 1}: ${error}`)); }
+  });
   const outcome = el("div", "outcome");
   outcome.append(el("div", "", `answer: ${ep.answer ?? "(none)"}`),
                  el("div", "", `gold: ${ep.task.answers.join(" | ")}`),
                  el("div", ep.reward > 0 ? "ok" : "bad",
                     `reward ${num(ep.reward, 3)} · F1 ${num(ep.f1, 3)} · EM ${ep.em ?? "-"} · ${ep.status}`));
+  if (ep.error) outcome.append(el("div", "bad", `error: ${ep.error}`));
+  if (ep.traceback) outcome.append(el("pre", "", ep.traceback));
   box.append(outcome);
 }
 

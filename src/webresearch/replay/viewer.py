@@ -5,6 +5,10 @@ on the server; its script then loads episodes through the JSON API. Every respon
 carries a Content-Security-Policy that allows only the viewer's own script and
 style (nothing inline), the script renders store text as text and links only
 ``http(s)`` URLs, and a bad query parameter is a 400 that says what is wrong.
+
+A request whose ``Host`` is not the address the viewer listens on is refused (421):
+a page the user visits cannot point its own name at 127.0.0.1 (DNS rebinding) and read
+the store through the user's browser.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from webresearch.errors import StoreError, WebResearchError
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.viewer_page import BINS, histogram, render_index, run_rows
 
-__all__ = ["BINS", "CSP", "add_view_command", "create_viewer", "histogram", "view"]
+__all__ = ["BINS", "CSP", "LOOPBACK_NAMES", "add_view_command", "create_viewer", "histogram",
+           "view"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +39,9 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'se
        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 """The viewer's Content-Security-Policy: its own script and style, nothing inline."""
 _STATIC = {"/viewer.js": "application/javascript", "/viewer.css": "text/css"}
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+"""Host names that a viewer on this machine answers to, besides the address it binds."""
+ALLOWED = web.AppKey("allowed_hosts", frozenset)
 
 
 def add_view_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,10 +52,15 @@ def add_view_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
     parser.add_argument("--port", type=int, default=8765, help="port to listen on")
 
 
-def create_viewer(store: ReplayStore) -> web.Application:
-    """The viewer's aiohttp application over ``store`` (read while it is being written)."""
-    app = web.Application(middlewares=[_errors_as_json])
+def create_viewer(store: ReplayStore, *, host: str = "127.0.0.1") -> web.Application:
+    """The viewer's aiohttp application over ``store`` (read while it is being written).
+
+    It answers only requests whose ``Host`` names ``host`` (the address it is served
+    on) or a loopback name, with the port the request came in on.
+    """
+    app = web.Application(middlewares=[_known_host, _errors_as_json])
     app[STORE] = store
+    app[ALLOWED] = LOOPBACK_NAMES | {_bare(host)}
     app.on_response_prepare.append(_security_headers)
     app.add_routes([web.get("/", _index), web.get("/api/runs", _runs),
                     web.get("/api/episodes", _episodes), web.get("/api/episode/{id}", _episode),
@@ -59,7 +72,7 @@ def view(store: Path, *, host: str = "127.0.0.1", port: int = 8765) -> int:
     """Serve the viewer until interrupted (a missing store is an error)."""
     with ReplayStore(store, create=False) as opened:
         print(f"viewing {store} at http://{host}:{port}/ (Ctrl-C stops)", flush=True)
-        web.run_app(create_viewer(opened), host=host, port=port, print=None)
+        web.run_app(create_viewer(opened, host=host), host=host, port=port, print=None)
     return 0
 
 
@@ -70,6 +83,43 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _bare(host: str) -> str:
+    """A host name as compared: lower case, an IPv6 address without its brackets."""
+    return host.strip().lower().removeprefix("[").removesuffix("]")
+
+
+def _host_and_port(header: str) -> tuple[str, int | None]:
+    """``Host: name[:port]`` (``[v6]:port`` too) split; port ``None`` if absent or odd.
+
+    Example:
+        >>> _host_and_port("[::1]:8765"), _host_and_port("LocalHost:80"), _host_and_port("a")
+        (('::1', 8765), ('localhost', 80), ('a', None))
+    """
+    if header.startswith("["):
+        name, _, rest = header[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif header.count(":") == 1:
+        name, port = header.split(":")
+    else:
+        name, port = header, ""
+    return _bare(name), int(port) if port.isdigit() and len(port) < 6 else None
+
+
+@web.middleware
+async def _known_host(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse (421) a ``Host`` that is not the viewer's own address and port."""
+    header = request.headers.get("Host", "")
+    name, port = _host_and_port(header)
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    listening = sockname[1] if isinstance(sockname, tuple) and len(sockname) > 1 else None
+    if name in request.app[ALLOWED] and (port == listening or (port is None and listening == 80)):
+        return await handler(request)
+    allowed = sorted(f"{n}:{listening}" for n in request.app[ALLOWED])
+    return web.json_response({"error": f"Expects a Host header in {allowed} (the address the "
+                              f"viewer listens on), actual: {header[:80]!r}; refused so that "
+                              "no other site can read the store"}, status=421)
 
 
 @web.middleware

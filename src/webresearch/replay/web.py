@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from webresearch.errors import ConfigError, ReplayMiss
+from webresearch.errors import ConfigError, DamagedRecord, ReplayMiss
 from webresearch.net.urls import normalize_query, normalize_url
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.replay.store import ReplayStore
@@ -25,6 +25,11 @@ class ReplayWeb(WebBackend):
     that was never recorded raises :class:`~webresearch.errors.ReplayMiss` naming it
     (``on_miss="error"``), or comes back as a world failure the agent can read
     (``on_miss="observe"``), for running a new policy on an old snapshot.
+
+    Every recorded page and search is checked against its content hash as the store
+    reads it; a tampered or damaged one is never served. Its episode is left out, and a
+    request that finds no record then raises :class:`~webresearch.errors.DamagedRecord`
+    naming the damaged record (in either mode: the request may be in it).
 
     Args:
         source: A store (or its directory), or the episodes themselves.
@@ -48,8 +53,21 @@ class ReplayWeb(WebBackend):
         episodes = store.episodes(run_id) if isinstance(store, ReplayStore) else store
         for episode in episodes:
             self._index(episode)
+        self.damaged: dict[str, DamagedRecord] = (
+            dict(store.damaged) if isinstance(store, ReplayStore) else {})
+        """The recorded records that could not be read (a request they held is not served)."""
         if owned and isinstance(store, ReplayStore):
             store.close()
+
+    def _miss(self, message: str) -> None:
+        """Raise for a request not served: damage first, else a miss if ``on_miss="error"``."""
+        if self.damaged:
+            key, damage = next(iter(self.damaged.items()))
+            raise DamagedRecord(f"Expects the recorded run's records intact to replay "
+                                f"(the request: {message}), actual: {len(self.damaged)} "
+                                f"damaged, the first {key!r}: {damage}", key=key)
+        if self.on_miss == "error":
+            raise ReplayMiss(f"{message}; replay serves only what was recorded")
 
     def _index(self, episode: EpisodeRecord) -> None:
         self._tasks.setdefault(episode.task.id, episode.task)
@@ -75,8 +93,7 @@ class ReplayWeb(WebBackend):
         if found is not None:
             return found
         message = f"the recorded run never searched {query!r} (k={k})"
-        if self.on_miss == "error":
-            raise ReplayMiss(f"{message}; replay serves only what was recorded")
+        self._miss(message)
         return SearchResults(query=query, error=f"not in the recorded snapshot: {message}")
 
     def spec(self) -> str | None:
@@ -98,8 +115,7 @@ class ReplayWeb(WebBackend):
             return found
         message = (f"the recorded run never read segment {request.index + 1} of "
                    f"{request.url!r} for this question")
-        if self.on_miss == "error":
-            raise ReplayMiss(f"{message}; replay serves only what was recorded")
+        self._miss(message)
         return Extract("", error=f"not in the recorded snapshot: {message}")
 
     async def fetch(self, url: str) -> Page:
@@ -107,8 +123,7 @@ class ReplayWeb(WebBackend):
         if found is not None:
             return found
         message = f"the recorded run never fetched {url!r}"
-        if self.on_miss == "error":
-            raise ReplayMiss(f"{message}; replay serves only what was recorded")
+        self._miss(message)
         return Page.failure(url, f"not in the recorded snapshot: {message}")
 
 

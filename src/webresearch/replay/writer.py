@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from webresearch.errors import RecordTooLarge
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.replay.store import ReplayStore
 
@@ -19,7 +20,8 @@ class EpisodeWriter:
     Episodes that finish while a commit is in progress wait for the next one, which
     takes them all in one transaction; the SQLite work runs in a thread, so the
     event loop keeps serving the other episodes. A crash loses only episodes whose
-    ``write`` had not returned.
+    ``write`` had not returned; an episode too large to store
+    (:class:`~webresearch.errors.RecordTooLarge`) fails its own ``write`` only.
 
     Example:
         >>> import tempfile
@@ -60,19 +62,34 @@ class EpisodeWriter:
         while self._pending:
             batch, self._pending = (self._pending[: self.max_batch],
                                     self._pending[self.max_batch:])
-            try:
-                await asyncio.to_thread(self.store.append, [e for e, _ in batch])
-            except Exception as exc:  # a full disk, a broken store: every waiter hears it
-                logger.error("writing %d episodes failed: %s", len(batch), exc)
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            self.commits += 1
-            self.written += len(batch)
-            for _, future in batch:
-                if not future.done():
-                    future.set_result(None)
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[EpisodeRecord, asyncio.Future[None]]]) -> None:
+        """Write ``batch`` in one transaction; one episode too large to store fails alone."""
+        try:
+            await asyncio.to_thread(self.store.append, [e for e, _ in batch])
+        except RecordTooLarge as exc:
+            if len(batch) > 1:  # the others are written, one transaction each
+                for item in batch:
+                    await self._commit([item])
+                return
+            self._fail(batch, exc)
+            return
+        except Exception as exc:  # a full disk, a broken store: every waiter hears it
+            self._fail(batch, exc)
+            return
+        self.commits += 1
+        self.written += len(batch)
+        for _, future in batch:
+            if not future.done():
+                future.set_result(None)
+
+    @staticmethod
+    def _fail(batch: list[tuple[EpisodeRecord, asyncio.Future[None]]], exc: Exception) -> None:
+        logger.error("writing %d episodes failed: %s", len(batch), exc)
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(exc)
 
     async def aclose(self) -> None:
         """Wait for every pending write."""
