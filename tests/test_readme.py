@@ -98,6 +98,7 @@ CHECKS: dict[str, Check] = {
     ".venv/bin/python benchmarks/ray_cluster.py": Check("help"),
     # The live web
     ".venv/bin/python benchmarks/fuzz_actions.py": Check("help"),
+    ".venv/bin/python benchmarks/scaling.py": Check("help"),
     ".venv/bin/webresearch rollout --web serve:http://127.0.0.1:8080 --policy oracle":
         Check("parse"),  # needs serve-web running: tests/test_cli.py runs the printed command
     ".venv/bin/python benchmarks/corpus_first_query.py": Check("help"),
