@@ -15,7 +15,8 @@ from webresearch.replay.export import export_store, import_store
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.replay.store import ReplayStore
 
-__all__ = ["add_replay_commands", "format_episode", "format_row", "rescore", "run_replay_command"]
+__all__ = ["add_replay_commands", "format_episode", "format_row", "one_line", "rescore",
+           "run_replay_command"]
 
 
 def add_replay_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -104,8 +105,24 @@ def format_row(row: dict[str, Any]) -> str:
         e1  r1  -          timeout      reward      -  t
     """
     reward = "-" if row["reward"] is None else format(row["reward"], ".3f")
-    return (f"{row['episode_id']}  {row['run_id']}  {row['dataset'] or '-':<10} "
-            f"{row['status']:<12} reward {reward:>6}  {row['task_id']}")
+    cell = {k: one_line(str(row[k])) for k in ("episode_id", "run_id", "dataset", "status",
+                                               "task_id")}
+    return (f"{cell['episode_id']}  {cell['run_id']}  {cell['dataset'] or '-':<10} "
+            f"{cell['status']:<12} reward {reward:>6}  {cell['task_id']}")
+
+
+_LINE_BREAKS = {ord(c): c.encode("unicode_escape").decode()
+                for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def one_line(text: str) -> str:
+    """``text`` with what would break a listing's line written as an escape.
+
+    Example:
+        >>> one_line("a\\nb\\u2028c")
+        'a\\\\nb\\\\u2028c'
+    """
+    return text.translate(_LINE_BREAKS)
 
 
 def format_episode(episode: EpisodeRecord) -> str:
@@ -138,7 +155,8 @@ def format_episode(episode: EpisodeRecord) -> str:
 def _print_runs(store: ReplayStore) -> None:
     for run in store.runs():
         rows = store.summaries(run.run_id)
-        print(f"{run.run_id}  policy {run.policy or '-':<10} {len(rows):>7} episodes  "
+        print(f"{one_line(run.run_id)}  policy {one_line(run.policy) or '-':<10} "
+              f"{len(rows):>7} episodes  "
               f"mean reward {_mean([r['reward'] for r in rows if r['reward'] is not None]):.3f}")
 
 

@@ -224,7 +224,7 @@ class ReplayStore(StoreReader):
             self._check_size(f"the episode {e.episode_id!r}", raw)
             summary = {k: scalar_text(v) if isinstance(v, str) else v
                        for k, v in e.summary().items()}
-            encoded.append((data["run_id"], data["episode_id"], compress(raw),
+            encoded.append((scalar_text(e.run_id), scalar_text(e.episode_id), compress(raw),
                             json.dumps(summary)))
         fresh = {h: compress(c) for h, c in contents.items() if h not in self._stored}
         added = 0

@@ -63,7 +63,8 @@ def create_viewer(store: ReplayStore, *, host: str = "127.0.0.1") -> web.Applica
     app[ALLOWED] = LOOPBACK_NAMES | {_bare(host)}
     app.on_response_prepare.append(_security_headers)
     app.add_routes([web.get("/", _index), web.get("/api/runs", _runs),
-                    web.get("/api/episodes", _episodes), web.get("/api/episode/{id}", _episode),
+                    web.get("/api/episodes", _episodes),
+                    web.get(r"/api/episode/{id:[\s\S]+}", _episode),  # any id: / { \n ...
                     *(web.get(path, _static) for path in _STATIC)])
     return app
 
