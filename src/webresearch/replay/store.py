@@ -314,7 +314,8 @@ class ReplayStore(StoreReader):
         try:
             return EpisodeRecord.from_json(join_contents(data, self._content))
         except DamagedRecord as exc:  # a content blob it needs
-            raise self._damage(key, f"its web content {exc.key!r} is damaged") from exc
+            why = str(exc).split(", actual: ", 1)[-1]
+            raise self._damage(key, f"its web content {exc.key!r} is damaged ({why})") from exc
         except (KeyError, TypeError, ValueError, AttributeError, RecursionError,
                 WebResearchError) as exc:
             raise self._damage(key, reason(exc)) from exc
