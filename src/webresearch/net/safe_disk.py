@@ -183,9 +183,13 @@ class ReadOnlyCache:
 _ABSENT = object()
 
 
-def open_readonly(directory: str | Path, *, timeout_s: float, what: str = "store"
-                  ) -> ReadOnlyCache:
+def open_readonly(directory: str | Path, *, timeout_s: float, what: str = "store",
+                  look: bool = False) -> ReadOnlyCache:
     """Open the diskcache at ``directory`` for reading only; nothing there is changed.
+
+    ``look`` is for a first look at a database that may not be ours: where no other
+    connection has a journal or write-ahead log open, it is read as an immutable file,
+    so that SQLite makes no ``-wal``/``-shm`` files beside it either.
 
     A file that is not SQLite, or whose settings are not diskcache's, is
     :class:`~webresearch.errors.StoreDamaged`; a missing one a
@@ -203,7 +207,8 @@ def open_readonly(directory: str | Path, *, timeout_s: float, what: str = "store
                          ) from exc
     if magic != _SQLITE_MAGIC:
         raise _damaged(database, what, "not an SQLite database")
-    con = _connect_readonly(database, timeout_s, what)
+    con = (_probe(f"{database.as_uri()}?immutable=1", timeout_s, database, what)
+           if look and not _in_use(database) else _connect_readonly(database, timeout_s, what))
     try:
         _check_settings(con, database, what)
     except BaseException:
@@ -233,7 +238,19 @@ def _connect_readonly(database: Path, timeout_s: float, what: str) -> sqlite3.Co
         raise _damaged(database, what, str(exc)) from exc
 
 
-def _probe(uri: str, timeout_s: float) -> sqlite3.Connection:
+def _in_use(database: Path) -> bool:
+    """Whether a journal or write-ahead log lies beside ``database`` (a writer may be at it)."""
+    return any(database.with_name(database.name + end).exists()
+               for end in ("-wal", "-journal", "-shm"))
+
+
+def _probe(uri: str, timeout_s: float, database: Path | None = None, what: str = ""
+           ) -> sqlite3.Connection:
+    if database is not None:  # errors of a first look: the file is not a database
+        try:
+            return _probe(uri, timeout_s)
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(database, what, str(exc)) from exc
     con = sqlite3.connect(uri, uri=True, timeout=timeout_s, isolation_level=None,
                           check_same_thread=False)
     try:

@@ -40,18 +40,13 @@ def open_store(directory: Path, *, timeout_s: float, create: bool,
     """
     if create and not (directory / DBNAME).is_file():
         return open_cache(directory, timeout_s=timeout_s, what=WHAT, **settings)
-    reader = open_readonly(directory, timeout_s=timeout_s, what=WHAT)
-    try:
-        kind = _kind(reader)
-        if kind != "store" and not (create and kind == "empty"):
-            raise StoreError(f"Expects a replay store at {str(directory)!r}, actual: {kind} "
-                             "(no runs, no store mark; left untouched)")
-    except BaseException:
-        reader.close()
-        raise
+    with open_readonly(directory, timeout_s=timeout_s, what=WHAT, look=True) as first:
+        kind = _kind(first)
+    if kind != "store" and not (create and kind == "empty"):
+        raise StoreError(f"Expects a replay store at {str(directory)!r}, actual: {kind} "
+                         "(no runs, no store mark; left untouched)")
     if not create:
-        return reader
-    reader.close()
+        return open_readonly(directory, timeout_s=timeout_s, what=WHAT)
     return open_cache(directory, timeout_s=timeout_s, what=WHAT, **settings)
 
 
