@@ -207,7 +207,7 @@ def open_readonly(directory: str | Path, *, timeout_s: float, what: str = "store
                          ) from exc
     if magic != _SQLITE_MAGIC:
         raise _damaged(database, what, "not an SQLite database")
-    con = (_probe(f"{database.as_uri()}?immutable=1", timeout_s, database, what)
+    con = (_probe(f"{database.absolute().as_uri()}?immutable=1", timeout_s, database, what)
            if look and not _in_use(database) else _connect_readonly(database, timeout_s, what))
     try:
         _check_settings(con, database, what)
@@ -221,7 +221,7 @@ def _connect_readonly(database: Path, timeout_s: float, what: str) -> sqlite3.Co
     """``mode=ro``; where SQLite cannot share a WAL from a read-only folder and no
     write-ahead log waits, ``immutable=1`` (the file then cannot change under it)."""
     try:
-        return _probe(f"{database.as_uri()}?mode=ro", timeout_s)
+        return _probe(f"{database.absolute().as_uri()}?mode=ro", timeout_s)
     except sqlite3.OperationalError as exc:
         if is_locked(exc):
             raise busy(database, timeout_s, what) from exc
@@ -233,7 +233,7 @@ def _connect_readonly(database: Path, timeout_s: float, what: str) -> sqlite3.Co
     except sqlite3.DatabaseError as exc:
         raise _damaged(database, what, str(exc)) from exc
     try:
-        return _probe(f"{database.as_uri()}?immutable=1", timeout_s)
+        return _probe(f"{database.absolute().as_uri()}?immutable=1", timeout_s)
     except sqlite3.DatabaseError as exc:
         raise _damaged(database, what, str(exc)) from exc
 

@@ -222,10 +222,9 @@ class ReplayStore(StoreReader):
                 contents[key] = raw
             raw = serialize(data)
             self._check_size(f"the episode {e.episode_id!r}", raw)
-            summary = {k: scalar_text(v) if isinstance(v, str) else v
-                       for k, v in e.summary().items()}
-            encoded.append((scalar_text(e.run_id), scalar_text(e.episode_id), compress(raw),
-                            json.dumps(summary)))
+            row = json.dumps({k: scalar_text(v) if isinstance(v, str) else v
+                              for k, v in e.summary().items()})
+            encoded.append((scalar_text(e.run_id), scalar_text(e.episode_id), compress(raw), row))
         fresh = {h: compress(c) for h, c in contents.items() if h not in self._stored}
         added = 0
         with self._write():
