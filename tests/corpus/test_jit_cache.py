@@ -62,3 +62,25 @@ def test_cache_folder_follows_the_webresearch_cache(monkeypatch: pytest.MonkeyPa
     assert jit_cache_dir() == str(tmp_path / "numba")
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
     assert jit_cache_dir() == str(tmp_path / "mine")
+
+
+def test_a_folder_others_may_write_is_not_trusted_with_pickles(tmp_path: Path) -> None:
+    """numba unpickles its cache: planted files there would run, so a folder that others
+    may write is refused and every process compiles instead."""
+    corpus, cache = write_corpus(tmp_path / "mini.jsonl"), tmp_path / "cache"
+    (cache / "numba").mkdir(parents=True)
+    (cache / "numba").chmod(0o777)
+    result = _first_query(corpus, cache)
+    assert result["titles"] and result["functions"] == 0 and result["hits"] == 0
+    assert not list((cache / "numba").rglob("*.nbi"))  # nothing written there, nothing read
+
+
+def test_the_cache_folder_is_made_private(tmp_path: Path) -> None:
+    from webresearch.corpus.jit_cache import _not_private
+
+    assert _not_private(str(tmp_path / "new" / "numba")) is None
+    assert (tmp_path / "new" / "numba").stat().st_mode & 0o777 == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o775)
+    shared.chmod(0o775)
+    assert "may be written by others (mode 775)" in (_not_private(str(shared)) or "")

@@ -8,8 +8,9 @@ process writes the machine code, later ones load it. ``benchmarks/corpus_first_q
 (10,000 passages, a 2-core machine under a load of 7): open plus first query 26-35 s
 compiling, 2.3-2.8 s loading (imports included). numba keys
 each entry on the source file's timestamp, the CPU and its own version, and recompiles
-a stale one. The files are pickles written by numba, like its ``__pycache__`` cache:
-the folder must be one that only the user writes (the user's cache folder is).
+a stale one. The files are pickles written by numba, like its ``__pycache__`` cache,
+so the folder must be one that only the user writes: it is made private (0700), and a
+folder that another user owns or others may write is not used (each process compiles).
 """
 
 from __future__ import annotations
@@ -87,7 +88,10 @@ def enable_jit_cache(*owners: Any) -> int:
     """
     with _LOCK:
         todo = [d for d in _dispatchers(*owners) if d not in _CACHED]
-        if todo:
+        if todo and (unsafe := _not_private(jit_cache_dir())) is not None:
+            logger.warning("numba's disk cache is off: %s (its files are pickles, loaded "
+                           "only from a folder that only you can write)", unsafe)
+        elif todo:
             config: Any = importlib.import_module("numba.core.config")  # only with numba
             saved, config.CACHE_DIR = config.CACHE_DIR, jit_cache_dir()
             try:  # numba picks the folder when caching is turned on, from its config
@@ -100,6 +104,28 @@ def enable_jit_cache(*owners: Any) -> int:
             finally:
                 config.CACHE_DIR = saved
         return len(_CACHED)
+
+
+def _not_private(folder: str) -> str | None:
+    """Why ``folder`` may hold files someone else planted, or ``None`` when only this user
+    can write it (made, private, when absent).
+
+    Example:
+        >>> import tempfile
+        >>> _not_private(tempfile.mkdtemp() + "/numba") is None
+        True
+    """
+    path = Path(folder)
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.stat()
+    except OSError as exc:
+        return f"{folder} cannot be made ({exc.strerror})"
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        return f"{folder} belongs to another user (uid {info.st_uid})"
+    if info.st_mode & 0o022:
+        return f"{folder} may be written by others (mode {info.st_mode & 0o777:o})"
+    return None
 
 
 def jit_cache_stats() -> JitCacheStats:
