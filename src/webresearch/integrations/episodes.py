@@ -4,15 +4,20 @@ into prompt and response the way trainers take them."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
+import importlib.util
+import itertools
 from typing import Any
 
+from webresearch._lazy import require
 from webresearch.envs.config import EnvConfig
+from webresearch.envs.formats import Answer
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.status import ActionKind
 
-__all__ = ["make_env", "split_episode", "tool_calls"]
+__all__ = ["finish_on_text", "make_env", "require_range", "split_episode", "tool_calls"]
 
 
 def make_env(config: EnvConfig | None = None) -> WebResearchEnv:
@@ -57,3 +62,61 @@ def split_episode(record: EpisodeRecord) -> dict[str, Any]:
 def tool_calls(record: EpisodeRecord) -> int:
     """The tool calls an episode made."""
     return sum(ActionKind(step.tool).is_tool for step in record.steps)
+
+
+def require_range(module: str, extra: str, *, at_least: str, below: str) -> Any:
+    """Import a framework's ``module``, checking its installed version is in
+    ``[at_least, below)``; raise :class:`DependencyNotInstalled` when it is missing and
+    :class:`ConfigError` naming the supported range when it is another version.
+
+    Example:
+        >>> require_range("gymnasium", "core", at_least="1.0", below="2.0").__name__
+        'gymnasium'
+        >>> require_range("gymnasium", "core", at_least="0.1", below="0.2")
+        Traceback (most recent call last):
+        ...
+        webresearch.errors.ConfigError: Expects gymnasium >=0.1,<0.2 (the range \
+'webresearch[core]' supports), actual: 1...
+    """
+    distribution = module.split(".", maxsplit=1)[0]
+    try:
+        installed = importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        installed = None
+    if installed is None and importlib.util.find_spec(distribution) is not None:
+        raise ConfigError(f"Expects {distribution} >={at_least},<{below} (the range "
+                          f"'webresearch[{extra}]' supports), actual: an install with no version")
+    if installed is not None and not _version(at_least) <= _version(installed) < _version(below):
+        raise ConfigError(f"Expects {distribution} >={at_least},<{below} (the range "
+                          f"'webresearch[{extra}]' supports), actual: {installed}")
+    return require(module, extra)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split(".")[:3]:
+        digits = "".join(itertools.takewhile(str.isdigit, piece))
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def finish_on_text(env: WebResearchEnv, text: str | None) -> float:
+    """End ``env``'s running episode on the model's final ``text``, as the env would: an
+    answer in it (``<answer>...</answer>`` in the env's format) is stepped and scored;
+    anything else, or no text, ends the episode without an answer. Returns the reward;
+    ``env.outcome`` has the rest.
+
+    Example:
+        >>> env = make_env(EnvConfig(tasks=[{"question": "q?", "answers": ["Ada"]}]))
+        >>> _ = env.reset(seed=0)
+        >>> finish_on_text(env, "<think>sure</think><answer>Ada</answer>"), env.outcome.em
+        (1.0, 1.0)
+        >>> _ = env.reset(seed=0)
+        >>> finish_on_text(env, "I give up"), str(env.outcome.status)
+        (-1.0, 'truncated')
+        >>> env.close()
+    """
+    if text is not None and isinstance(env.format.parse(text), Answer):
+        _, reward, *_ = env.step(text)
+        return float(reward)
+    return env.submit(None)
