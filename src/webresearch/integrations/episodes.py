@@ -64,9 +64,11 @@ def tool_calls(record: EpisodeRecord) -> int:
     return sum(ActionKind(step.tool).is_tool for step in record.steps)
 
 
-def require_range(module: str, extra: str, *, at_least: str, below: str) -> Any:
+def require_range(module: str, extra: str, *, at_least: str, below: str,
+                  distribution: str | None = None) -> Any:
     """Import a framework's ``module``, checking its installed version is in
-    ``[at_least, below)``; raise :class:`DependencyNotInstalled` when it is missing and
+    ``[at_least, below)`` (``distribution`` names its package where that is not the
+    module's top-level name); raise :class:`DependencyNotInstalled` when it is missing and
     :class:`ConfigError` naming the supported range when it is another version.
 
     Example:
@@ -78,7 +80,7 @@ def require_range(module: str, extra: str, *, at_least: str, below: str) -> Any:
         webresearch.errors.ConfigError: Expects gymnasium >=0.1,<0.2 (the range \
 'webresearch[core]' supports), actual: 1...
     """
-    distribution = module.split(".", maxsplit=1)[0]
+    distribution = distribution or module.split(".", maxsplit=1)[0]
     try:
         installed = importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
