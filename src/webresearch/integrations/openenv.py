@@ -1,12 +1,17 @@
 """OpenEnv: ``WebResearch-v0`` as an OpenEnv ``Environment`` served by ``create_app``, and as a
 ``ResourceSession`` (``list_tools``, ``call_tool``, ``verify``) for harness-driven trainers.
 
-An action is one of three things: a model turn as text (the env's own action format),
-a tool call by name (``tool`` and ``arguments``, as a framework that parses tool calls
-sends it), or a final ``answer``. The observation carries the text, and on the last
-step the env's verdict (status, F1, EM) beside the reward. Each WebSocket session gets
-its own env, so sessions run concurrently. openenv-core is imported on first use
-(``pip install 'webresearch[openenv]'``); the classes are built then and cached.
+An action is the model's turn as ``text`` (its one required field, in the env's own
+action format: what verifiers' OpenEnv bridge sends); a framework that parses tool
+calls itself adds ``tool`` and ``arguments``, or a final ``answer``, and ``text`` is then
+the model's text beside the call (it may be empty). The observation carries the text,
+and on the last step the env's verdict (status, F1, EM) beside the reward. Each
+WebSocket session gets its own env, so sessions run concurrently. Stateless HTTP
+(``POST /step``, a fresh env per request) resets and steps in one request: the body
+names the episode's ``task`` (a record) or ``task_id`` (and ``seed``), and ``history``,
+the actions taken so far, which are replayed first. openenv-core is imported on first
+use (``pip install 'webresearch[openenv]'``, versions 0.3.x); the classes are built
+then and cached.
 
 Serve it (``openenv.yaml``: ``app: server:app``)::
 
@@ -24,11 +29,11 @@ from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
-from webresearch._lazy import require
 from webresearch.envs.config import EnvConfig
 from webresearch.envs.outcomes import EpisodeOutcome
 from webresearch.envs.web_research import WebResearchEnv
-from webresearch.integrations.episodes import make_env
+from webresearch.errors import ConfigError
+from webresearch.integrations.episodes import finish_on_text, make_env, require_range
 from webresearch.tasks import task_from_record
 
 __all__ = ["OPENENV_YAML", "classes", "make_app", "make_session"]
@@ -45,8 +50,8 @@ port: 8000
 
 def make_app(config: EnvConfig | None = None, *, max_concurrent_envs: int = 64) -> Any:
     """OpenEnv's FastAPI app for ``WebResearch-v0`` with ``config``'s options."""
-    http = require("openenv.core.env_server.http_server", "openenv")
     built = classes()
+    from openenv.core.env_server import http_server as http  # noqa: PLC0415
     return http.create_app(functools.partial(built.Environment, config=config),
                            built.Action, built.Observation, env_name="webresearch",
                            max_concurrent_envs=max_concurrent_envs)
@@ -63,20 +68,28 @@ def make_session(task: Mapping[str, Any] | None = None, *, config: EnvConfig | N
 def classes() -> SimpleNamespace:
     """The OpenEnv classes (``Action``, ``Observation``, ``Environment``, ``Session``),
     built on first call from openenv-core's bases."""
-    require("openenv", "openenv")
+    require_range("openenv", "openenv", at_least="0.3", below="0.4",
+                  distribution="openenv-core")
     from openenv.core.env_server.interfaces import Environment  # noqa: PLC0415
     from openenv.core.env_server.mcp_types import Tool  # noqa: PLC0415
     from openenv.core.env_server.types import Action, Observation, State  # noqa: PLC0415
     from openenv.core.harness import ResourceSession, ToolResult, VerifyResult  # noqa: PLC0415
-    from pydantic import Field  # noqa: PLC0415
+    from pydantic import Field, model_validator  # noqa: PLC0415
 
     class WebResearchAction(Action):  # type: ignore[misc]
-        """A model turn as ``text``, a ``tool`` call with its ``arguments``, or an ``answer``."""
+        """The model's turn as ``text``; with a parsed ``tool`` call (and its ``arguments``)
+        or a final ``answer``, ``text`` is the text beside it and is not parsed."""
 
-        text: str | None = Field(default=None, description="A model turn in the env's format")
-        tool: str | None = Field(default=None, description="A tool's name (web_search, ...)")
+        text: str = Field(description="The model's turn, in the env's action format")
+        tool: str | None = Field(default=None, description="A parsed tool call's name")
         arguments: dict[str, Any] = Field(default_factory=dict, description="Its arguments")
-        answer: str | None = Field(default=None, description="The final answer")
+        answer: str | None = Field(default=None, description="A parsed final answer")
+
+        @model_validator(mode="after")
+        def _one_call(self) -> WebResearchAction:
+            if self.tool is not None and self.answer is not None:
+                raise ValueError("Expects a tool call or an answer, actual: both")
+            return self
 
     class WebResearchObservation(Observation):  # type: ignore[misc]
         """What the agent sees; on the last step, the env's verdict as well."""
@@ -116,25 +129,26 @@ def classes() -> SimpleNamespace:
 
         def step(self, action: WebResearchAction, timeout_s: float | None = None,
                  **kwargs: Any) -> WebResearchObservation:
+            for earlier in self._episode_for(kwargs):
+                _act(self.env, earlier)
             self._state.step_count += 1
-            env = self.env
-            if action.answer is not None:
-                return _observation(env, "", env.submit(action.answer))
-            if action.tool is not None:
-                return _observation(env, env.call_tool(action.tool, action.arguments), 0.0)
-            text, reward, *_ = env.step(action.text or "")
-            return _observation(env, text, float(reward))
+            return _act(self.env, action)
 
         async def step_async(self, action: WebResearchAction, timeout_s: float | None = None,
                              **kwargs: Any) -> WebResearchObservation:
+            for earlier in self._episode_for(kwargs):
+                await _aact(self.env, earlier)
             self._state.step_count += 1
-            env = self.env
-            if action.answer is not None:
-                return _observation(env, "", await env.asubmit(action.answer))
-            if action.tool is not None:
-                return _observation(env, await env.acall_tool(action.tool, action.arguments), 0.0)
-            text, reward, *_ = await env.astep(action.text or "")
-            return _observation(env, text, reward)
+            return await _aact(self.env, action)
+
+        def _episode_for(self, request: dict[str, Any]) -> list[WebResearchAction]:
+            """A stateless request's episode: reset on its task, and its history to replay."""
+            if self.env.state is not None:
+                return []  # a session's env: its episode runs
+            self.reset(seed=request.get("seed"), task=_task_of(self.env, request))
+            history = [WebResearchAction.model_validate(a) for a in request.get("history", [])]
+            self._state.step_count = len(history)
+            return history
 
         @property
         def state(self) -> Any:
@@ -142,6 +156,24 @@ def classes() -> SimpleNamespace:
 
         def close(self) -> None:
             self.env.close()
+
+    def _act(env: WebResearchEnv, action: WebResearchAction) -> WebResearchObservation:
+        _check_running(env)
+        if action.answer is not None:
+            return _observation(env, "", env.submit(action.answer))
+        if action.tool is not None:
+            return _observation(env, env.call_tool(action.tool, action.arguments), 0.0)
+        text, reward, *_ = env.step(action.text)
+        return _observation(env, text, float(reward))
+
+    async def _aact(env: WebResearchEnv, action: WebResearchAction) -> WebResearchObservation:
+        _check_running(env)
+        if action.answer is not None:
+            return _observation(env, "", await env.asubmit(action.answer))
+        if action.tool is not None:
+            return _observation(env, await env.acall_tool(action.tool, action.arguments), 0.0)
+        text, reward, *_ = await env.astep(action.text)
+        return _observation(env, text, reward)
 
     def _observation(env: WebResearchEnv, text: str, reward: float) -> WebResearchObservation:
         outcome: EpisodeOutcome | None = env.outcome
@@ -182,8 +214,8 @@ def classes() -> SimpleNamespace:
             return ToolResult(data=self.env.call_tool(name, arguments))
 
         def verify(self, transcript: list[dict[str, Any]], final_state: Any = None) -> Any:
-            if self.env.outcome is None:  # the harness stopped without an answer
-                self.env.submit(None)
+            if self.env.outcome is None:  # no answer tool: the final text, as the env reads it
+                finish_on_text(self.env, _final_text(transcript))
             outcome = self.env.outcome
             assert outcome is not None
             return VerifyResult(env_reward=outcome.reward, done=True, metrics={
@@ -193,5 +225,45 @@ def classes() -> SimpleNamespace:
         def close(self) -> None:
             self.env.close()
 
+    def _check_running(env: WebResearchEnv) -> None:
+        if env.outcome is not None:
+            raise _bad_request("Expects an action in a running episode, actual: the episode "
+                               f"ended ({env.outcome.status}); reset to start another")
+
     return SimpleNamespace(Action=WebResearchAction, Observation=WebResearchObservation,
                            Environment=WebResearchEnvironment, Session=WebResearchSession)
+
+
+def _task_of(env: WebResearchEnv, request: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The task a stateless ``/step`` names: a ``task`` record or a ``task_id`` (or, with
+    only a ``seed``, the one the env draws with it)."""
+    if request.get("task") is not None:
+        return dict(request["task"])
+    if request.get("task_id") is not None:
+        ids = {task.id: task for task in env.tasks}
+        if request["task_id"] not in ids:
+            raise _bad_request(f"Expects a known task_id, actual: {request['task_id']!r}")
+        return ids[request["task_id"]].to_json()
+    if request.get("seed") is None:
+        raise _bad_request("Expects a stateless /step to name its episode (task, task_id or "
+                           "seed, and the history of actions so far), actual: none of them")
+    return None
+
+
+def _bad_request(message: str) -> Exception:
+    """A client's mistake, answered over HTTP as 422 with ``message``."""
+    from fastapi import HTTPException  # noqa: PLC0415 - openenv-core's web framework
+
+    error = ConfigError(message)
+    return HTTPException(status_code=422, detail=str(error))
+
+
+def _final_text(transcript: list[dict[str, Any]]) -> str | None:
+    """The last assistant message's text in a chat transcript (``None`` without one)."""
+    for message in reversed(transcript):
+        if message.get("role") == "assistant":
+            content = message.get("content")
+            if isinstance(content, list):
+                return "".join(str(part.get("text", "")) for part in content)
+            return content if isinstance(content, str) else None
+    return None
