@@ -197,3 +197,16 @@ def test_sessions_use_exactly_the_configured_tasks(tasks_file: Path) -> None:
         assert questions == {t["question"] for t in FILE_TASKS}
     finally:
         environment.close()
+
+
+@pytest.mark.slow
+def test_example_client_plays_episodes_over_websocket(tmp_path: Path) -> None:
+    from tests.conftest import PYTHONPATH, ROOT
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "openenv_client.py"), "--episodes", "2"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env={"PYTHONPATH": PYTHONPATH, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["episodes"] == 2 and len(result["rewards"]) == 2
