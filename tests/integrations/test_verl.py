@@ -1,24 +1,38 @@
-"""verl: the agent loop plays an episode through a fake server manager."""
+"""verl: the budgets on their own, then a real verl 0.9.1 rollout batch in ``.venv-verl``.
+
+verl pins transformers<5.11, so it lives in an environment of its own (``bash
+.ci/verl-env``); ``verl_batch.py`` runs there and reports what verl's own worker made.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
 import json
-from dataclasses import dataclass, fields
+import os
+import re
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.conftest import PYTHONPATH
+from webresearch.envs.config import EnvConfig
+from webresearch.errors import ConfigError, DependencyNotInstalled
 from webresearch.integrations import verl as adapter
-from webresearch.integrations.verl import AgentLoopResult, WebResearchAgentLoop, verl_rows
+from webresearch.integrations.episodes import make_env
+from webresearch.integrations.verl import TokenBudget, play_episode, verl_rows
+from webresearch.tasks import Task
 
+ROOT = Path(__file__).resolve().parents[2]
+VERL_PYTHON = ROOT / ".venv-verl" / "bin" / "python"
 TASK = {"question": "Who founded Pogre Works?", "answers": ["Kraemukreisk Jepudou"]}
-
-# verl 0.9's AgentLoopOutput fields (verl/experimental/agent_loop/agent_loop.py) that an
-# agent loop fills; verl needs transformers<5.11, so it does not install beside this project.
-VERL_FIELDS = {"prompt_ids", "response_ids", "response_mask", "response_logprobs",
-               "reward_score", "num_turns", "metrics", "extra_fields"}
+TURNS = ['<think>look</think><tool_call>{"name": "web_search", "arguments": '
+         '{"query": ["Pogre Works"]}}</tool_call>',
+         "<think>found</think><answer>Kraemukreisk Jepudou</answer>"]
+CUT, MODEL_LENGTH, MODEL_TURN = 209, 128, 16  # verl_batch.py's response budgets
 
 
 class CharTokenizer:
@@ -26,7 +40,6 @@ class CharTokenizer:
 
     eos_token = None
     eos_token_id = 0
-    pad_token_id = 0
 
     def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
         return [ord(c) for c in text]
@@ -46,58 +59,109 @@ class TokenOutput:
     log_probs: list[float] | None
 
 
-class FakeServerManager:
-    """Answers with a search, then the gold answer, the way verl's server would: token ids."""
+class ScriptedServer:
+    """verl's server manager to a loop: a search, then the gold answer, cut at max_tokens."""
 
     def __init__(self) -> None:
-        self.requests: list[dict] = []
-        self.turns = [
-            '<think>look</think><tool_call>{"name": "web_search", "arguments": '
-            '{"query": ["Pogre Works"]}}</tool_call>',
-            "<think>found</think><answer>Kraemukreisk Jepudou</answer>"]
+        self.requests: list[dict[str, Any]] = []
 
     async def generate(self, *, request_id: str, prompt_ids: list[int],
-                       sampling_params: dict) -> TokenOutput:
-        self.requests.append({"prompt_ids": prompt_ids, "sampling_params": sampling_params})
-        ids = [ord(c) for c in self.turns[len(self.requests) - 1]]
+                       sampling_params: dict[str, Any]) -> TokenOutput:
+        self.requests.append({"request_id": request_id, "prompt_ids": prompt_ids,
+                              **sampling_params})
+        ids = [ord(c) for c in TURNS[len(self.requests) - 1]][:sampling_params["max_tokens"]]
         return TokenOutput(ids, [-0.5] * len(ids))
 
 
-def run_loop(server: FakeServerManager, rows: list[dict]) -> object:
-    loop = WebResearchAgentLoop(server_manager=server, tokenizer=CharTokenizer(),
-                                env={"max_turns": 3}, processor=None, name="webresearch")
-    return asyncio.run(loop.run({"temperature": 1.0}, **rows[0]))
+def play(budget: TokenBudget, server: ScriptedServer) -> adapter.BudgetedEpisode:
+    env = make_env(EnvConfig(max_turns=3, top_k=1, max_observation_chars=300))
+    try:
+        return asyncio.run(play_episode(
+            env, Task(id="t", question=TASK["question"], answers=tuple(TASK["answers"])),
+            server_manager=server, tokenizer=CharTokenizer(), sampling_params={"temperature": 1},
+            budget=budget, request_id="trajectory-1"))
+    finally:
+        env.close()
 
 
-def test_agent_loop_maps_the_episode_onto_verl_s_output() -> None:
-    server = FakeServerManager()
-    output = run_loop(server, verl_rows([TASK]))
-    assert output.reward_score == 1.0
-    assert output.extra_fields["status"] == "answered"
-    assert output.extra_fields["tool_calls"] == 1
-    mask, ids = output.response_mask, output.response_ids
-    assert len(mask) == len(ids) == len(output.response_logprobs)
-    sampled = [i for i, m in zip(ids, mask, strict=True) if m == 1]
-    assert "".join(map(chr, sampled)) == "".join(server.turns)  # the model's tokens, exactly
-    assert 0 in mask  # the observation between the turns
-    # the second request is the first one's tokens, extended: token in, token out
+# ------------------------------------------------- budgets (no verl needed)
+def test_an_episode_within_its_budget_is_scored_on_its_last_token() -> None:
+    server = ScriptedServer()
+    episode = play(TokenBudget(prompt_length=100_000, response_length=100_000), server)
+    assert episode.outcome.reward == 1.0 and not episode.budget_ended
+    sampled = [i for i, m in zip(episode.response_ids, episode.response_mask, strict=True) if m]
+    assert "".join(map(chr, sampled)) == "".join(TURNS)
+    assert episode.response_mask[-1] == 1 and episode.response_mask.count(0) > 0
+    assert {r["request_id"] for r in server.requests} == {"trajectory-1"}  # one per trajectory
     first, second = (r["prompt_ids"] for r in server.requests)
-    assert second[:len(first)] == first and server.requests[0]["sampling_params"]["stop"]
-    assert output.prompt_ids == first
+    assert episode.prompt_ids == first and second[:len(first)] == first  # token in, token out
 
 
-def test_output_has_verl_s_fields() -> None:
-    output = run_loop(FakeServerManager(), verl_rows([TASK]))
-    if importlib.util.find_spec("verl") is None:
-        assert isinstance(output, AgentLoopResult)
-        assert {f.name for f in fields(AgentLoopResult)} == VERL_FIELDS
-    else:  # the real pydantic model
-        assert set(type(output).model_fields) >= VERL_FIELDS
+def test_the_budget_cuts_the_answer_turn_where_it_ends() -> None:
+    whole = play(TokenBudget(prompt_length=100_000, response_length=100_000), ScriptedServer())
+    length = len(whole.response_ids) - 10  # ends ten tokens before the answer does
+    server = ScriptedServer()
+    cut = play(TokenBudget(prompt_length=100_000, response_length=length), server)
+    assert cut.response_ids == whole.response_ids[:length]
+    assert cut.response_mask == whole.response_mask[:length] and cut.response_mask[-1] == 1
+    assert cut.budget_ended and str(cut.outcome.status) == "truncated"
+    assert cut.outcome.reward == -1.0  # DeepResearcher's reward without an answer
+    search, observation = whole.response_mask.index(0), whole.response_mask.count(0)
+    assert server.requests[1]["max_tokens"] == length - search - observation  # what was left
+
+
+def test_an_observation_past_the_budget_ends_the_episode_on_the_model_s_last_token() -> None:
+    whole = play(TokenBudget(prompt_length=100_000, response_length=100_000), ScriptedServer())
+    searched = whole.response_mask.index(0)
+    server = ScriptedServer()
+    cut = play(TokenBudget(prompt_length=100_000, response_length=searched + 5), server)
+    assert cut.response_mask == [1] * searched and len(server.requests) == 1
+    assert cut.outcome.tool_calls == 1 and str(cut.outcome.status) == "truncated"
+
+
+def test_a_long_prompt_loses_its_start_and_the_model_sees_what_verl_keeps() -> None:
+    server = ScriptedServer()
+    episode = play(TokenBudget(prompt_length=256, response_length=100_000, max_turn_tokens=30),
+                   server)
+    assert len(episode.prompt_ids) == 256 and episode.prompt_cut > 0
+    assert server.requests[0]["prompt_ids"] == episode.prompt_ids
+    assert {r["max_tokens"] for r in server.requests} == {30}
+
+
+@pytest.mark.parametrize(("field", "value"), [("prompt_length", 0), ("response_length", -1),
+                                              ("max_turn_tokens", 0)], ids=str)
+def test_budgets_are_positive(field: str, value: int) -> None:
+    options = {"prompt_length": 8, "response_length": 8, field: value}
+    with pytest.raises(ConfigError, match=re.escape(f"Expects {field} to be a positive int")):
+        TokenBudget(**options)
+
+
+def test_an_unsupported_verl_is_named_with_the_supported_range() -> None:
+    adapter.check_verl_version("0.9.3")
+    for version in ("0.9.0", "0.10.0", "1.0"):
+        with pytest.raises(ConfigError, match=re.escape("Expects verl>=0.9.1,<0.10")):
+            adapter.check_verl_version(version)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("verl") is not None, reason="verl is installed")
+def test_the_loop_without_verl_names_the_extra() -> None:
+    with pytest.raises(DependencyNotInstalled, match=re.escape("webresearch[verl]")):
+        adapter.WebResearchAgentLoop()
+
+
+# ------------------------------------------------------ dataset and YAML
+def test_rows_follow_config_tasks(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.jsonl"
+    path.write_text(json.dumps(TASK) + "\n" + json.dumps({"question": "Q2?", "answers": ["b"]})
+                    + "\n", encoding="utf-8")
+    rows = verl_rows(config=EnvConfig(tasks=path))
+    assert [r["reward_model"]["ground_truth"] for r in rows] == [TASK["answers"], ["b"]]
+    assert len(verl_rows([TASK], config=EnvConfig(tasks=path))) == 1  # an explicit list wins
 
 
 def test_a_row_without_a_task_is_a_clear_error() -> None:
-    with pytest.raises(Exception, match="extra_info"):
-        run_loop(FakeServerManager(), [{"raw_prompt": []}])
+    with pytest.raises(ConfigError, match=re.escape("extra_info['task']")):
+        adapter._task_record({"raw_prompt": []})
 
 
 def test_dataset_and_yaml(tmp_path: Path) -> None:
@@ -110,3 +174,102 @@ def test_dataset_and_yaml(tmp_path: Path) -> None:
     assert json.loads(row["extra_info"]["task"])["question"] == TASK["question"]
     yaml = adapter.write_agent_loop_yaml(tmp_path / "agent.yaml", {"max_turns": 4}).read_text()
     assert "_target_: webresearch.integrations.verl.WebResearchAgentLoop" in yaml
+
+
+# ------------------------------------------- real verl, in .venv-verl
+needs_verl = pytest.mark.skipif(not VERL_PYTHON.exists(),
+                                reason="needs .venv-verl (bash .ci/verl-env)")
+
+
+def run_verl(args: list[str], cwd: Path, timeout: float = 600) -> str:
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH, "TOKENIZERS_PARALLELISM": "false",
+           "OMP_NUM_THREADS": "1", "RAY_DEDUP_LOGS": "0"}
+    process = subprocess.Popen([str(VERL_PYTHON), *args], cwd=cwd, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, out[-4000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def verl_batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    if not VERL_PYTHON.exists():
+        pytest.skip("needs .venv-verl (bash .ci/verl-env)")
+    work = tmp_path_factory.mktemp("verl")
+    out = run_verl([str(Path(__file__).with_name("verl_batch.py")), str(work), str(CUT),
+                    str(MODEL_LENGTH), str(MODEL_TURN)], work)
+    result: dict[str, Any] = json.loads(out.split("RESULT ", 1)[1])
+    return result
+
+
+def runs(mask: list[int], length: int) -> list[tuple[int, int]]:
+    """The mask's runs of equal values, over its first ``length`` entries."""
+    out: list[tuple[int, int]] = []
+    for value in mask[:length]:
+        out = [*out[:-1], (value, out[-1][1] + 1)] if out and out[-1][0] == value else [
+            *out, (value, 1)]
+    return out
+
+
+@needs_verl
+def test_verl_pads_the_batch_to_its_budgets(verl_batch: dict[str, Any]) -> None:
+    for name, length in (("full", 1024), ("cut", CUT), ("model", MODEL_LENGTH)):
+        shapes = verl_batch[name]["shapes"]
+        assert shapes["prompts"] == [2, 256] and shapes["responses"] == [2, length], name
+        assert shapes["input_ids"] == shapes["attention_mask"] == [2, 256 + length], name
+        assert shapes["rm_scores"] == shapes["rollout_log_probs"] == [2, length], name
+        for row in verl_batch[name]["rows"]:
+            assert row["prompt_attended"] == 256 and row["prompt_cut"] > 0  # cut from the left
+
+
+@needs_verl
+def test_verl_s_batch_cuts_the_answer_turn_at_the_budget(verl_batch: dict[str, Any]) -> None:
+    search, answer = (len(ids) + 1 for ids in verl_batch["script_ids"])  # each ends in eos
+    whole, cut = verl_batch["full"]["rows"][0], verl_batch["cut"]["rows"][0]
+    observation = runs(whole["mask"], whole["attended"])[1][1]
+    assert runs(whole["mask"], whole["attended"]) == [(1, search), (0, observation), (1, answer)]
+    assert whole["score"] == 1.0 and whole["score_at"] == [whole["attended"] - 1]
+    kept = CUT - search - observation
+    assert 0 < kept < answer  # the budget ends inside the answer turn
+    assert runs(cut["mask"], CUT) == [(1, search), (0, observation), (1, kept)]
+    assert cut["attended"] == CUT and cut["score_at"] == [CUT - 1] and cut["score"] == -1.0
+    assert cut["status"] == "truncated" and cut["budget_ended"] and cut["answer"] is None
+    assert cut["input_ids"][:256 + CUT] == whole["input_ids"][:256 + CUT]
+    assert [c["max_tokens"] for calls in verl_batch["cut"]["servers"].values()
+            for c in calls][-1] == kept  # the server was asked for what was left
+
+
+@needs_verl
+def test_verl_routes_every_turn_of_a_trajectory_by_one_request_id(
+        verl_batch: dict[str, Any]) -> None:
+    for name in ("full", "cut", "model"):
+        ids = verl_batch[name]["request_ids"]
+        assert len(ids) == 4 and len(set(ids)) == 2, name  # 2 trajectories x 2 turns
+
+
+@needs_verl
+def test_a_sampled_batch_keeps_verl_s_log_probs_and_trains(verl_batch: dict[str, Any]) -> None:
+    model = verl_batch["model"]
+    for row in model["rows"]:
+        kept = runs(row["mask"], row["attended"])
+        assert kept[0] == (1, MODEL_TURN) and kept[-1][0] == 1 and len(kept) >= 3
+        assert row["budget_ended"] and row["attended"] <= MODEL_LENGTH
+        assert row["score_at"] == [row["attended"] - 1]  # on the last kept token
+        assert all(lp == 0.0 for lp, m in zip(row["logprobs"], row["mask"], strict=True) if not m)
+    assert model["logprob_error"] < 1e-4
+    step = model["step"]
+    assert step["changed"] == step["params"] and step["loss"] == step["loss"]  # finite, applied
+
+
+@needs_verl
+def test_importing_with_an_unsupported_verl_names_the_range(tmp_path: Path) -> None:
+    code = ("import importlib.metadata as m; m.version = lambda name: '0.10.2'\n"
+            "try:\n    import webresearch.integrations.verl\n"
+            "except Exception as exc:\n    print(type(exc).__name__, exc)")
+    out = run_verl(["-c", code], tmp_path, timeout=120)
+    assert "ConfigError Expects verl>=0.9.1,<0.10" in out and "actual: verl 0.10.2" in out
