@@ -273,3 +273,17 @@ def test_importing_with_an_unsupported_verl_names_the_range(tmp_path: Path) -> N
             "except Exception as exc:\n    print(type(exc).__name__, exc)")
     out = run_verl(["-c", code], tmp_path, timeout=120)
     assert "ConfigError Expects verl>=0.9.1,<0.10" in out and "actual: verl 0.10.2" in out
+
+
+@needs_verl
+def test_the_example_s_overrides_are_verl_s_own_keys(tmp_path: Path) -> None:
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps(TASK) + "\n", encoding="utf-8")
+    out = run_verl([str(ROOT / "examples" / "train_verl.py"), "--dry-run", "--out",
+                    str(tmp_path / "run"), "--tasks", str(tasks), "--model", "some/model"],
+                   tmp_path, timeout=300)
+    command = out.strip().splitlines()[-1]
+    assert "-m verl.trainer.main_ppo" in command
+    assert "actor_rollout_ref.rollout.agent.default_agent_loop=webresearch" in command
+    assert (tmp_path / "run" / "train.parquet").is_file()
+    assert "max_turn_tokens: 1024" in (tmp_path / "run" / "agent.yaml").read_text()
