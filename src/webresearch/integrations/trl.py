@@ -65,7 +65,7 @@ def check_trl_version(version: str | None) -> None:
         >>> check_trl_version("2.0.1")
         Traceback (most recent call last):
         ...
-        webresearch.errors.ConfigError: Expects trl>=1.16,<1.17, actual: trl 2.0.1 ...
+        webresearch.errors.ConfigError: Expects trl >=1.16,<1.17 (the range ... actual: 2.0.1
     """
     if version is None:
         return
@@ -73,8 +73,8 @@ def check_trl_version(version: str | None) -> None:
     release = (int(found[1]), int(found[2])) if found else (0, 0)
     low, high = SUPPORTED_TRL
     if not low <= release < high:
-        raise ConfigError(f"Expects trl>={low[0]}.{low[1]},<{high[0]}.{high[1]}, actual: trl "
-                          f"{version} (install the supported one: pip install 'webresearch[trl]')")
+        raise ConfigError(f"Expects trl >={low[0]}.{low[1]},<{high[0]}.{high[1]} (the range "
+                          f"'webresearch[trl]' supports), actual: {version}")
 
 
 def _installed_trl() -> str | None:
@@ -221,8 +221,17 @@ def tool_env_factory(args: Any, tokenizer: Any = None, *, config: EnvConfig | No
         max_completion_length=args.max_completion_length or TRL_DEFAULT_COMPLETION_LENGTH,
         tool_calls=max(1, calls), turn_tokens=turn_tokens,
         overhead_tokens=TokenCounter(tokenizer).template_overhead())
+    share = budget.allowance(used=0, calls_made=0)
+    if share < _USEFUL_RESULT_TOKENS:
+        logger.warning("each tool result gets %d tokens of max_completion_length=%d (%d calls): "
+                       "results will be cut short; raise it or lower max_turns", share,
+                       budget.max_completion_length, budget.tool_calls)
     return functools.partial(WebResearchToolEnv, config=config, budget=budget,
                              tokenizer=tokenizer)
+
+
+_USEFUL_RESULT_TOKENS = 128
+"""Below this share, a search result shows little more than a title: say so."""
 
 
 async def finish(tool_env: WebResearchToolEnv, completion: Completion) -> float:

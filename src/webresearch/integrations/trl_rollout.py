@@ -161,7 +161,11 @@ def _sized(config: EnvConfig, length: int, tokenizer: Any, turn_tokens: int) -> 
     chars_per_token = len(sample) / max(1, counter.count(sample))
     chars = int(share * chars_per_token * 0.9)  # a margin for text denser than the sample
     return dataclasses.replace(config, max_observation_chars=min(
-        config.max_observation_chars, max(chars, 64)))
+        config.max_observation_chars, max(chars, _LEAST_OBSERVATION_CHARS)))
+
+
+_LEAST_OBSERVATION_CHARS = 256
+"""The env's own floor (``EnvConfig``); a budget too small for it ends episodes truncated."""
 
 
 def _trainer_policy(trainer: Any) -> Policy:
