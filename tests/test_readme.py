@@ -80,6 +80,7 @@ CHECKS: dict[str, Check] = {
     "--gpu-memory-utilization 0.2": Check(
         "covered", arg="tests/policies/test_vllm.py::vllm.entrypoints.openai.api_server"),
     "bash .ci/vllm-env": Check("script"),
+    "bash .ci/verl-env": Check("script"),
     # Training
     ".venv/bin/python examples/train_grpo.py --steps 20 --out runs/grpo": Check("help"),
     ".venv/bin/python examples/train_grpo.py --steps 20 --workers 2": Check("help"),
