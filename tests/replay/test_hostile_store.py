@@ -22,12 +22,13 @@ from hypothesis import strategies as st
 
 from webresearch.cli import main
 from webresearch.replay.export import episode_line, export_store
+from webresearch.replay.records import serialize
 from webresearch.replay.schema import EpisodeRecord, RunRecord, StepRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.viewer import create_viewer
 from webresearch.status import ActionKind, EpisodeStatus
 from webresearch.tasks import Task
-from webresearch.untrusted import REPLACEMENT, loads_json
+from webresearch.untrusted import REPLACEMENT, loads_json, scalar_text
 from webresearch.web.base import Page, SearchHit, SearchResults
 from webresearch.web.calls import WebCall
 
@@ -181,3 +182,15 @@ def test_an_episode_line_is_valid_utf8_whatever_its_text() -> None:
     data = json.loads(line.encode("utf-8"))
     assert data["task"]["id"] == f"t{REPLACEMENT}" and data["error"] == f"{REPLACEMENT} alone"
     assert data["task"]["question"] in ("\x00?", f"{REPLACEMENT}?")  # JSON escapes a NUL
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(TEXT | st.sampled_from(["é\udc00", "\ud83d\ude00", "\\ud800", "\udc00\ud800"]),
+                max_size=6))
+def test_the_store_writes_only_scalar_text(texts: list[str]) -> None:
+    raw = serialize({"texts": texts, **{t: 1 for t in texts}})
+    assert raw.isascii()
+    data = json.loads(raw)
+    assert data == scalar({"texts": texts, **{t: 1 for t in texts}})
+    for text in [*data["texts"], *data]:
+        assert scalar_text(text) == text  # no lone surrogate, no NUL

@@ -50,8 +50,12 @@ MAX_RECORD_DEPTH = 64
 """How deeply a record may nest: an episode nests 8 deep; a run's free-form config is
 checked against this bound when it is written."""
 
-_SUSPECT = re.compile(r"\\u(?:[dD][89abcdefABCDEF]|0000)")
-"""An escape that ``json.dumps`` writes for a surrogate or NUL (pairs too: rechecked)."""
+_SUSPECT = re.compile(r"\\u0000"  # NUL
+                      r"|\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])"  # a high surrogate alone
+                      r"|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f]")  # a low surrogate alone
+"""An escape that ``json.dumps`` writes for NUL or a lone surrogate (a pair, as it writes
+every character past U+FFFF, is left alone: the JSON is then parsed back only for text
+that needs it)."""
 
 _SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
     "episode_id": (str,), "run_id": (str,), "task_id": (str,), "dataset": (str,),
