@@ -71,7 +71,7 @@ def loads_json(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
         text = bytes(text).decode(json.detect_encoding(text), errors="replace")
     text = scalar_text(text)  # only escapes can still make a surrogate or NUL
     try:
-        with _collector_paused():
+        with _collector_paused() if len(text) > _LARGE else contextlib.nullcontext():
             value = json.loads(text)
     except RecursionError:  # the C decoder's own guard, about 1,000 deep
         raise _too_deep(max_depth) from None
@@ -93,6 +93,11 @@ def embedded_object(text: str) -> str | None:
     """
     start, end = text.find("{"), text.rfind("}")
     return text[start:end + 1] if start != -1 and end > start else None
+
+
+_LARGE = 1 << 16
+"""Documents longer than this (64 KiB) are decoded with the garbage collector paused; a
+tool call or a record is decoded as is (pausing it is process-wide: not for the hot path)."""
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from typing import Any
 
 from webresearch.errors import DamagedRecord
 from webresearch.net.safe_disk import busy, is_locked
-from webresearch.replay.records import check_content, check_summary, decode, inflate, parse
+from webresearch.replay.records import check_summary, checked_content, decode, inflate, parse
 from webresearch.untrusted import scalar_text
 
 __all__ = ["StoreReader"]
@@ -108,8 +108,6 @@ class StoreReader:
         if value is None:
             raise self._damage(key, "missing")
         try:
-            raw = inflate(value)
-            check_content(digest, raw)
-            return parse(raw)
+            return checked_content(digest, inflate(value))
         except (ValueError, RecursionError) as exc:
             raise self._damage(key, str(exc)) from exc

@@ -223,15 +223,17 @@ class ReplayStore(StoreReader):
         encoded, contents = [], {}
         for e in episodes:
             data = e.to_json()
-            for key, raw in split_contents(data).items():
-                self._check_size(f"a web response of the episode {e.episode_id!r}", raw)
-                contents[key] = raw
+            for key, content in split_contents(data).items():
+                if _memo(key) not in self._stored and key not in contents:  # new: as JSON
+                    contents[key] = raw_content = serialize(content)
+                    self._check_size(f"a web response of the episode {e.episode_id!r}",
+                                     raw_content)
             raw = serialize(data)
             self._check_size(f"the episode {e.episode_id!r}", raw)
             row = json.dumps({k: scalar_text(v) if isinstance(v, str) else v
                               for k, v in e.summary().items()})
             encoded.append((scalar_text(e.run_id), scalar_text(e.episode_id), compress(raw), row))
-        fresh = {h: compress(c) for h, c in contents.items() if _memo(h) not in self._stored}
+        fresh = {h: compress(c) for h, c in contents.items()}
         added = 0
         with self._write():
             for digest, blob in fresh.items():
