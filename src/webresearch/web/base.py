@@ -107,8 +107,8 @@ def _make_scalar(value: object, names: tuple[str, ...]) -> None:
     builds from a server's bytes, nothing downstream sees a lone surrogate or a NUL."""
     for name in names:
         text = getattr(value, name)
-        if isinstance(text, str) and (clean := scalar_text(text)) is not text:
-            object.__setattr__(value, name, clean)
+        if text.__class__ is str and not (text.isascii() and "\x00" not in text):  # rare
+            object.__setattr__(value, name, scalar_text(text))
 
 
 class WebBackend(abc.ABC):
