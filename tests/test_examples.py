@@ -29,9 +29,12 @@ def test_quickstart() -> None:
 
 @pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "examples").glob("*.py")))
 def test_every_example_has_a_smoke_test(script: str) -> None:
-    """Here, or in a file of its own (the slowest, so that the suite's processes share them)."""
-    smoke = [Path(__file__), *Path(__file__).parent.glob("test_example_*.py")]
-    assert any(f"examples/{script}" in f.read_text() for f in smoke), \
+    """Here, in a file of its own (the slowest, so that the suite's processes share them),
+    or beside the adapter it shows (tests/integrations/)."""
+    here = Path(__file__).parent
+    smoke = [Path(__file__), *here.glob("test_example_*.py"), *here.glob("integrations/test_*.py")]
+    spellings = (f"examples/{script}", f'"examples" / "{script}"')
+    assert any(s in f.read_text() for f in smoke for s in spellings), \
         f"add a smoke test for examples/{script}"
 
 

@@ -55,8 +55,12 @@ def _call(name: str, field_name: str, value: str, ascii_escapes: bool) -> str:
     return f"<think>t</think><tool_call>{body}</tool_call>"
 
 
+BASE = "http://base.invalid"
+"""Stands for the loopback world's address in drawn actions (substituted when run)."""
+
+
 @st.composite
-def deepresearcher_action(draw: st.DrawFn, base_url: str) -> str:
+def deepresearcher_action(draw: st.DrawFn, base_url: str = BASE) -> str:
     text, escapes = draw(TEXT), draw(st.booleans())
     return draw(st.sampled_from([
         _call("web_search", "query", text, escapes),
@@ -68,7 +72,7 @@ def deepresearcher_action(draw: st.DrawFn, base_url: str) -> str:
 
 
 @st.composite
-def search_r1_action(draw: st.DrawFn, base_url: str) -> str:
+def search_r1_action(draw: st.DrawFn, base_url: str = BASE) -> str:
     text = draw(TEXT)
     return draw(st.sampled_from([f"<search>{text}</search>", f"<answer>{text[:1000]}</answer>",
                                  text]))
@@ -207,15 +211,24 @@ SETTINGS = settings(max_examples=12, deadline=None,
                                            HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
+ACTIONS = {"deepresearcher": st.lists(deepresearcher_action(), min_size=1, max_size=3),
+           "search-r1": st.lists(search_r1_action(), min_size=1, max_size=3)}
+
+
+def at(world: World, actions: list[str]) -> list[str]:
+    return [a.replace(BASE, world.base_url) for a in actions]
+
+
 @pytest.mark.parametrize("action_format", ["deepresearcher", "search-r1"])
 @pytest.mark.parametrize("engine", ["serper", "searxng", "brave"])
 @SETTINGS
-@given(data=st.data())
+@given(search=search_answer(), page=page_answer(), dr=ACTIONS["deepresearcher"],
+       sr=ACTIONS["search-r1"])
 def test_live_engines_carry_any_answer(world: World, engine: str, action_format: str,
-                                       data: st.DataObject) -> None:
-    world.search, world.page = data.draw(search_answer()), data.draw(page_answer())
-    make = deepresearcher_action if action_format == "deepresearcher" else search_r1_action
-    actions = data.draw(st.lists(make(world.base_url), min_size=1, max_size=3))
+                                       search: tuple[int, bytes], page: tuple[str, bytes],
+                                       dr: list[str], sr: list[str]) -> None:
+    world.search, world.page = search, page
+    actions = at(world, dr if action_format == "deepresearcher" else sr)
     step_all(lambda: WebResearchEnv(web=live_web(world, engine), tasks=[TASK],
                                     action_format=action_format, on_format_error="feedback",
                                     max_action_chars=2 * MIB), actions)
@@ -223,10 +236,11 @@ def test_live_engines_carry_any_answer(world: World, engine: str, action_format:
 
 @pytest.mark.parametrize("action_format", ["deepresearcher", "search-r1"])
 @SETTINGS
-@given(data=st.data())
-def test_the_simulated_web_carries_any_action(action_format: str, data: st.DataObject) -> None:
-    make = deepresearcher_action if action_format == "deepresearcher" else search_r1_action
-    actions = data.draw(st.lists(make("https://simpedia.test"), min_size=1, max_size=4))
+@given(dr=ACTIONS["deepresearcher"], sr=ACTIONS["search-r1"])
+def test_the_simulated_web_carries_any_action(action_format: str, dr: list[str],
+                                              sr: list[str]) -> None:
+    actions = [a.replace(BASE, "https://simpedia.test")
+               for a in (dr if action_format == "deepresearcher" else sr)]
     step_all(lambda: WebResearchEnv(tasks=[TASK], action_format=action_format,
                                     on_format_error="feedback", max_action_chars=2 * MIB),
              actions)
@@ -246,9 +260,9 @@ def hostile_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @SETTINGS
-@given(data=st.data())
-def test_a_corpus_carries_any_action(hostile_corpus: Path, data: st.DataObject) -> None:
-    actions = data.draw(st.lists(deepresearcher_action("corpus://h"), min_size=1, max_size=3))
+@given(drawn=ACTIONS["deepresearcher"])
+def test_a_corpus_carries_any_action(hostile_corpus: Path, drawn: list[str]) -> None:
+    actions = [a.replace(BASE, "corpus://h") for a in drawn]
     actions.insert(0, _call("web_search", "query", "Ada \ud800 book", True))
     actions.insert(1, _call("browse_webpage", "url_list", "corpus://h/a\ufffd", False))
     observations = step_all(lambda: WebResearchEnv(
@@ -302,12 +316,12 @@ def read_commands(store: Path, run_id: str, episode_ids: list[str],
 @settings(max_examples=10, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
-@given(data=st.data())
+@given(search=search_answer(), page=page_answer(), drawn=ACTIONS["deepresearcher"])
 def test_record_export_import_replay_round_trip(
-        world: World, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    world.search, world.page = data.draw(search_answer()), data.draw(page_answer())
-    actions = data.draw(st.lists(deepresearcher_action(world.base_url), min_size=1, max_size=3))
+        world: World, tmp_path_factory: pytest.TempPathFactory, search: tuple[int, bytes],
+        page: tuple[str, bytes], drawn: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    world.search, world.page = search, page
+    actions = at(world, drawn)
     root = tmp_path_factory.mktemp("round-trip")
     store_dir, exported, imported = root / "store", root / "export.jsonl", root / "imported"
     run_id = record(world, store_dir, actions)

@@ -67,6 +67,8 @@ def loads_json(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
         ...
         webresearch.errors.InputTooDeep: Expects JSON nested at most 64 deep, actual: deeper
     """
+    if not isinstance(text, str | bytes | bytearray):
+        raise ValueError(f"expects JSON text, actual: {type(text).__name__}")
     if isinstance(text, bytes | bytearray):  # as json.loads reads bytes, minus surrogatepass
         text = bytes(text).decode(json.detect_encoding(text), errors="replace")
     text = scalar_text(text)  # only escapes can still make a surrogate or NUL

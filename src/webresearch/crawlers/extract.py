@@ -7,6 +7,7 @@ collapsing whitespace); BeautifulSoup is the fallback for documents lxml refuses
 
 from __future__ import annotations
 
+import re
 import threading
 from urllib.parse import urljoin
 
@@ -57,6 +58,7 @@ def html_to_text(html: str | bytes, *, base_url: str = "") -> Extracted:
         html = decode(html)  # libxml2 alone would assume Latin-1 without a meta charset
     if not html.strip():
         return Extracted("", "", ())
+    html = _XML_DECLARATION.sub("", html, count=1)  # lxml refuses a str that declares one
     try:
         root = etree.fromstring(html, parser=_parser())
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
@@ -70,6 +72,10 @@ def html_to_text(html: str | bytes, *, base_url: str = "") -> Extracted:
     return Extracted(title=_title(root), text=clean_lines("".join(render.out)),
                      links=tuple(render.links))
 
+
+_XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*>")
+"""An XHTML page's ``<?xml ... encoding=...?>``: lxml raises on one in text already decoded,
+which sent such pages to the slower BeautifulSoup path."""
 
 _PARSERS = threading.local()
 

@@ -37,9 +37,10 @@ class DirectTools:
 
     def resolve(self, name: str, arguments: Mapping[str, Any]) -> ToolCall | str:
         """The call ``name(arguments)`` means, or why it means none (text for the agent)."""
+        if not isinstance(name, str):
+            return f"a tool name must be text, not {type(name).__name__}"
         if name not in self.table:
-            return (f"unknown tool {name!r}.{did_you_mean(name, self.table)}".rstrip(".")
-                    if isinstance(name, str) else f"a tool name must be text, not {name!r}")
+            return f"unknown tool {name!r}.{did_you_mean(name, self.table)}".rstrip(".")
         tool, field = self.table[name]
         if not isinstance(arguments, Mapping):
             return f"the arguments must be a JSON object, not {type(arguments).__name__}"

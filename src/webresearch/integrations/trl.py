@@ -280,19 +280,23 @@ async def webresearch_reward(completions: list[Any], environments: list[Any] | N
     return rewards
 
 
-_OPEN_CALL = re.compile(r"<tool_call>(?![\s\S]*</tool_call>)", re.IGNORECASE)
+def _open_call(text: str) -> bool:
+    """Whether a ``<tool_call>`` opens after the last ``</tool_call>`` (any case), in linear
+    time (the lookahead regex that said so was quadratic on ``"<tool_call>" * n``)."""
+    lowered = text.lower()
+    return lowered.rfind("<tool_call>") > lowered.rfind("</tool_call>")
 
 
 def _stopped_at_call(completion: Completion) -> bool:
     """Whether the completion ends in a tool call, or its result, rather than a turn's end."""
     if isinstance(completion, str):
-        return bool(_OPEN_CALL.search(completion))
+        return _open_call(completion)
     if not completion:
         return False
     last = completion[-1]
     if last.get("role") == "tool" or last.get("tool_calls"):
         return True
-    return bool(_OPEN_CALL.search(_last_text(completion)))
+    return _open_call(_last_text(completion))
 
 
 def _warn_if_dropped(tool_env: WebResearchToolEnv, completion: Completion) -> None:

@@ -33,7 +33,8 @@ from diskcache.core import DBNAME, DEFAULT_SETTINGS, METADATA, MODE_PICKLE
 
 from webresearch.errors import DamagedRecord, StoreBusy, StoreDamaged, StoreError
 
-__all__ = ["ReadOnlyCache", "SafeDisk", "busy", "is_locked", "open_cache", "open_readonly",
+__all__ = ["ReadOnlyCache", "SafeDisk", "busy", "in_use", "is_locked", "open_cache",
+           "open_readonly",
            "retry_while_locked", "write_transaction"]
 
 T = TypeVar("T")
@@ -208,7 +209,7 @@ def open_readonly(directory: str | Path, *, timeout_s: float, what: str = "store
     if magic != _SQLITE_MAGIC:
         raise _damaged(database, what, "not an SQLite database")
     con = (_probe(f"{database.absolute().as_uri()}?immutable=1", timeout_s, database, what)
-           if look and not _in_use(database) else _connect_readonly(database, timeout_s, what))
+           if look and not in_use(database) else _connect_readonly(database, timeout_s, what))
     try:
         _check_settings(con, database, what)
     except BaseException:
@@ -238,7 +239,7 @@ def _connect_readonly(database: Path, timeout_s: float, what: str) -> sqlite3.Co
         raise _damaged(database, what, str(exc)) from exc
 
 
-def _in_use(database: Path) -> bool:
+def in_use(database: Path) -> bool:
     """Whether a journal or write-ahead log lies beside ``database`` (a writer may be at it)."""
     return any(database.with_name(database.name + end).exists()
                for end in ("-wal", "-journal", "-shm"))

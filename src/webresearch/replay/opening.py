@@ -18,6 +18,7 @@ from diskcache.core import DBNAME
 from webresearch.errors import StoreError
 from webresearch.net.safe_disk import (
     ReadOnlyCache,
+    in_use,
     open_cache,
     open_readonly,
 )
@@ -38,7 +39,11 @@ def open_store(directory: Path, *, timeout_s: float, create: bool,
     Raises :class:`~webresearch.errors.StoreError` for a folder holding anything but a
     store (checked before anything is written), or, when reading, for no store at all.
     """
-    if create and not (directory / DBNAME).is_file():
+    database = directory / DBNAME
+    if create and (not database.is_file() or in_use(database)):
+        # absent, or open in another process right now (a store shared by rollout workers):
+        # a second connection that only looks, read-only, there made the writers' next
+        # connections read "file is not a database" (Ray workers lost every episode)
         return open_cache(directory, timeout_s=timeout_s, what=WHAT, **settings)
     with open_readonly(directory, timeout_s=timeout_s, what=WHAT, look=True) as first:
         kind = _kind(first)

@@ -148,7 +148,7 @@ def _bad_request(message: str) -> web.HTTPBadRequest:
 def _limit(raw: str | None) -> int:
     if raw in (None, ""):
         return 500
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:  # not '¹'
         raise _bad_request(f"Expects limit to be a whole number in 1..{MAX_LIMIT}, "
                            f"actual: {raw[:40]!r}")
     return int(raw)

@@ -14,7 +14,11 @@ from webresearch.net.secrets import Secret, redact
 from webresearch.untrusted import loads_json
 from webresearch.web.base import SearchHit, SearchResults
 
-__all__ = ["SearchEngine", "clean", "text_field"]
+__all__ = ["MAX_QUERY_CHARS", "SearchEngine", "clean", "text_field"]
+
+MAX_QUERY_CHARS = 2048
+"""The longest query sent to a search API (Google's own limit is about 2,048 characters);
+a longer one is a world failure the agent reads, not a request."""
 
 _TAGS = re.compile(r"<[^<>]*>")
 """A tag: no ``<`` inside, so each ``<`` is tried once (``<[^>]+>`` is quadratic on
@@ -58,6 +62,10 @@ class SearchEngine(abc.ABC):
         return f"search:{self.name}"
 
     async def search(self, query: str, *, k: int = 10) -> SearchResults:
+        if len(query) > MAX_QUERY_CHARS:  # no engine takes it; a megabyte would be sent
+            return SearchResults(query=query[:100] + "...", error=(
+                f"the query is {len(query)} characters long; a search takes at most "
+                f"{MAX_QUERY_CHARS}"))
         response = await self._send(query, k)
         if response.error is not None:
             return SearchResults(query=query, error=self._explain(response))
