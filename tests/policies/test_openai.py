@@ -133,3 +133,48 @@ def test_a_server_echoing_the_authorization_header_never_leaks_the_key() -> None
 
     message = serve_app(app, scenario)
     assert "unauthorized: Bearer ***" in message and "sk-policy-secret-5" not in message
+
+
+ODD_BODIES = {
+    "content-list": {"choices": [{"message": {"content": ["x"]}}]},
+    "choice-number": {"choices": [5]},
+    "choice-empty": {"choices": [{}]},
+    "logprob-content-number": {"choices": [{"message": {"content": "a"},
+                                            "logprobs": {"content": [5]}}]},
+    "token-id-not-a-number": {"choices": [{"message": {"content": "a"}, "logprobs": {
+        "content": [{"token": "token_id:zz", "logprob": -1.0}]}}]},
+    "finish-reason-list": {"choices": [{"message": {"content": "a"},
+                                        "finish_reason": ["stop"]}]},
+    "surrogate-escape": None,  # valid shape: the text comes back as scalar text
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_BODIES))
+def test_a_body_of_another_shape_is_a_policy_error(name: str) -> None:
+    """A server's JSON of another shape is a PolicyError (a reader turns it into an
+    observation), never an AttributeError out of the env's step."""
+    body = ODD_BODIES[name]
+    raw = (b'{"choices": [{"message": {"content": "a \\ud800 b"}}]}' if body is None
+           else json.dumps(body).encode())
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(body=raw, content_type="application/json")
+
+    app = web.Application()
+    app.add_routes([web.post("/v1/chat/completions", answer)])
+
+    async def scenario(base_url: str) -> str:
+        policy = OpenAIPolicy(base_url, "tiny", retry=RetryPolicy(attempts=1))
+        try:
+            (completion,) = await policy.generate([[{"role": "user", "content": "hi"}]])
+            return completion.text
+        except PolicyError as exc:
+            return f"PolicyError: {exc}"
+        finally:
+            await policy.aclose()
+
+    result = serve_app(app, scenario)
+    if body is None:
+        assert result == "a \ufffd b"
+    else:
+        assert result.startswith("PolicyError: ") and "unexpected body" in result

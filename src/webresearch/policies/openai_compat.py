@@ -74,11 +74,16 @@ class OpenAIPolicy(Policy):
             "skip_special_tokens": False}
         if prompt.token_ids is not None:
             body["prompt"] = list(prompt.token_ids)
-            data = await self._post("/completions", body)
-            return _from_completion(data, sampling.stop)
-        body.update(messages=[dict(m) for m in prompt.messages], logprobs=True)
-        data = await self._post("/chat/completions", body)
-        return _from_chat(data, sampling.stop)
+            path, read = "/completions", _from_completion
+        else:
+            body.update(messages=[dict(m) for m in prompt.messages], logprobs=True)
+            path, read = "/chat/completions", _from_chat
+        data = await self._post(path, body)
+        try:  # a server's JSON of another shape: the policy's failure, never a crash
+            return _checked(read(data, sampling.stop))
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            raise PolicyError(f"{self.base_url}{path} answered with an unexpected body "
+                              f"({type(exc).__name__}: {str(exc)[:80]})") from None
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         headers = {"Content-Type": "application/json"}
@@ -123,6 +128,21 @@ def _restore_stop(text: str, stops: Sequence[str], finish: str, matched: Any) ->
         if stop.startswith("</") and text.count(opening) > text.count(stop):
             return text + stop
     return text
+
+
+def _checked(completion: Completion) -> Completion:
+    """``completion`` if each field has its type; else a ``TypeError`` saying which not."""
+    fields = {"text": (completion.text, str), "finish_reason": (completion.finish_reason, str)}
+    for name, (value, kind) in fields.items():
+        if not isinstance(value, kind):
+            raise TypeError(f"expects {name} to be {kind.__name__}, actual: "
+                            f"{type(value).__name__}")
+    ids, logprobs = completion.token_ids or (), completion.logprobs or ()
+    if not all(type(n) is int for n in ids) or not all(
+            n is None or (isinstance(n, int | float) and not isinstance(n, bool))
+            for n in logprobs):
+        raise TypeError("expects token ids and logprobs to be numbers")
+    return completion
 
 
 def _from_completion(data: dict[str, Any], stops: Sequence[str]) -> Completion:
