@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from webresearch.errors import DependencyNotInstalled, TaskError
-from webresearch.untrusted import scalar_text
+from webresearch.untrusted import scalar_fields, scalar_text
 
 __all__ = ["TASK_SCHEMA_VERSION", "SupportingPage", "Task", "check_text", "load_tasks",
            "task_from_record"]
@@ -41,7 +41,7 @@ class SupportingPage:
     query: str = ""
 
     def __post_init__(self) -> None:
-        _scalar_fields(self, ("url", "title", "query"), ("facts",))
+        scalar_fields(self, ("url", "title", "query"), ("facts",))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +67,7 @@ class Task:
     supporting: tuple[SupportingPage, ...] = ()
 
     def __post_init__(self) -> None:
-        _scalar_fields(self, ("id", "question", "dataset", "kind"), ("answers",))
+        scalar_fields(self, ("id", "question", "dataset", "kind"), ("answers",))
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict with a schema version; :meth:`from_json` reads it back.
@@ -107,22 +107,6 @@ class Task:
             raise TaskError(f"Expects a task record, actual: {exc}") from None
         _check_task(task)
         return task
-
-
-def _scalar_fields(value: object, texts: tuple[str, ...], tuples: tuple[str, ...]) -> None:
-    """Make the named text fields (and tuples of text) of a frozen ``value`` scalar text:
-    a task file's lone surrogate or NUL is replaced with U+FFFD at the door. What is not
-    text is left for :func:`_check_task` to refuse."""
-    for name in texts:
-        text = getattr(value, name)
-        if isinstance(text, str) and (clean := scalar_text(text)) is not text:
-            object.__setattr__(value, name, clean)
-    for name in tuples:
-        items = getattr(value, name)
-        if isinstance(items, tuple) and any(isinstance(i, str) and scalar_text(i) is not i
-                                            for i in items):
-            object.__setattr__(value, name, tuple(
-                scalar_text(i) if isinstance(i, str) else i for i in items))
 
 
 def _check_task(task: Task) -> None:

@@ -26,7 +26,8 @@ import numpy as np
 
 from webresearch.errors import InputTooDeep
 
-__all__ = ["MAX_JSON_DEPTH", "REPLACEMENT", "embedded_object", "loads_json", "scalar_text"]
+__all__ = ["MAX_JSON_DEPTH", "REPLACEMENT", "embedded_object", "loads_json", "scalar_fields",
+           "scalar_text"]
 
 MAX_JSON_DEPTH = 64
 """How deeply outside JSON may nest. Search APIs nest about 5 deep, corpora and task files
@@ -50,6 +51,33 @@ def scalar_text(text: str) -> str:
     if text.isascii():
         return text if "\x00" not in text else text.replace("\x00", REPLACEMENT)
     return _UNCARRIABLE.sub(REPLACEMENT, text)
+
+
+def scalar_fields(value: object, texts: tuple[str, ...], tuples: tuple[str, ...] = ()) -> None:
+    """Make the named text fields (and tuples of text) of a frozen dataclass ``value``
+    scalar text, in place, from its ``__post_init__``; what is not text is left alone.
+
+    Example:
+        >>> import dataclasses
+        >>> @dataclasses.dataclass(frozen=True)
+        ... class Hit:
+        ...     title: str
+        ...     links: tuple[str, ...] = ()
+        ...     def __post_init__(self) -> None:
+        ...         scalar_fields(self, ("title",), ("links",))
+        >>> Hit("a\\x00", ("\\ud800",))
+        Hit(title='a\\ufffd', links=('\\ufffd',))
+    """
+    for name in texts:
+        text = getattr(value, name)
+        if text.__class__ is str and not (text.isascii() and "\x00" not in text):  # rare
+            object.__setattr__(value, name, scalar_text(text))
+    for name in tuples:
+        items = getattr(value, name)
+        if isinstance(items, tuple) and any(
+                isinstance(i, str) and scalar_text(i) is not i for i in items):
+            object.__setattr__(value, name, tuple(
+                scalar_text(i) if isinstance(i, str) else i for i in items))
 
 
 def loads_json(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:

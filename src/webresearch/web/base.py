@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from webresearch.tasks import Task
-from webresearch.untrusted import scalar_text
+from webresearch.untrusted import scalar_fields
 
 if TYPE_CHECKING:
     from webresearch.web.reader import Reader
@@ -31,7 +31,7 @@ class SearchHit:
     snippet: str
 
     def __post_init__(self) -> None:
-        _make_scalar(self, ("title", "url", "snippet"))
+        scalar_fields(self, ("title", "url", "snippet"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ class SearchResults:
     from_cache: bool = False
 
     def __post_init__(self) -> None:
-        _make_scalar(self, ("query", "error"))
+        scalar_fields(self, ("query", "error"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +82,7 @@ class Page:
     links: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _make_scalar(self, ("url", "final_url", "title", "text", "error"))
-        if not all(scalar_text(link) is link for link in self.links):
-            object.__setattr__(self, "links", tuple(scalar_text(link) for link in self.links))
+        scalar_fields(self, ("url", "final_url", "title", "text", "error"), ("links",))
 
     @property
     def ok(self) -> bool:
@@ -100,15 +98,6 @@ class Page:
             False
         """
         return cls(url=url, final_url=url, status=status, title="", text="", error=error)
-
-
-def _make_scalar(value: object, names: tuple[str, ...]) -> None:
-    """Make the named text fields of a frozen ``value`` scalar text: whatever a backend
-    builds from a server's bytes, nothing downstream sees a lone surrogate or a NUL."""
-    for name in names:
-        text = getattr(value, name)
-        if text.__class__ is str and not (text.isascii() and "\x00" not in text):  # rare
-            object.__setattr__(value, name, scalar_text(text))
 
 
 class WebBackend(abc.ABC):
