@@ -1,8 +1,10 @@
 """A key echoed in another spelling is redacted: cut short, any case, spaced out, encoded.
 
-The oracle decodes the output with the standard library (``unquote``, ``html.unescape``,
-``base64``, ``bytes.fromhex``), every second character and the letters and digits
-alone, and looks for any 12-character run of the key in every decoding.
+The oracle decodes the output with the standard library (``unquote`` and
+``html.unescape`` up to four times, ``base64`` also with line breaks taken out,
+``bytes.fromhex``, bytes read as UTF-16 too), every second, third and fourth character
+and the letters and digits alone, and looks for any 12-character run of the key in
+every decoding.
 """
 
 from __future__ import annotations
@@ -73,14 +75,27 @@ def _hex_runs(text: str) -> Iterator[str]:
             yield bytes.fromhex(digits[:len(digits) // 2 * 2]).decode("latin-1")
 
 
+def _as_utf16(octets: str) -> list[str]:
+    """Latin-1 text of bytes read as UTF-16 in either order, at either byte phase."""
+    data = octets.encode("latin-1")
+    return [data[phase:].decode(order, "ignore") for phase in (0, 1)
+            for order in ("utf-16-le", "utf-16-be")]
+
+
+def _unwrapped(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9+/_=-]", "", text)
+
+
 def decodings(text: str) -> list[str]:
     """``text`` as every spelling the redaction must see through would decode it."""
-    plain = {text, unquote(text), html.unescape(text), unquote(html.unescape(text)),
-             html.unescape(unquote(text)), unquote(unquote(text)), _unescape(text)}
+    plain = {text, _unescape(text)}
+    for _ in range(4):
+        plain |= {f(d) for d in plain for f in (unquote, html.unescape)}
     alnum = {"".join(c for c in d if c.isascii() and c.isalnum()) for d in plain}
-    spaced = {d[phase::2] for d in plain for phase in (0, 1)}
-    packed = {b for d in plain for b in _b64_runs(d)}
+    spaced = {d[phase::step] for d in plain for step in (2, 3, 4) for phase in range(step)}
+    packed = {b for d in plain for b in (*_b64_runs(d), *_b64_runs(_unwrapped(d)))}
     packed |= {h for d in plain | alnum for h in _hex_runs(d)}
+    packed |= {u for b in packed for u in _as_utf16(b)}
     return [*plain, *alnum, *spaced, *packed]
 
 
@@ -108,10 +123,12 @@ def _entities(text: str, draw: st.DrawFn) -> str:
 
 
 def _spaced(text: str, draw: st.DrawFn) -> str:
+    width = draw(st.integers(1, 3))
+    separator = st.text(alphabet=SEPARATORS, min_size=width, max_size=width)
     if draw(st.booleans()):
-        return draw(st.sampled_from(SEPARATORS)).join(text)
-    seps = draw(st.lists(st.sampled_from(SEPARATORS), min_size=len(text), max_size=len(text)))
-    return "".join(c + s for c, s in zip(text, seps, strict=True))[:-1]
+        return draw(separator).join(text)
+    seps = draw(st.lists(separator, min_size=len(text), max_size=len(text)))
+    return "".join(c + s for c, s in zip(text, seps, strict=True))[:-width]
 
 
 def _b64(text: str, draw: st.DrawFn) -> str:
@@ -119,7 +136,22 @@ def _b64(text: str, draw: st.DrawFn) -> str:
     data = prefix + text.encode() + draw(st.sampled_from([b"", b"\n", b"xyz"]))
     encode = draw(st.sampled_from([base64.b64encode, base64.urlsafe_b64encode]))
     out = encode(data).decode()
-    return out.rstrip("=") if draw(st.booleans()) else out
+    out = out.rstrip("=") if draw(st.booleans()) else out
+    if draw(st.booleans()):  # wrapped over lines, as MIME and PEM write it
+        width, newline = draw(st.integers(4, 76)), draw(st.sampled_from(["\n", "\r\n", " "]))
+        out = newline.join(out[i:i + width] for i in range(0, len(out), width))
+    return out
+
+
+def _utf16_packed(text: str, draw: st.DrawFn) -> str:
+    data = text.encode(draw(st.sampled_from(["utf-16", "utf-16-le", "utf-16-be"])))
+    return data.hex() if draw(st.booleans()) else base64.b64encode(data).decode()
+
+
+def _entities_padded(text: str, draw: st.DrawFn) -> str:
+    zeros = "0" * draw(st.integers(8, 40))
+    hexa = draw(st.booleans())
+    return "".join(f"&#x{zeros}{ord(c):x};" if hexa else f"&#{zeros}{ord(c)};" for c in text)
 
 
 SPELLINGS: dict[str, Callable[[str, st.DrawFn], str]] = {
@@ -130,6 +162,10 @@ SPELLINGS: dict[str, Callable[[str, st.DrawFn], str]] = {
     "percent-every-char": lambda k, d: "".join(f"%{b:02X}" for b in k.encode()),
     "percent-every-char-lower": lambda k, d: "".join(f"%{b:02x}" for b in k.encode()),
     "percent-twice": lambda k, d: "".join(f"%25{b:02X}" for b in k.encode()),
+    "percent-thrice": lambda k, d: "".join(f"%2525{b:02X}" for b in k.encode()),
+    "percent-four": lambda k, d: "".join(f"%252525{b:02X}" for b in k.encode()),
+    "entities-padded": _entities_padded,
+    "utf16": _utf16_packed,
     "json-escapes": lambda k, d: "".join(f"\\u{ord(c):04x}" for c in k),
     "entities": _entities,
     "spaced": _spaced,

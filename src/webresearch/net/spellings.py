@@ -6,13 +6,16 @@ key alone or of a whole header, so at any of the three byte alignments). Each su
 spelling, decoded, is the key again. :func:`secret_spans` builds views of a text, each
 a decoding of it whose every character remembers the span of the text it came from:
 
-- the text itself, and its percent / HTML-entity / JSON-escape decoding (twice, for a
-  doubly encoded key);
-- every second character of the decoding (a key spaced out by single characters);
+- the text itself, and its percent / HTML-entity / JSON-escape decoding (up to
+  :data:`DEPTH` times, for a key encoded again and again; leading zeros of a numeric
+  entity any number);
+- every second, third and fourth character of the decoding (a key spaced out by
+  separators of one to three characters);
 - its ASCII letters and digits alone (a key split by any separators);
 - the bytes of every hex run (of the decoding, and of its letters and digits and the
   text's) and of every base64 run (standard or URL-safe, at each of the four
-  character offsets).
+  character offsets; also with everything but base64's alphabet taken out, for base64
+  wrapped over lines), each read as UTF-8 and as UTF-16 in either byte order.
 
 Each view is searched, ASCII case folded, for any run of a secret at least
 :data:`WINDOW` characters long (the whole secret when it is shorter), as the set of the
@@ -39,16 +42,23 @@ WINDOW = 12
 _MIN_LENGTH = 8
 """The shortest needle: shorter runs (a secret's letters and digits alone) are skipped."""
 
+DEPTH = 6
+"""How many times the text is decoded (percent, entities, escapes) in turn."""
+
+_STEPS = (2, 3, 4)
+"""Views of every n-th character: separators of one to three characters between."""
+
 _ALNUM = frozenset(string.ascii_letters + string.digits)
 _LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 _TOKEN = re.compile(
     r"%(?:u([0-9A-Fa-f]{4})|([0-9A-Fa-f]{2}))"  # %XX, %uXXXX
-    r"|&#(?:[xX]([0-9A-Fa-f]{1,8})|([0-9]{1,10}));?"  # &#xHH; &#NN;
+    r"|&#(?:[xX]0*([0-9A-Fa-f]{1,8})|0*([0-9]{1,10}));?"  # &#xHH; &#NN; &#x0000041;
     r"|&([A-Za-z][A-Za-z0-9]{1,31};?)"  # &lowbar;
     r"|\\(?:u([0-9A-Fa-f]{4})|x([0-9A-Fa-f]{2})|([\\/\"']))")  # \u0041 \x41 \/
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _HEX_RUN = re.compile(f"[0-9A-Fa-f]{{{2 * _MIN_LENGTH},}}")
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{11,}")
+_B64_CHARS = re.compile(r"[A-Za-z0-9+/_-]+")
 _URLSAFE = str.maketrans("-_", "+/")
 
 
@@ -77,11 +87,12 @@ def _group(width: int, texts: Iterable[str]) -> _Group:
     return _Group(width, frozenset(windows), tuple(sorted(anchors)))
 
 
-def _groups(texts: Iterable[str]) -> tuple[_Group, ...]:
+def _groups(texts: Iterable[str], per_char: int = 1) -> tuple[_Group, ...]:
+    """Needle groups of texts that spell each character in ``per_char`` characters."""
     by_width: dict[int, list[str]] = {}
     for text in texts:
-        if len(text) >= _MIN_LENGTH:
-            by_width.setdefault(min(WINDOW, len(text)), []).append(text)
+        if len(text) >= _MIN_LENGTH * per_char:
+            by_width.setdefault(min(WINDOW * per_char, len(text)), []).append(text)
     return tuple(_group(width, group) for width, group in sorted(by_width.items()))
 
 
@@ -100,15 +111,22 @@ class Needles:
     alnum: tuple[_Group, ...] = ()
     """Runs of the secrets' letters and digits alone."""
     octets: tuple[_Group, ...] = ()
-    """Runs of the secrets' UTF-8 bytes (as Latin-1 text), for hex and base64."""
+    """Runs of the secrets' UTF-8 bytes (as Latin-1 text), for hex and base64; then
+    runs of their UTF-16 bytes in either order, twice as wide."""
 
     @classmethod
     def of(cls, secrets: Iterable[str]) -> Needles:
         values = [_fold(secret) for secret in secrets]
         return cls(chars=_groups(values),
                    alnum=_groups("".join(c for c in v if c in _ALNUM) for v in values),
-                   octets=_groups(_fold(v.encode("utf-8", "surrogatepass").decode("latin-1"))
-                                  for v in values))
+                   octets=(_groups(_bytes(v, "utf-8") for v in values)
+                           + _groups((_bytes(v, order) for v in values
+                                      for order in ("utf-16-le", "utf-16-be")), per_char=2)))
+
+
+def _bytes(value: str, encoding: str) -> str:
+    """``value`` encoded, as Latin-1 text (one character a byte), ASCII case folded."""
+    return _fold(value.encode(encoding, "surrogatepass").decode("latin-1"))
 
 
 # views -----------------------------------------------------------------------------
@@ -188,10 +206,10 @@ def _decoded(view: _Mapped) -> _Mapped | None:
     return _Mapped("".join(parts), [*starts, *view.starts[done:]], [*ends, *view.ends[done:]])
 
 
-def _alnum(view: _Mapped) -> _Mapped:
-    """Only the ASCII letters and digits of ``view``."""
+def _only(view: _Mapped, kept: re.Pattern[str] = _WORD) -> _Mapped:
+    """Only the characters of ``view`` that ``kept`` matches (ASCII letters and digits)."""
     parts, starts, ends = list[str](), list[int](), list[int]()
-    for match in _WORD.finditer(view.text):
+    for match in kept.finditer(view.text):
         a, b = match.span()
         parts.append(match[0])
         starts += view.starts[a:b]
@@ -256,18 +274,20 @@ def secret_spans(text: str, needles: Needles) -> list[tuple[int, int]]:
     raw = _Mapped(text, range(len(text)), range(1, len(text) + 1))
     views: list[_View] = [raw]
     decoded = raw
-    for _ in range(2):
+    for _ in range(DEPTH):
         deeper = _decoded(decoded)
         if deeper is None:
             break
         views.append(deeper)
         decoded = deeper
-    views += [_Stepped(decoded, 0, 2), _Stepped(decoded, 1, 2)]
-    alnums = [_alnum(decoded)] + ([_alnum(raw)] if decoded is not raw else [])
+    views += [_Stepped(decoded, offset, step) for step in _STEPS for offset in range(step)]
+    alnums = [_only(decoded)] + ([_only(raw)] if decoded is not raw else [])
     spans = [span for view in views for span in _find(view, needles.chars)]
     spans += _find(alnums[0], needles.alnum)
-    for packed in (*_hex(decoded), *(p for a in alnums for p in _hex(a)), *_base64(decoded)):
-        spans += _find(packed, needles.octets)
+    packed = [*_hex(decoded), *(p for a in alnums for p in _hex(a)), *_base64(decoded),
+              *_base64(_only(decoded, _B64_CHARS))]
+    for view in packed:
+        spans += _find(view, needles.octets)
     return _merged(spans)
 
 
