@@ -84,3 +84,30 @@ def test_the_cache_folder_is_made_private(tmp_path: Path) -> None:
     shared.mkdir(mode=0o775)
     shared.chmod(0o775)
     assert "may be written by others (mode 775)" in (_not_private(str(shared)) or "")
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775, 0o757])
+def test_a_folder_below_one_others_may_write_is_not_trusted(tmp_path: Path, mode: int) -> None:
+    """Another user who may write a folder above the cache could rename the cache away
+    and put theirs in its place between the check and numba's read."""
+    from webresearch.corpus.jit_cache import _not_private
+
+    above = tmp_path / "above"
+    above.mkdir()
+    above.chmod(mode)
+    why = _not_private(str(above / "mine" / "numba")) or ""
+    assert "above it, may be written by others without the sticky bit" in why
+    above.chmod(mode | 0o1000)  # sticky, as /tmp is: others cannot rename what is ours
+    assert _not_private(str(above / "mine" / "numba")) is None
+
+
+def test_a_link_on_the_way_is_followed_and_checked(tmp_path: Path) -> None:
+    from webresearch.corpus.jit_cache import _not_private
+
+    target = tmp_path / "open"
+    target.mkdir()
+    target.chmod(0o777)
+    (tmp_path / "link").symlink_to(target)
+    assert "may be written by others" in (_not_private(str(tmp_path / "link" / "numba")) or "")
+    target.chmod(0o700)
+    assert _not_private(str(tmp_path / "link" / "numba")) is None

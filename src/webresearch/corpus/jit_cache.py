@@ -10,7 +10,9 @@ compiling, 2.3-2.8 s loading (imports included). numba keys
 each entry on the source file's timestamp, the CPU and its own version, and recompiles
 a stale one. The files are pickles written by numba, like its ``__pycache__`` cache,
 so the folder must be one that only the user writes: it is made private (0700), and a
-folder that another user owns or others may write is not used (each process compiles).
+folder that another user owns or others may write is not used (each process compiles),
+nor one below a folder where another user could swap it (theirs, or writable by others
+without the sticky bit that ``/tmp`` has).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import importlib
 import importlib.util
 import logging
 import os
+import stat
 import threading
 import weakref
 from dataclasses import dataclass
@@ -119,12 +122,40 @@ def _not_private(folder: str) -> str | None:
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = path.stat()
+        ancestors = _ancestors(path)
     except OSError as exc:
         return f"{folder} cannot be made ({exc.strerror})"
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
         return f"{folder} belongs to another user (uid {info.st_uid})"
     if info.st_mode & 0o022:
         return f"{folder} may be written by others (mode {info.st_mode & 0o777:o})"
+    for ancestor, parent in ancestors:
+        if (why := _swappable(ancestor, parent)) is not None:
+            return why
+    return None
+
+
+def _ancestors(path: Path) -> list[tuple[Path, os.stat_result]]:
+    """Every folder above ``path`` (as written, and where its links lead), with its status."""
+    seen = {*path.absolute().parents, *path.resolve().parents}
+    return [(folder, folder.lstat()) for folder in sorted(seen)]
+
+
+def _swappable(folder: Path, info: os.stat_result) -> str | None:
+    """Why another user could put another folder in place of one below ``folder``: they
+    own it (or a link on the way), or may write it without the sticky bit that stops
+    them renaming what is not theirs.
+
+    Example:
+        >>> _swappable(Path("/"), Path("/").lstat()) is None
+        True
+    """
+    trusted = (0, os.getuid()) if hasattr(os, "getuid") else (info.st_uid,)
+    if info.st_uid not in trusted:
+        return f"{folder}, above it, belongs to another user (uid {info.st_uid})"
+    if stat.S_ISDIR(info.st_mode) and info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX:
+        return (f"{folder}, above it, may be written by others without the sticky bit "
+                f"(mode {info.st_mode & 0o7777:o}): they could swap the folder")
     return None
 
 
