@@ -40,7 +40,7 @@ def require(module: str, extra: str) -> Any:
         >>> require("no_such_module_here", "corpus")
         Traceback (most recent call last):
         ...
-        webresearch.errors.DependencyNotInstalled: Expects ... 'webresearch[corpus]'`.
+        webresearch.errors.DependencyNotInstalled: Expects ... `pip install -e '.[corpus]'`.
     """
     if importlib.util.find_spec(module) is None:
         from webresearch.errors import DependencyNotInstalled  # noqa: PLC0415 - no cycle

@@ -44,6 +44,7 @@ __all__ = [
     "WebError",
     "WebResearchError",
     "did_you_mean",
+    "install_command",
     "unknown_name_error",
 ]
 
@@ -63,8 +64,9 @@ class DependencyNotInstalled(ConfigError, ImportError):
         self.package = package
         self.extra = extra
         super().__init__(
-            f"Expects the optional package {package!r}, actual: not installed. "
-            f"Install it with `pip install 'webresearch[{extra}]'`."
+            f"Expects the optional package {package!r} (the 'webresearch[{extra}]' extra), "
+            f"actual: not installed. Install it from the checkout with "
+            f"`{install_command(extra)}`."
         )
 
 
@@ -115,6 +117,16 @@ class ReplayMiss(WebError, KeyError):
 
 class PolicyError(WebResearchError):
     """A policy could not produce an action (bad output shape, dead server, ...)."""
+
+
+def install_command(extra: str) -> str:
+    """The command that installs the optional ``extra``, run from the project's checkout.
+
+    Example:
+        >>> install_command("parquet")
+        "pip install -e '.[parquet]'"
+    """
+    return f"pip install -e '.[{extra}]'"
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -78,8 +78,8 @@ def test_a_damaged_file_is_a_clear_error(tmp_path: Path, damage: str) -> None:
 def test_a_missing_store_is_not_created(tmp_path: Path) -> None:
     (tmp_path / "store").mkdir()
     open_cache(tmp_path / "store", timeout_s=5.0).close()
-    with pytest.raises(StoreError, match=re.escape(
-            "actual: no such directory. Did you mean 'store'?")):
+    with pytest.raises(StoreError, match=re.escape(  # the path, as the user can paste it
+            f"actual: no such directory. Did you mean {str(tmp_path / 'store')!r}?")):
         open_cache(tmp_path / "stor", timeout_s=5.0, create=False)
     assert not (tmp_path / "stor").exists()
     (tmp_path / "empty").mkdir()

@@ -209,7 +209,7 @@ def test_a_missing_store_is_an_error_for_every_read_command(
         pristine: tuple[Path, dict[str, list[str]]], tmp_path: Path, verb: list[str]) -> None:
     shutil.copytree(pristine[0], tmp_path / "store")
     status, _, err = _cli("replay", verb[0], str(tmp_path / "stor"), *verb[1:])
-    assert status == 2 and "no such directory. Did you mean 'store'?" in err
+    assert status == 2 and f"no such directory. Did you mean {str(tmp_path / 'store')!r}?" in err
     assert not (tmp_path / "stor").exists()
 
 

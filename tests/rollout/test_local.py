@@ -7,6 +7,8 @@ import json
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError, PolicyError
@@ -19,6 +21,7 @@ from webresearch.rollout import (
     schedule,
     summarize,
 )
+from webresearch.rollout.summary import format_rate
 from webresearch.status import EpisodeStatus
 
 
@@ -97,3 +100,9 @@ def test_results_summary_and_json() -> None:
     record = json.loads(json.dumps(report.results[0].to_json()))
     assert record["v"] == 2 and record["prompt"][0]["role"] == "system"
     assert report.results[0].messages()[2]["role"] == "assistant"
+
+
+@given(st.floats(min_value=1e-6, max_value=1e6, allow_nan=False))
+def test_a_rate_prints_with_three_significant_digits_never_as_zero(value: float) -> None:
+    text = format_rate(value)
+    assert float(text) > 0 and abs(float(text) - value) <= 0.005 * value + 0.5

@@ -84,7 +84,8 @@ def _pdf(body: bytes) -> Converted:
         from pypdf import PdfReader  # noqa: PLC0415 - optional dependency
         from pypdf.errors import PyPdfError  # noqa: PLC0415
     except ImportError:
-        return Converted(error="this is a PDF; reading PDFs needs `pip install 'webresearch[pdf]'`")
+        return Converted(error="this is a PDF; reading PDFs needs `pip install -e '.[pdf]'` "
+                               "(from the checkout)")
     try:
         reader = PdfReader(io.BytesIO(body))
         metadata = reader.metadata

@@ -1,6 +1,6 @@
 """Rollouts on Ray: worker actors, a shared policy, one rate authority, one store writer.
 
-Importing this package does not import Ray; ``pip install 'webresearch[ray]'`` for it.
+Importing this package does not import Ray; ``pip install -e '.[ray]'`` for it.
 """
 
 from __future__ import annotations

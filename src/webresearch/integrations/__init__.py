@@ -2,7 +2,7 @@
 
 Each adapter is its own module (``webresearch.integrations.trl`` and so on) and imports
 its framework only when used; install it with the extra of the same name
-(``pip install 'webresearch[trl]'``).
+(``pip install -e '.[trl]'``).
 """
 
 from __future__ import annotations

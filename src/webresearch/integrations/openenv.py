@@ -10,7 +10,7 @@ WebSocket session gets its own env, so sessions run concurrently. Stateless HTTP
 (``POST /step``, a fresh env per request) resets and steps in one request: the body
 names the episode's ``task`` (a record) or ``task_id`` (and ``seed``), and ``history``,
 the actions taken so far, which are replayed first. openenv-core is imported on first
-use (``pip install 'webresearch[openenv]'``, versions 0.3.x); the classes are built
+use (``pip install -e '.[openenv]'``, versions 0.3.x); the classes are built
 then and cached.
 
 Serve it (``openenv.yaml``: ``app: server:app``)::

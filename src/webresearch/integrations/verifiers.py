@@ -13,7 +13,7 @@ as JSON: ``{"tasks": "tasks.jsonl", "max_turns": 5}``)::
 
     vf-eval webresearch-v0 -m MODEL --client.base-url URL -n 8 --no-push
 
-Importing this module imports verifiers (``pip install 'webresearch[verifiers]'``).
+Importing this module imports verifiers (``pip install -e '.[verifiers]'``).
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ def check_verl_version(version: str) -> None:
     if not _LOW <= parts < _HIGH:
         raise ConfigError(f"Expects verl{SUPPORTED_VERL} (its agent loop API is experimental "
                           f"and moves between minor versions), actual: verl {version}. Install "
-                          f"a supported one with `pip install 'webresearch[verl]'`.")
+                          f"a supported one from the checkout with `pip install -e '.[verl]'`.")
 
 
 def _verl_agent_loop() -> Any:

@@ -296,8 +296,10 @@ def _missing(directory: Path, what: str) -> str:
                 if directory.parent.is_dir() else [])
     from webresearch.errors import did_you_mean  # noqa: PLC0415 - only on this error path
 
-    return f"Expects a {what} at {str(directory)!r}, actual: {found}." + did_you_mean(
-        directory.name, siblings)
+    hint = did_you_mean(directory.name, siblings)
+    for name in siblings:  # the hint names the sibling's path, which works where the user is
+        hint = hint.replace(f" {name!r}?", f" {str(directory.parent / name)!r}?")
+    return f"Expects a {what} at {str(directory)!r}, actual: {found}.{hint}"
 
 
 def _damaged(database: Path, what: str, reason: str) -> StoreDamaged:

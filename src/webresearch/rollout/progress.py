@@ -8,6 +8,7 @@ from types import TracebackType
 from tqdm.auto import tqdm
 
 from webresearch.replay.schema import EpisodeRecord
+from webresearch.rollout.summary import format_rate
 
 __all__ = ["Progress"]
 
@@ -43,7 +44,7 @@ class Progress:
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         lookups = self.hits + self.misses
         self.bar.set_postfix(
-            steps_per_s=f"{self.steps / elapsed:.0f}",
+            steps_per_s=format_rate(self.steps / elapsed),
             cache=f"{self.hits / lookups:.0%}" if lookups else "-",
             errors=self.errors, refresh=False)
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from webresearch.replay.schema import EpisodeRecord
 
-__all__ = ["RolloutStats", "RolloutSummary", "format_summary", "summarize"]
+__all__ = ["RolloutStats", "RolloutSummary", "format_rate", "format_summary", "summarize"]
 
 logger = logging.getLogger(__name__)
 
@@ -149,8 +150,8 @@ class RolloutStats:
             lines.append(f"{name:<12}{s.episodes:>9}{_num(s.mean_reward, 9)}{_num(s.mean_f1, 8)}"
                          f"{_num(s.mean_em, 8)}{s.mean_tool_calls:>8.2f}")
         lines.append("status: " + ", ".join(f"{k} {v}" for k, v in sorted(total.status.items())))
-        lines.append(f"{total.steps} steps in {seconds:.2f} s: {total.steps_per_s:.0f} steps/s, "
-                     f"{total.episodes_per_s:.1f} episodes/s; cache hit rate "
+        lines.append(f"{total.steps} steps in {seconds:.2f} s: {format_rate(total.steps_per_s)} "
+                     f"steps/s, {format_rate(total.episodes_per_s)} episodes/s; cache hit rate "
                      f"{total.cache_hit_rate:.1%} ({total.cache_hits} of {total.web_calls})")
         if total.failed_calls:
             kinds = ", ".join(f"{k} {v}" for k, v in total.failed_calls.items())
@@ -163,6 +164,19 @@ class RolloutStats:
             logger.warning(warning)
             lines.append(warning)
         return "\n".join(lines)
+
+
+def format_rate(value: float) -> str:
+    """A rate with about three significant digits, never a real rate rounded to zero.
+
+    Example:
+        >>> [format_rate(v) for v in (4985.4, 73.26, 1.234, 0.0123, 0.0)]
+        ['4985', '73.3', '1.23', '0.0123', '0']
+    """
+    if value == 0 or value >= 100:
+        return f"{value:.0f}"
+    digits = max(0, 2 - math.floor(math.log10(value)))  # 3 significant digits below 100
+    return f"{value:.{digits}f}"
 
 
 def _num(value: float | None, width: int) -> str:
