@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -63,7 +64,25 @@ def episode_line(episode: EpisodeRecord, kind: str | None = None) -> str:
 
 def _line_of(data: dict[str, Any]) -> str:
     # json.dumps escapes NUL; a lone surrogate it writes as is: made U+FFFD here
-    return scalar_text(json.dumps(data, ensure_ascii=False)) + "\n"
+    return scalar_text(strict_json(data, ensure_ascii=False)) + "\n"
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
+
+
+def strict_json(data: object, **options: Any) -> str:
+    """``json.dumps(data)``, but valid JSON everywhere: a number that is not finite (a
+    run's config may hold one) is written as the text ``"NaN"``, ``"Infinity"`` or
+    ``"-Infinity"`` instead of the bare token that other readers refuse.
+
+    Example:
+        >>> strict_json({"lr": float("nan"), "note": "NaN stays", "cap": float("-inf")})
+        '{"lr": "NaN", "note": "NaN stays", "cap": "-Infinity"}'
+    """
+    text = json.dumps(data, **options)
+    if "NaN" not in text and "Infinity" not in text:
+        return text
+    return _TOKEN.sub(lambda m: f'"{m[1]}"' if m[1] else m[0], text)
 
 
 def _check_target(path: Path) -> None:
@@ -197,7 +216,7 @@ def _write_parquet(out: IO[bytes], runs: list[RunRecord], episodes: Iterator[Epi
                    pa: Any, pq: Any) -> int:
     rows = [{**_scalar(e.summary()), "record": episode_line(e).rstrip("\n")} for e in episodes]
     table = pa.Table.from_pylist(rows) if rows else pa.table({"record": pa.array([], pa.string())})
-    metadata = {b"webresearch.runs": json.dumps([r.to_json() for r in runs]).encode()}
+    metadata = {b"webresearch.runs": strict_json([r.to_json() for r in runs]).encode()}
     pq.write_table(table.replace_schema_metadata(metadata), out)
     return len(rows)
 
