@@ -28,6 +28,7 @@ from webresearch.cli.options import (
     check_tasks_option,
 )
 from webresearch.cli.replay import add_replay_commands, run_replay_command
+from webresearch.cli.serve_corpus import add_serve_corpus_command, run_serve_corpus
 from webresearch.envs.config import BROWSE_SCOPES
 from webresearch.envs.formats import FORMATS
 from webresearch.envs.web_research import WebResearchEnv
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_command(commands)
     add_index_command(commands)
     add_data_command(commands)
+    add_serve_corpus_command(commands)
     return parser
 
 
@@ -289,6 +291,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return run_index(args)
         if args.command == "data":
             return run_data(args)
+        if args.command == "serve-corpus":
+            return run_serve_corpus(args)
         if args.command == "view":
             return view(args.store, host=args.host, port=args.port)
         command = _serve_web if args.command == "serve-web" else _rollout

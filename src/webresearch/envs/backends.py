@@ -58,8 +58,15 @@ def _serve(arg: str) -> WebBackend:
     return ServedWeb(arg)
 
 
+def _retriever(arg: str) -> WebBackend:
+    from webresearch.corpus.remote import RetrieverWeb  # noqa: PLC0415
+
+    return RetrieverWeb(arg)
+
+
 WEB_BACKENDS: dict[str, Callable[[str], WebBackend]] = {
-    "sim": _sim, "live": _live, "replay": _replay, "corpus": _corpus, "serve": _serve}
+    "sim": _sim, "live": _live, "replay": _replay, "corpus": _corpus, "serve": _serve,
+    "retriever": _retriever}
 """Backend factories by spec name; a factory gets what follows ``name:`` in the spec."""
 
 
