@@ -343,3 +343,42 @@ def test_a_server_echoing_the_key_never_puts_it_in_an_error(
     error = serve_app(app, scenario)
     assert "bad header X-API-KEY: ***" in error  # the server's words, without the key
     assert "sk-echoed-secret-1" not in error + caplog.text
+
+
+def test_a_backend_built_by_hand_outlives_a_sync_env_cleanly(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """env.close() leaves no session open on its loop; the builder uses and closes the web."""
+    import gc
+    import warnings
+
+    from webresearch.envs.web_research import WebResearchEnv
+
+    search = '{"name": "web_search", "arguments": {"query": ["Pogre Works"]}}'
+
+    async def scenario(net: SimInternet) -> tuple[str, dict[str, int], int]:
+        web = live(net)
+        env = WebResearchEnv(tasks=[{"question": "Who founded Pogre Works?",
+                                     "answers": ["Kraemukreisk Jepudou"]}], web=web)
+
+        def play() -> str:  # the sync API, on the env's own loop (in a thread: ours serves)
+            env.reset(seed=0)
+            obs, *_ = env.step(f"<tool_call>{search}</tool_call>")
+            env.close()
+            env.close()
+            return str(obs)
+
+        obs = await asyncio.to_thread(play)
+        left = web.stats()  # nothing held on the env's closed loop
+        again = await web.search("Pogre Works")  # still usable by its builder
+        await web.aclose()
+        await web.aclose()
+        web.close()
+        return obs, left, len(again.hits)
+
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.ERROR):
+        warnings.simplefilter("always")
+        obs, left, hits = with_net(scenario)
+        gc.collect()
+    assert "Pogre Works" in obs and left == {} and hits > 0
+    unclosed = [str(w.message) for w in caught if "nclosed" in str(w.message)]
+    assert not unclosed and "Unclosed" not in caplog.text

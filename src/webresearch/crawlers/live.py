@@ -119,6 +119,11 @@ class LiveWeb(WebBackend):
     All LiveWeb backends with the same configuration in one event loop share one
     aiohttp session, one rate limiter and one cache; the last to close releases them.
 
+    A backend built by hand and passed to an env (``web=LiveWeb(...)``) stays its
+    builder's: the env releases only what the backend holds on the env's own event
+    loop (:meth:`release_loop`), so no session is left unclosed, and the backend can be
+    used again and closed afterwards (:meth:`aclose` or :meth:`close`, each safe to repeat).
+
     Args:
         config: Engine, limits, cache and safety.
         resolver: DNS resolver under the URL policy (tests map names to loopback).
@@ -131,6 +136,15 @@ class LiveWeb(WebBackend):
         self._services: _Services | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    def check(self) -> None:
+        """Raise a :class:`~webresearch.errors.ConfigError` for a configuration that cannot
+        work (an unknown engine, a missing endpoint or API key) without a request: what a
+        command checks before its first episode."""
+        engine_type = ENGINES.get(self.config.engine)
+        if engine_type is None:
+            raise unknown_name_error("search engine", self.config.engine, ENGINES)
+        engine_type.settings(self.config.endpoint, self.config.api_key)
+
     def spec(self) -> str | None:
         plain = LiveWebConfig(engine=self.config.engine)
         return f"live:{self.config.engine}" if self.config == plain else None
@@ -138,8 +152,10 @@ class LiveWeb(WebBackend):
     @property
     def services(self) -> _Services:
         """The shared services of the running loop (made on first use)."""
+        loop = asyncio.get_running_loop()
+        if self._services is not None and self._loop is not loop:
+            self._drop()  # used on another loop before (a closed env's): start anew here
         if self._services is None:
-            loop = asyncio.get_running_loop()
             shared = _SHARED.setdefault(loop, {})
             key = (self.config, id(self._resolver))
             if key not in shared:
@@ -175,12 +191,35 @@ class LiveWeb(WebBackend):
                 "cache_misses": cache.misses if cache else 0,
                 "shared_in_flight": s.fetcher.flight.shared + s.searches.shared}
 
+    async def release_loop(self) -> None:
+        """Release what this backend holds on the running loop (its owner, an env, is about
+        to close that loop); a later call on another loop starts new services."""
+        if self._services is not None and self._loop is asyncio.get_running_loop():
+            await self.aclose()
+
     async def aclose(self) -> None:
-        services, self._services = self._services, None
-        if services is None:
+        """Release the shared services (the last user closes them); safe to repeat."""
+        loop = self._loop
+        services = self._drop()
+        if services is None or loop is None:
             return
-        services.users -= 1
-        if services.users == 0:
-            assert self._loop is not None
-            _SHARED.get(self._loop, {}).pop((self.config, id(self._resolver)), None)
+        if loop is asyncio.get_running_loop():
             await services.aclose()
+        elif not loop.is_closed() and not loop.is_running():  # made on a loop now idle
+            await asyncio.to_thread(loop.run_until_complete, services.aclose())
+
+    def close(self) -> None:
+        """:meth:`aclose` for code without an event loop of its own; safe to repeat."""
+        if self._services is not None:
+            asyncio.run(self.aclose())
+
+    def _drop(self) -> _Services | None:
+        """Stop using the shared services; returns them if this was their last user."""
+        services, loop, self._services, self._loop = self._services, self._loop, None, None
+        if services is None or loop is None:
+            return None
+        services.users -= 1
+        if services.users > 0:
+            return None
+        _SHARED.get(loop, {}).pop((self.config, id(self._resolver)), None)
+        return services

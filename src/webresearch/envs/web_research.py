@@ -369,6 +369,8 @@ class WebResearchEnv(gym.Env[str, str]):
         if self._owns_web:
             self._private.run(self.web.aclose())
             self._owns_web = False
+        else:  # a backend passed in stays its owner's; what it holds on our loop goes
+            self._private.run(self.web.release_loop())
         self._private.close()
         super().close()
 

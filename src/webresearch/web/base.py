@@ -133,6 +133,10 @@ class WebBackend(abc.ABC):
     async def aclose(self) -> None:  # noqa: B027 - a no-op default is the point
         """Release resources; calling it again has no effect and does not raise."""
 
+    async def release_loop(self) -> None:  # noqa: B027 - a no-op default is the point
+        """Release what the backend holds on the running event loop, which its user (an env
+        that does not own the backend) is about to close; the backend stays usable."""
+
     async def __aenter__(self) -> WebBackend:
         return self
 

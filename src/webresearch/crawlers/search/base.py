@@ -42,16 +42,25 @@ class SearchEngine(abc.ABC):
 
     def __init__(self, http: HttpClient, *, endpoint: str | None = None,
                  api_key: str | Secret | None = None) -> None:
-        variable = os.environ.get(self.endpoint_variable) if self.endpoint_variable else None
-        endpoint = endpoint or variable or self.default_endpoint
-        if not endpoint:
-            where = f" or set ${self.endpoint_variable}" if self.endpoint_variable else ""
-            raise ConfigError(f"Expects an endpoint URL for {self.name} (endpoint=...{where}), "
-                              "actual: none")
         self.http = http
-        self.endpoint = endpoint.rstrip("/")
-        self.api_key = (Secret.from_env(api_key, self.key_variable, engine=self.name)
-                        if self.key_variable else None)
+        self.endpoint, self.api_key = self.settings(endpoint, api_key)
+
+    @classmethod
+    def settings(cls, endpoint: str | None = None, api_key: str | Secret | None = None
+                 ) -> tuple[str, Secret | None]:
+        """The endpoint and key this engine would use (the environment's where not given);
+        a :class:`~webresearch.errors.ConfigError` naming the variable to set if one it
+        needs is missing. No request is made: a command checks this before its first episode.
+        """
+        variable = os.environ.get(cls.endpoint_variable) if cls.endpoint_variable else None
+        endpoint = endpoint or variable or cls.default_endpoint
+        if not endpoint:
+            where = f" or set ${cls.endpoint_variable}" if cls.endpoint_variable else ""
+            raise ConfigError(f"Expects an endpoint URL for {cls.name} (endpoint=...{where}), "
+                              "actual: none")
+        key = (Secret.from_env(api_key, cls.key_variable, engine=cls.name)
+               if cls.key_variable else None)
+        return endpoint.rstrip("/"), key
 
     def _key(self) -> str:
         assert self.api_key is not None
