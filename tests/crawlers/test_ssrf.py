@@ -7,6 +7,7 @@ import json
 import tempfile
 
 import pytest
+from yarl import URL
 
 from tests.net.canary import FixedResolver
 from webresearch.crawlers.live import LiveWeb, LiveWebConfig
@@ -71,6 +72,30 @@ def test_redirects_into_loopback_are_refused(target: str) -> None:
         assert ok.ok  # the allowed host itself works
         paths = [r.path.split("?")[0] for r in net.log]
         assert paths == ["/_test/redirect-to", "/wiki/Pogre_Works"]
+
+    run_on("127.0.0.2", scenario)
+
+
+@pytest.mark.parametrize("near", ["evilgood.test", "good.test.evil.test", "www.good.test",
+                                  "good.tests", "go\u043ed.test", "good.test.."])
+def test_an_allowlisted_name_opens_no_name_near_it(near: str) -> None:
+    """``allow=("good.test",)`` opens good.test (on loopback) and no name glued to it."""
+    async def scenario(net: SimInternet) -> None:
+        port = net.base_url.rsplit(":", 1)[1]
+        dns = {"good.test": ["127.0.0.2"], "good.test.": ["127.0.0.2"], near: ["127.0.0.2"],
+               str(URL(f"http://{near}/").raw_host): ["127.0.0.2"]}
+        config = LiveWebConfig(engine="searxng", endpoint=net.base_url + "/searxng",
+                               http=HttpConfig(url_policy=UrlPolicy(allow=("good.test",))),
+                               cache_dir=tempfile.mkdtemp(), respect_robots=False)
+        web = LiveWeb(config, resolver=FixedResolver(dns))
+        try:
+            refused = await web.fetch(f"http://{near}:{port}/wiki/Pogre_Works")
+            ok = await web.fetch(f"http://GOOD.test.:{port}/wiki/Pogre_Works")
+        finally:
+            await web.aclose()
+        assert (refused.error or "").startswith("refused: "), refused.error
+        assert ok.ok, ok.error
+        assert [r.path for r in net.log] == ["/wiki/Pogre_Works"]  # the allowed name's only
 
     run_on("127.0.0.2", scenario)
 

@@ -73,7 +73,9 @@ class UrlPolicy:
     """URL schemes allowed."""
     allow: tuple[str, ...] = ()
     """Hostnames or networks (CIDR) opened despite the address rules, for example the
-    simulated web on loopback in tests."""
+    simulated web on loopback in tests. A name opens exactly that name, in any case and
+    with or without the root's trailing dot: not its subdomains, not a name that ends or
+    begins with it, not a Unicode name (connections use the ASCII form, ``xn--...``)."""
     block_private: bool = True
     """Refuse every address that is not globally routable (loopback, private, link-local,
     cloud metadata, carrier-grade NAT, multicast, reserved), however it is spelled, and
@@ -171,9 +173,9 @@ class UrlPolicy:
         return self.check_address(address, host=host, port=port)
 
     def _allowed(self, address: IPAddress, host: str) -> bool:
-        name = host.lower().rstrip(".")
+        name = _dns_name(host)
         for entry in self.allow:
-            if name and entry.lower().rstrip(".") == name:
+            if name and _dns_name(entry) == name:
                 return True
             network = _network(entry)
             if network is not None and address in network:
@@ -184,6 +186,17 @@ class UrlPolicy:
 @lru_cache(maxsize=1 << 14)
 def _check_url(policy: UrlPolicy, url: str | URL) -> str | None:
     return policy._decide(url)
+
+
+def _dns_name(host: str) -> str:
+    """``host`` as DNS compares names: ASCII case folded, the root's trailing dot dropped;
+    ``""`` for a name that is not ASCII (no connection asks for one: IDNA encodes it).
+
+    Example:
+        >>> _dns_name("Intranet.TEST."), _dns_name("intranet.test.."), _dns_name("\u212aa.test")
+        ('intranet.test', 'intranet.test.', '')
+    """
+    return host.lower().removesuffix(".") if host.isascii() else ""
 
 
 @lru_cache(maxsize=256)
