@@ -17,9 +17,9 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
-import queue
 import signal
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,10 +97,15 @@ def _worker_main(spec: IndexSpec, config: ServeConfig, ready: Any, parent_pid: i
     try:
         searcher = spec.open()
     except Exception as exc:  # the parent reports it and stops
-        ready.put((os.getpid(), f"{type(exc).__name__}: {exc}"))
+        ready.send((os.getpid(), f"{type(exc).__name__}: {exc}"))
         return
-    asyncio.run(serve_searcher(searcher, config, lambda url: ready.put((os.getpid(), "")),
-                               reuse_port=True, parent_pid=parent_pid))
+
+    def report(url: str) -> None:
+        ready.send((os.getpid(), ""))
+        ready.close()
+
+    asyncio.run(serve_searcher(searcher, config, report, reuse_port=True,
+                               parent_pid=parent_pid))
 
 
 def _hold_port(host: str, port: int) -> socket.socket:
@@ -115,28 +120,37 @@ def _hold_port(host: str, port: int) -> socket.socket:
 
 
 class _Workers:
-    """The worker processes of :func:`serve` and their lifecycle."""
+    """The worker processes of :func:`serve` and their lifecycle (each reports on a pipe
+    of its own: no semaphore outlives a killed server)."""
 
     def __init__(self, spec: IndexSpec, config: ServeConfig) -> None:
         self.spec, self.config = spec, config
         self.context = multiprocessing.get_context("spawn")
-        self.ready = self.context.Queue()
         self.processes: list[Any] = []
 
     def start_one(self) -> Any:
+        """Start a worker; return the pipe end it reports on."""
+        reader, writer = self.context.Pipe(duplex=False)
         process = self.context.Process(target=_worker_main, name="webresearch-retriever",
-                                       args=(self.spec, self.config, self.ready, os.getpid()))
+                                       args=(self.spec, self.config, writer, os.getpid()))
         process.start()
+        writer.close()
         self.processes.append(process)
-        return process
+        return reader
 
-    def wait_ready(self, count: int) -> None:
-        for _ in range(count):
+    def wait_ready(self, readers: list[Any]) -> None:
+        """Until every worker whose pipe is in ``readers`` listens (or says why not)."""
+        deadline = time.monotonic() + self.config.ready_timeout_s
+        for reader in readers:
             try:
-                pid, error = self.ready.get(timeout=self.config.ready_timeout_s)
-            except queue.Empty:
-                raise ConfigError(f"Expects a worker to listen within "
-                                  f"{self.config.ready_timeout_s} s; got none") from None
+                if not reader.poll(max(0.0, deadline - time.monotonic())):
+                    raise ConfigError(f"Expects a worker to listen within "
+                                      f"{self.config.ready_timeout_s} s; got none")
+                pid, error = reader.recv()
+            except EOFError:
+                raise ConfigError("Expects a worker to listen; it ended first") from None
+            finally:
+                reader.close()
             if error:
                 raise ConfigError(f"Expects worker {pid} to open the index; got {error}")
 
@@ -151,8 +165,7 @@ class _Workers:
                 logger.warning("Worker %s ended (exit code %s); starting another",
                                process.pid, process.exitcode)
                 self.processes.remove(process)
-                self.start_one()
-                self.wait_ready(1)
+                self.wait_ready([self.start_one()])
 
     def stop(self) -> None:
         for process in self.processes:
@@ -163,7 +176,6 @@ class _Workers:
             if process.is_alive():
                 process.kill()
                 process.join(timeout=self.config.stop_timeout_s)
-        self.ready.close()
 
 
 def serve(spec: IndexSpec, config: ServeConfig, on_ready: Callable[[str], None]) -> None:
@@ -179,9 +191,7 @@ def serve(spec: IndexSpec, config: ServeConfig, on_ready: Callable[[str], None])
     stopping: list[int] = []
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
     try:
-        for _ in range(config.workers):
-            workers.start_one()
-        workers.wait_ready(config.workers)
+        workers.wait_ready([workers.start_one() for _ in range(config.workers)])
         host = f"[{config.host}]" if ":" in config.host else config.host
         on_ready(f"http://{host}:{port}/retrieve")
         workers.watch(lambda: bool(stopping))
