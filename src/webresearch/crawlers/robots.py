@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from protego import Protego
 
@@ -20,6 +21,13 @@ MAX_ROBOTS_BYTES = 500 * 1024
 parse runs on the event loop, so an untrusted file must not make it long."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Unreadable:
+    """An origin's robots.txt that could not be read, and why (the origin is disallowed)."""
+
+    reason: str
+
+
 class RobotsPolicy:
     """Decides whether a URL may be crawled, per its origin's robots.txt (RFC 9309).
 
@@ -33,8 +41,8 @@ class RobotsPolicy:
         self.user_agent = user_agent
         self.cache = cache
         self.ttl_s = ttl_s
-        self._rules: dict[str, tuple[float, Protego | str]] = {}
-        self._flight: SingleFlight[Protego | str] = SingleFlight()
+        self._rules: dict[str, tuple[float, Protego | _Unreadable]] = {}
+        self._flight: SingleFlight[Protego | _Unreadable] = SingleFlight()
 
     async def check(self, url: str) -> str | None:
         """Why robots.txt forbids ``url``, or ``None`` when it may be fetched."""
@@ -44,13 +52,13 @@ class RobotsPolicy:
             rules = await self._flight.run(site, lambda: self._load(site))
         else:
             rules = entry[1]
-        if isinstance(rules, str):
-            return rules
+        if isinstance(rules, _Unreadable):
+            return rules.reason
         if not rules.can_fetch(url, self.user_agent):
             return f"robots.txt of {site} disallows {url}"
         return None
 
-    async def _load(self, site: str) -> Protego | str:
+    async def _load(self, site: str) -> Protego | _Unreadable:
         text = self.cache.get_text(f"robots:{site}") if self.cache else None
         if text is None:
             response = await self.http.request("GET", f"{site}/robots.txt",
@@ -61,7 +69,7 @@ class RobotsPolicy:
             elif 400 <= response.status < 500:
                 text = ""
             else:
-                reason = f"robots.txt of {site} could not be read ({response.error})"
+                reason = _Unreadable(f"robots.txt of {site} could not be read ({response.error})")
                 self._rules[site] = (time.monotonic() + _RETRY_UNREADABLE_S, reason)
                 return reason
             if self.cache is not None:

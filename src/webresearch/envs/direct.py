@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from webresearch.envs.formats import ActionFormat, ToolCall
+from webresearch.envs.formats import ActionFormat, Invalid, ToolCall
 from webresearch.envs.formats.base import string_list
 from webresearch.errors import did_you_mean
 
@@ -23,7 +23,7 @@ class DirectTools:
         >>> tools.resolve("web_search", {"query": ["a", "b"]})
         ToolCall(tool='search', arguments=('a', 'b'), note='')
         >>> tools.resolve("web_serch", {"query": ["a"]})
-        "unknown tool 'web_serch'. Did you mean 'web_search'?"
+        Invalid(message="unknown tool 'web_serch'. Did you mean 'web_search'?")
     """
 
     def __init__(self, fmt: ActionFormat) -> None:
@@ -35,14 +35,14 @@ class DirectTools:
                 function = schema["function"]
                 self.table[function["name"]] = (tool, function["parameters"]["required"][0])
 
-    def resolve(self, name: str, arguments: Mapping[str, Any]) -> ToolCall | str:
-        """The call ``name(arguments)`` means, or why it means none (text for the agent)."""
+    def resolve(self, name: str, arguments: Mapping[str, Any]) -> ToolCall | Invalid:
+        """The call ``name(arguments)`` means, or why it means none (for the agent)."""
         if not isinstance(name, str):
-            return f"a tool name must be text, not {type(name).__name__}"
+            return Invalid(f"a tool name must be text, not {type(name).__name__}")
         if name not in self.table:
-            return f"unknown tool {name!r}.{did_you_mean(name, self.table)}".rstrip(".")
+            return Invalid(f"unknown tool {name!r}.{did_you_mean(name, self.table)}".rstrip("."))
         tool, field = self.table[name]
         if not isinstance(arguments, Mapping):
-            return f"the arguments must be a JSON object, not {type(arguments).__name__}"
+            return Invalid(f"the arguments must be a JSON object, not {type(arguments).__name__}")
         values = string_list(arguments.get(field), field=field)
-        return values if isinstance(values, str) else ToolCall(tool, values)
+        return values if isinstance(values, Invalid) else ToolCall(tool, values)

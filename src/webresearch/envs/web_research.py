@@ -308,9 +308,9 @@ class WebResearchEnv(gym.Env[str, str]):
         start = time.perf_counter()
         state.step_calls = []
         call = self._direct_tools.resolve(name, arguments)
-        if isinstance(call, str):
-            state.errors.append(f"invalid tool call: {call}")
-            return f"Invalid tool call: {call}"
+        if isinstance(call, Invalid):
+            state.errors.append(f"invalid tool call: {call.message}")
+            return f"Invalid tool call: {call.message}"
         if state.tool_calls >= self.config.max_turns:
             return (f"The budget of {self.config.max_turns} tool calls is used up: "
                     "give your final answer now.")

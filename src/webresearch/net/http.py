@@ -238,9 +238,11 @@ class HttpClient:
                     location = resp.headers.get("Location")
                     if resp.status not in _REDIRECTS or not location:
                         return await self._read(url, resp)
-                    target = _redirect_target(resp.url, location)
-            if isinstance(target, str):
-                return Response.failure(url, f"refused: {target}")
+                    try:  # where it leads, if aiohttp could go there at all (IDNA, yarl)
+                        target = resp.url.join(URL(location))
+                    except ValueError as exc:
+                        return Response.failure(url, f"refused: a redirect led to {location!r}: "
+                                                f"the URL is malformed ({exc})")
             if hops.get(current) == target:
                 return Response.failure(url, f"redirect loop at {current}")
             hops[current], current = target, target
@@ -276,14 +278,6 @@ class HttpClient:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
-
-
-def _redirect_target(base: URL, location: str) -> URL | str:
-    """Where a redirect leads, or why it leads nowhere aiohttp could go (IDNA, yarl)."""
-    try:
-        return base.join(URL(location))
-    except ValueError as exc:
-        return f"a redirect led to {location!r}: the URL is malformed ({exc})"
 
 
 def _with(response: Response, **changes: Any) -> Response:

@@ -125,25 +125,35 @@ class ActionFormat(abc.ABC):
             f"Read {read}{more}; the relevant information:", body, note) if part)
 
 
-def loads_object(text: str) -> dict[str, Any] | str:
-    """Parse a JSON object (every string in it scalar text), or say why it is not one."""
+def loads_object(text: str) -> dict[str, Any] | Invalid:
+    """Parse a JSON object (every string in it scalar text), or say why it is not one.
+
+    Example:
+        >>> loads_object('{"a": 1}'), loads_object("[1]")
+        ({'a': 1}, Invalid(message='the tool call must be a JSON object, not list'))
+    """
     try:
         value = loads_json(text)
     except json.JSONDecodeError as exc:
-        return f"the tool call is not valid JSON ({exc.msg})"
+        return Invalid(f"the tool call is not valid JSON ({exc.msg})")
     except InputTooDeep:
-        return "the tool call is not valid JSON (too deeply nested)"
+        return Invalid("the tool call is not valid JSON (too deeply nested)")
     except ValueError as exc:  # a number too long to read, and its like
-        return f"the tool call is not valid JSON ({str(exc).split(':')[0]})"
+        return Invalid(f"the tool call is not valid JSON ({str(exc).split(':')[0]})")
     if not isinstance(value, dict):
-        return f"the tool call must be a JSON object, not {type(value).__name__}"
+        return Invalid(f"the tool call must be a JSON object, not {type(value).__name__}")
     return value
 
 
-def string_list(value: Any, *, field: str) -> tuple[str, ...] | str:
-    """Read a string or a list of strings; return a message when it is neither or empty."""
+def string_list(value: Any, *, field: str) -> tuple[str, ...] | Invalid:
+    """Read a string or a list of strings; say why when it is neither, or empty.
+
+    Example:
+        >>> string_list([" a ", "b"], field="query"), string_list([], field="query")
+        (('a', 'b'), Invalid(message="'query' is empty"))
+    """
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-        return f"'{field}' must be a string or a list of strings"
+        return Invalid(f"'{field}' must be a string or a list of strings")
     cleaned = tuple(scalar_text(i.strip()) for i in items if i.strip())
-    return cleaned or f"'{field}' is empty"
+    return cleaned or Invalid(f"'{field}' is empty")

@@ -134,8 +134,8 @@ class DeepResearcherFormat(ActionFormat):
 
     def _parse_call(self, body: str) -> Action:
         call = loads_object(body.strip())
-        if isinstance(call, str):
-            return Invalid(call)
+        if isinstance(call, Invalid):
+            return call
         name = call.get("name")
         if not isinstance(name, str) or name not in _TOOLS:
             names = sorted(_TOOLS)
@@ -144,16 +144,14 @@ class DeepResearcherFormat(ActionFormat):
         arguments = call.get("arguments", {})
         if isinstance(arguments, str):  # OpenAI style: arguments as a JSON string
             arguments = loads_object(arguments)
-            if isinstance(arguments, str):
-                return Invalid(arguments.replace("tool call", "'arguments'"))
+            if isinstance(arguments, Invalid):
+                return Invalid(arguments.message.replace("tool call", "'arguments'"))
         if not isinstance(arguments, dict):
             return Invalid("'arguments' must be a JSON object")
         tool, field = _TOOLS[name]
         alias = "url" if tool == "browse" else "queries"
         values = string_list(arguments.get(field, arguments.get(alias)), field=field)
-        if isinstance(values, str):
-            return Invalid(values)
-        return ToolCall(tool, values)
+        return values if isinstance(values, Invalid) else ToolCall(tool, values)
 
     def write_call(self, tool: str, arguments: Sequence[str], *, thought: str = "") -> str:
         name = {"search": "web_search", "browse": "browse_webpage"}[tool]
