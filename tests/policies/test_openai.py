@@ -45,7 +45,11 @@ def fake_server(*, fail_first: int = 0, drop_stop: bool = False,
                       "finish_reason": "stop", "stop_reason": None if drop_stop else "</answer>"}
         return web.json_response({"choices": [choice]})
 
-    app.add_routes([web.post("/v1/completions", handle), web.post("/v1/chat/completions", handle)])
+    async def models(request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "tiny", "object": "model"}]})
+
+    app.add_routes([web.post("/v1/completions", handle), web.post("/v1/chat/completions", handle),
+                    web.get("/v1/models", models)])
     app[SEEN] = seen
     return app
 

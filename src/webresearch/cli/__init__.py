@@ -27,8 +27,10 @@ from webresearch.cli.options import (
     check_policy_options,
     check_tasks_option,
 )
+from webresearch.cli.preflight import check_policy_server, check_web, set_torch_threads
 from webresearch.cli.replay import add_replay_commands, run_replay_command
 from webresearch.cli.serve_corpus import add_serve_corpus_command, run_serve_corpus
+from webresearch.envs.backends import make_web
 from webresearch.envs.config import BROWSE_SCOPES
 from webresearch.envs.formats import FORMATS
 from webresearch.envs.web_research import WebResearchEnv
@@ -42,6 +44,7 @@ from webresearch.replay.store import ReplayStore
 from webresearch.replay.viewer import add_view_command, view
 from webresearch.rollout import RolloutConfig, RolloutReport, rollout
 from webresearch.tasks import Task
+from webresearch.web.base import WebBackend
 
 __all__ = ["build_parser", "main", "serve_web_command"]
 
@@ -155,18 +158,37 @@ def serve_web_command(base_url: str, world_seed: int = 0) -> str:
 
 
 async def _rollout(args: argparse.Namespace) -> int:
-    def make_env(tasks: str | list[Task]) -> WebResearchEnv:
+    check_policy_options(args)
+    web = make_web(args.web)  # once per command: a replay store is read once, not per env
+    try:
+        await _preflight(args, web)
+        return await _rollout_on(args, web)
+    finally:
+        await web.aclose()
+
+
+async def _preflight(args: argparse.Namespace, web: WebBackend) -> None:
+    """What cannot work fails here, as one line, before the first episode."""
+    await check_tasks_option(args.tasks, web, args.web)
+    check_web(web)
+    await check_policy_server(args.policy, args.model, args.base_url)
+    await check_policy_server(args.reader, args.reader_model, args.reader_base_url)
+
+
+async def _rollout_on(args: argparse.Namespace, web: WebBackend) -> int:
+    def make_env(tasks: str | list[Task], web: str | WebBackend) -> WebResearchEnv:
+        set_torch_threads(args)  # where the reader is built (a Ray worker too)
         reader = shared_reader(args.reader, args.reader_model, args.reader_base_url)
-        return WebResearchEnv(tasks=tasks, web=args.web, action_format=args.action_format,
+        return WebResearchEnv(tasks=tasks, web=web, action_format=args.action_format,
                               max_turns=args.max_turns, on_format_error=args.on_format_error,
                               reader=reader, browse_scope=args.browse_scope)
 
-    check_policy_options(args)
-    await check_tasks_option(args.tasks, args.web)
-    probe = make_env(args.tasks)  # loads (and checks) the task file once
+    probe = make_env(args.tasks, web)  # loads (and checks) the task file once
     tasks, env_json = probe.tasks, probe.config_json()
     await probe.aclose()
+
     def build_policy() -> Policy:
+        set_torch_threads(args)  # where the policy is built (a Ray policy actor too)
         return make_policy(args.policy, tasks=tasks, fmt=args.action_format, model=args.model,
                            base_url=args.base_url)
 
@@ -179,12 +201,12 @@ async def _rollout(args: argparse.Namespace) -> int:
         "env": env_json, "rollout": config.to_json(),
         "cli": {k: str(v) for k, v in vars(args).items()}})
     try:
-        if args.workers:
-            report = await _ray_rollout(args, make_env=lambda: make_env(tasks),
+        if args.workers:  # each worker builds its own web from the spec
+            report = await _ray_rollout(args, make_env=lambda: make_env(tasks, args.web),
                                         build_policy=build_policy, tasks=tasks, config=config,
                                         run=run)
         else:
-            report = await _local_rollout(args, make_env=lambda: make_env(tasks),
+            report = await _local_rollout(args, make_env=lambda: make_env(tasks, web),
                                           build_policy=build_policy, tasks=tasks,
                                           config=config, run=run)
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -200,7 +222,19 @@ async def _rollout(args: argparse.Namespace) -> int:
     print(report.table())
     if args.json:
         print(json.dumps(report.summary.to_json()))
-    return 0
+    return _failed_run_status(report, None if args.no_store else args.store)
+
+
+def _failed_run_status(report: RolloutReport, store: Path | None) -> int:
+    """1 (with one line on stderr) when every episode failed, else 0."""
+    summary = report.summary
+    if summary.episodes == 0 or summary.scored > 0:
+        return 0
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(summary.status.items()))
+    where = (f"; `webresearch replay episodes {shlex.quote(str(store))} --run "
+             f"{report.run_id}` lists them" if store is not None and report.run_id else "")
+    print(f"webresearch: error: every episode failed ({statuses}){where}", file=sys.stderr)
+    return 1
 
 
 async def _local_rollout(args: argparse.Namespace, *, make_env: Callable[[], WebResearchEnv],
@@ -240,8 +274,8 @@ async def _ray_rollout(args: argparse.Namespace, *, make_env: Callable[[], WebRe
     ray_config = RayConfig(address=args.ray_address,
                            workers=None if args.workers < 0 else args.workers,
                            serve_policy=args.serve_policy or args.policy in ("hf", "vllm"))
-    store = None if args.no_store else str(args.store)
-    with _episode_output(args.output) as on_episode:
+    with (contextlib.nullcontext() if args.no_store else ReplayStore(args.store)) as store, \
+            _episode_output(args.output) as on_episode:
         async with RayRunner(make_env, build_policy, ray_config,
                              concurrency=config.concurrency, store=store) as runner:
             return await runner.run(tasks, config, run=run, on_episode=on_episode)

@@ -8,15 +8,20 @@ import json
 from pathlib import Path
 
 from webresearch.cli.options import WEB_HELP, add_policy_options, check_policy_options
+from webresearch.cli.preflight import check_policy_server, check_web, set_torch_threads
+from webresearch.envs.backends import make_web
 from webresearch.envs.formats import FORMATS
 from webresearch.envs.web_research import WebResearchEnv
+from webresearch.errors import ConfigError
 from webresearch.evaluation.judge import Judge, OpenAIJudge
-from webresearch.evaluation.run import evaluate
+from webresearch.evaluation.run import evaluate, rescore
 from webresearch.evaluation.tables import to_markdown
 from webresearch.policies.base import SamplingParams
 from webresearch.policies.factory import make_policy
 from webresearch.replay.schema import RunRecord
 from webresearch.replay.store import ReplayStore
+from webresearch.tasks import load_tasks
+from webresearch.web.base import WebBackend
 
 __all__ = ["SCALE", "add_eval_command", "run_eval"]
 
@@ -28,7 +33,8 @@ def add_eval_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
     parser = commands.add_parser(
         "eval", help="evaluate a policy: F1, EM and MBE per dataset",
         description=f"Evaluate a policy: F1, EM and MBE per dataset, {SCALE}.")
-    parser.add_argument("--tasks", required=True, help="task file (JSONL/JSON/Parquet)")
+    parser.add_argument("--tasks", help="task file (JSONL/JSON/Parquet); needed unless "
+                                        "--from-store")
     add_policy_options(parser, default="heuristic")
     parser.add_argument("--web", default="sim", help=WEB_HELP)
     parser.add_argument("--action-format", default="deepresearcher", choices=sorted(FORMATS),
@@ -48,11 +54,30 @@ def add_eval_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
     parser.add_argument("--resume", action="store_true", help="skip tasks the run already has")
     parser.add_argument("--concurrency", type=int, default=64, help="episodes in flight at once")
     parser.add_argument("--json", action="store_true", help="print the tables as JSON last")
+    parser.add_argument("--from-store", action="store_true",
+                        help="score the run --run again from --store alone (its episodes and "
+                             "the judge verdicts recorded with them): no policy or judge call")
 
 
 async def _eval(args: argparse.Namespace) -> int:
+    if args.from_store:
+        return _from_store(args)
+    if not args.tasks:
+        raise ConfigError("Expects --tasks (a task file), actual: none (only --from-store "
+                          "scores without one)")
     check_policy_options(args)
-    tasks = WebResearchEnv(tasks=args.tasks, web=args.web).tasks
+    web = make_web(args.web)  # once per command: a replay store is read once, not per env
+    try:
+        check_web(web)
+        await check_policy_server(args.policy, args.model, args.base_url)
+        return await _eval_on(args, web)
+    finally:
+        await web.aclose()
+
+
+async def _eval_on(args: argparse.Namespace, web: WebBackend) -> int:
+    tasks = WebResearchEnv(tasks=args.tasks, web=web).tasks
+    set_torch_threads(args)
     policy = make_policy(args.policy, tasks=tasks, fmt=args.action_format, model=args.model,
                          base_url=args.base_url)
     judge: Judge | None = None
@@ -64,7 +89,7 @@ async def _eval(args: argparse.Namespace) -> int:
         run = RunRecord(run_id=args.run, policy=run.policy, notes=run.notes, config=run.config)
 
     def make_env() -> WebResearchEnv:
-        return WebResearchEnv(tasks=tasks, web=args.web, action_format=args.action_format,
+        return WebResearchEnv(tasks=tasks, web=web, action_format=args.action_format,
                               max_turns=args.max_turns)
 
     try:
@@ -79,6 +104,24 @@ async def _eval(args: argparse.Namespace) -> int:
             await judge.aclose()
     print(f"run {report.run_id} in {args.store}: {len(report.scored)} episodes "
           f"({report.skipped} resumed); {SCALE}\n")
+    print(to_markdown(report.tables))
+    if args.json:
+        print(json.dumps({"run_id": report.run_id, "tables": report.tables}))
+    return 0
+
+
+def _from_store(args: argparse.Namespace) -> int:
+    """``--from-store``: the run's tables from its records; no policy or judge is called."""
+    if not args.run:
+        raise ConfigError("Expects --run (the evaluation's run id) with --from-store, "
+                          "actual: none")
+    wanted = OpenAIJudge.identity_of(args.judge, args.judge_model) if args.judge != "none" \
+        else None
+    with ReplayStore(args.store, create=False) as store:
+        tasks = load_tasks(args.tasks) if args.tasks else None
+        report = rescore(store, args.run, judge=wanted, tasks=tasks)
+    print(f"run {report.run_id} in {args.store}: {len(report.scored)} episodes scored from the "
+          f"store ({report.reused} recorded verdicts, no judge call); {SCALE}\n")
     print(to_markdown(report.tables))
     if args.json:
         print(json.dumps({"run_id": report.run_id, "tables": report.tables}))

@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from webresearch.cli.preflight import TORCH_THREADS_HELP
 from webresearch.envs.backends import make_web
 from webresearch.errors import ConfigError
 from webresearch.policies.factory import MODEL_POLICIES, POLICIES
+from webresearch.web.base import WebBackend
 
 __all__ = ["WEB_HELP", "HelpFormatter", "Parser", "add_policy_options", "check_policy_options",
            "check_tasks_option", "help_missing"]
@@ -70,7 +72,8 @@ def help_missing(parser: argparse.ArgumentParser, path: str = "") -> list[str]:
 
 
 def add_policy_options(parser: argparse.ArgumentParser, *, default: str) -> None:
-    """``--policy``, ``--model`` and ``--base-url``, as rollout and eval take them."""
+    """``--policy``, ``--model``, ``--base-url`` and ``--torch-threads``, as rollout and eval
+    take them."""
     parser.add_argument("--policy", default=default, choices=POLICIES,
                         help="which policy acts: a scripted one (no model) or a model served "
                              "by hf, vllm or an OpenAI-compatible server (openai)")
@@ -79,6 +82,7 @@ def add_policy_options(parser: argparse.ArgumentParser, *, default: str) -> None
     parser.add_argument("--base-url",
                         help="with --policy openai: the server's OpenAI-compatible API root, "
                              "e.g. http://127.0.0.1:8000/v1")
+    parser.add_argument("--torch-threads", type=int, help=TORCH_THREADS_HELP)
 
 
 def check_policy_options(args: argparse.Namespace) -> None:
@@ -99,15 +103,18 @@ def check_policy_options(args: argparse.Namespace) -> None:
         raise ConfigError(f"Expects --model with --policy {args.policy} ({what}), actual: none")
 
 
-async def check_tasks_option(tasks: str, web: str) -> None:
-    """``--tasks default`` needs a web with its own task set: say so in the CLI's terms."""
+async def check_tasks_option(tasks: str, web: str | WebBackend, spec: str = "") -> None:
+    """``--tasks default`` needs a web with its own task set: say so in the CLI's terms
+    (``spec``: the ``--web`` the user gave, when ``web`` is the backend built from it)."""
     if tasks != "default":
         return
     backend = make_web(web)
     try:
         has_tasks = backend.default_tasks() is not None
     finally:
-        await backend.aclose()
+        if backend is not web:
+            await backend.aclose()
     if not has_tasks:
-        raise ConfigError(f"Expects --tasks <JSONL/JSON/Parquet task file> with --web {web}, "
-                          "which has no task set of its own, actual: --tasks default")
+        raise ConfigError(f"Expects --tasks <JSONL/JSON/Parquet task file> with --web "
+                          f"{spec or web}, which has no task set of its own, actual: "
+                          "--tasks default")

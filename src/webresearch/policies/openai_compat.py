@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from webresearch.errors import PolicyError
+from webresearch.errors import ConfigError, PolicyError, did_you_mean
 from webresearch.net.http import HttpClient, HttpConfig
 from webresearch.net.retry import RetryPolicy
 from webresearch.net.safety import UrlPolicy
@@ -60,6 +60,36 @@ class OpenAIPolicy(Policy):
         self._http = HttpClient(config)
         self._slots = asyncio.Semaphore(concurrency)
 
+    async def check_server(self, timeout_s: float = 10.0) -> None:
+        """Raise a :class:`~webresearch.errors.ConfigError` (one line) if the server cannot be
+        reached, refuses the key, or does not serve :attr:`model` (``GET /models``; the names
+        it serves are given). A server without ``/models`` is taken at its word."""
+        config = HttpConfig(url_policy=UrlPolicy(block_private=False), connect_timeout_s=timeout_s,
+                            read_timeout_s=timeout_s, attempt_timeout_s=timeout_s,
+                            deadline_s=2 * timeout_s, retry=RetryPolicy(attempts=2))
+        http = HttpClient(config)
+        try:
+            response = await http.request("GET", self.base_url + "/models", headers=self._headers())
+        finally:
+            await http.aclose()
+        if response.status == 0:
+            raise ConfigError(redact(f"Expects an OpenAI-compatible server at {self.base_url} "
+                                     f"(--base-url), actual: {response.error}"))
+        if response.status in (401, 403):
+            raise ConfigError(f"Expects {self.base_url} to accept the key ($OPENAI_API_KEY), "
+                              f"actual: HTTP {response.status}")
+        served = _served_names(response.body) if response.error is None else None
+        if served is not None and self.model not in served:
+            hint = did_you_mean(self.model, served)
+            raise ConfigError(f"Expects a model that {self.base_url} serves (--model), actual: "
+                              f"{self.model!r}; it serves {served}.{hint}")
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self._key is not None:
+            headers["Authorization"] = f"Bearer {self._key.reveal()}"
+        return headers
+
     async def generate(self, prompts: Sequence[PromptLike],
                        sampling: SamplingParams | None = None) -> list[Completion]:
         sampling = sampling or SamplingParams()
@@ -86,11 +116,9 @@ class OpenAIPolicy(Policy):
                               f"({type(exc).__name__}: {str(exc)[:80]})") from None
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json"}
-        if self._key is not None:
-            headers["Authorization"] = f"Bearer {self._key.reveal()}"
         async with self._slots:
-            response = await self._http.request("POST", self.base_url + path, headers=headers,
+            response = await self._http.request("POST", self.base_url + path,
+                                                headers=self._headers(),
                                                 json={k: v for k, v in body.items()
                                                       if v is not None})
         if response.error is not None:
@@ -108,6 +136,24 @@ class OpenAIPolicy(Policy):
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def _served_names(body: bytes) -> list[str] | None:
+    """The model names of a ``GET /models`` answer (``{"data": [{"id": ...}]}``), or ``None``
+    for a body of another shape (the check then trusts the server).
+
+    Example:
+        >>> _served_names(b'{"data": [{"id": "qwen"}, {"id": 3}]}'), _served_names(b"<html>")
+        (['qwen'], None)
+    """
+    try:
+        data = loads_json(body)
+    except ValueError:
+        return None
+    models = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(models, list):
+        return None
+    return [m["id"] for m in models if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
 
 def _ids(tokens: Sequence[str]) -> tuple[int, ...] | None:
