@@ -12,7 +12,7 @@ the simulated web and are recorded in a real store; only the model's time is sle
 
 The synchronous baseline is :func:`webresearch.train.train` itself; the asynchronous
 runs are :func:`webresearch.train.train_async` at each staleness bound of ``--curve``
-(0 is the synchronous schedule through the asynchronous machinery). Usage:
+(0 is the schedule of ``train``: the same loop). Usage:
 ``python benchmarks/async_train.py``; the last line is one JSON object: ``sync_s``,
 ``async_s``, ``speedup`` (medians over ``--repeats``, with ``*_range``),
 ``mean_staleness``, ``max_staleness``, ``max_staleness_setting``,
@@ -33,7 +33,6 @@ from typing import Any
 
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.replay.store import ReplayStore
-from webresearch.rollout import LocalRunner
 from webresearch.sim.web import SimWeb
 from webresearch.train import AsyncConfig, TrainConfig, train, train_async
 from webresearch.train.simulated import (
@@ -87,9 +86,8 @@ def run_sync(args: argparse.Namespace, seed: int) -> dict[str, Any]:
                          group_size=args.group_size)
     with ReplayStore(tempfile.mkdtemp()) as store:
         start = time.perf_counter()
-        asyncio.run(train(policy=policy, learner=learner,  # type: ignore[arg-type]
-                          make_env=make_env, tasks=TASKS, store=store, config=config,
-                          runner=LocalRunner(make_env, policy, store=store)))
+        asyncio.run(train(policy=policy, learner=learner, make_env=make_env, tasks=TASKS,
+                          store=store, config=config))
         wall = time.perf_counter() - start
     out = figures(wall, policy, learner, [0] * args.steps * args.groups, 0)
     out["generation_over_learner"] = (wall - learner.busy_s) / learner.busy_s

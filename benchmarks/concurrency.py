@@ -201,12 +201,13 @@ def ray_runs(base: str, episodes: int, concurrency: int, workers: int, store_dir
     def policy() -> OraclePolicy:
         return OraclePolicy(tasks)
 
-    report = asyncio.run(ray_rollout(
-        factory, policy, tasks,
-        RolloutConfig(keep_results=True,
-                      episodes=episodes, concurrency=concurrency, episode_timeout_s=600,
-                      progress=False),
-        RayConfig(workers=workers, chunk_size=64), store=store_dir))
+    with ReplayStore(store_dir) as store:
+        report = asyncio.run(ray_rollout(
+            factory, policy, tasks,
+            RolloutConfig(keep_results=True,
+                          episodes=episodes, concurrency=concurrency, episode_timeout_s=600,
+                          progress=False),
+            RayConfig(workers=workers, chunk_size=64), store=store))
     steps = sum(len(r.steps) for r in report.results)
     return {"workers": workers, "episodes": len(report.results), "seconds": report.seconds,
             "steps_per_s": steps / report.seconds,

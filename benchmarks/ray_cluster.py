@@ -69,11 +69,12 @@ def rollout_thread(args: argparse.Namespace, base: str, cluster: LocalCluster, w
     def target() -> None:
         try:
             start = time.perf_counter()
-            out["report"] = asyncio.run(ray_rollout(
-                factory, Oracle(base), concurrency.sim_tasks(base), config,
-                RayConfig(address=cluster.address, workers=workers, chunk_size=args.chunk,
-                          placement_timeout_s=args.placement_s),
-                store=str(store), run=run))
+            with ReplayStore(store) as recorded:
+                out["report"] = asyncio.run(ray_rollout(
+                    factory, Oracle(base), concurrency.sim_tasks(base), config,
+                    RayConfig(address=cluster.address, workers=workers, chunk_size=args.chunk,
+                              placement_timeout_s=args.placement_s),
+                    store=recorded, run=run))
             out["wall_s"] = time.perf_counter() - start
         except BaseException as exc:
             out["error"] = exc

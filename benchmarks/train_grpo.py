@@ -4,8 +4,9 @@ Runs ``examples/train_grpo.py --steps N`` (a new tiny model, CPU) ``--repeats`` 
 a fresh subprocess each, seeds 0, 1, ..., and times each run end to end (start-up, model
 build, rollouts, learner steps, plot, checkpoint), the way the README's command does.
 The reward is the example's own: first step's mean, and the mean of the last three
-steps. Usage: ``python benchmarks/train_grpo.py [--steps 20 --repeats 3 --workers 0]``;
-the last line is one JSON object with each run and the ranges.
+steps; ``rewards`` is every step's mean (the learning curve). Usage:
+``python benchmarks/train_grpo.py [--steps 20 --repeats 3 --workers 0]``; the last
+line is one JSON object with each run and the ranges.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+STEP = re.compile(r"step +\d+ +reward (?P<reward>[-0-9.]+)")
 
 
 def one_run(steps: int, seed: int, workers: int, timeout_s: float) -> dict[str, Any]:
@@ -35,10 +38,12 @@ def one_run(steps: int, seed: int, workers: int, timeout_s: float) -> dict[str, 
     if done.returncode != 0:
         raise SystemExit(f"Expects the example to succeed, actual: exit {done.returncode}\n"
                          f"{done.stderr[-2000:]}")
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    lines = done.stdout.strip().splitlines()
+    summary = json.loads(lines[-1])
     return {"seed": seed, "seconds": round(seconds, 1),
             "first_reward": round(summary["first_reward"], 3),
-            "last_reward": round(summary["last_reward"], 3)}
+            "last_reward": round(summary["last_reward"], 3),
+            "rewards": [float(m["reward"]) for m in map(STEP.match, lines) if m]}
 
 
 def span(runs: list[dict[str, Any]], key: str) -> list[float]:

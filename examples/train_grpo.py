@@ -89,14 +89,14 @@ def served_policy(model_dir: Path) -> HFPolicy:
     return HFPolicy(model_dir)
 
 
-async def train_on_ray(workers: int, model_dir: Path, store: Path, concurrency: int,
+async def train_on_ray(workers: int, model_dir: Path, concurrency: int,
                        options: dict[str, Any]) -> list[TrainLog]:
     """``train`` with its rollouts on Ray workers and its weights pushed to the policy actor."""
     from webresearch.distributed import RayConfig, RayRunner
 
     runner = RayRunner(options["make_env"], functools.partial(served_policy, model_dir),
                        RayConfig(workers=workers, chunk_size=4, serve_policy=True),
-                       concurrency=concurrency, store=str(store))
+                       concurrency=concurrency)
     async with runner:
         assert isinstance(runner, Runner)  # the same interface as the local runner's
         return await train(
@@ -194,7 +194,7 @@ def main() -> None:
         if args.overlap:
             logs = asyncio.run(train_overlapped(args, model_dir, options))
         elif args.workers:
-            logs = asyncio.run(train_on_ray(args.workers, model_dir, args.out / "store",
+            logs = asyncio.run(train_on_ray(args.workers, model_dir,
                                             args.groups * args.group_size, options))
         else:
             logs = asyncio.run(train(**options))

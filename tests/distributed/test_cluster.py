@@ -114,7 +114,7 @@ class CountingOracle(OraclePolicy):
 
 async def rollout_on_every_worker(make_env: Any, make_policy: Any, tasks: Sequence[Any],
                                   config: RolloutConfig, ray_config: RayConfig,
-                                  store: str | None = None) -> Any:
+                                  store: ReplayStore | None = None) -> Any:
     """``ray_rollout``, once every worker runs."""
     async with RayRunner(make_env, make_policy, ray_config, concurrency=config.concurrency,
                          store=store) as runner:
@@ -152,7 +152,7 @@ def test_the_store_lives_on_the_drivers_node_only(cluster: Three, tmp_path: Path
     async def scenario() -> tuple[Any, list[list[str]], list[str], str]:
         async with RayRunner(functools.partial(sim_env, where), oracle,
                              RayConfig(address=cluster.address, workers=3, chunk_size=4),
-                             concurrency=12, store=str(store)) as runner:
+                             concurrency=12, store=driver_store) as runner:
             await all_started(runner)
             report = await runner.run(TASKS, config)
             assert runner.store_actor is not None, "auto chose workers writing on a cluster"
@@ -160,7 +160,8 @@ def test_the_store_lives_on_the_drivers_node_only(cluster: Three, tmp_path: Path
             writer = open_files(await runner.store_actor.pid.remote())
             return report, workers, writer, await runner.store_actor.node.remote()
 
-    report, workers, writer, writer_node = asyncio.run(scenario())
+    with ReplayStore(store) as driver_store:
+        report, workers, writer, writer_node = asyncio.run(scenario())
     assert writer_node == node_id() == LocalCluster.node_id(cluster.local.head)
     assert len(nodes_in(where)) == 3  # a worker on every node ran episodes
     inside = str(store.resolve())
@@ -269,10 +270,11 @@ def test_a_node_that_dies_mid_run_loses_nothing_and_a_new_node_gets_work(
     def roll() -> None:  # in a thread: Ray starts a node from the main thread only
         try:
             config = RolloutConfig(keep_results=True, episodes=300, concurrency=12, progress=False)
-            reports.append(asyncio.run(ray_rollout(
-                functools.partial(sim_env, where), slow, TASKS, config,
-                RayConfig(address=cluster.address, workers=3, chunk_size=4),
-                store=str(tmp_path / "store"))))
+            with ReplayStore(tmp_path / "store") as store:
+                reports.append(asyncio.run(ray_rollout(
+                    functools.partial(sim_env, where), slow, TASKS, config,
+                    RayConfig(address=cluster.address, workers=3, chunk_size=4),
+                    store=store)))
         except BaseException as exc:
             failures.append(exc)
 

@@ -98,14 +98,13 @@ class SlowOracle(OraclePolicy):
 def test_every_episode_runs_once_and_is_recorded_once(workers: int, tmp_path: Path) -> None:
     config = RolloutConfig(keep_results=True, episodes=60, group_size=3, concurrency=8,
                            progress=False)
-    report = asyncio.run(ray_rollout(sim_env, oracle, TASKS, config,
-                                     RayConfig(workers=workers, chunk_size=4),
-                                     store=str(tmp_path)))
+    with ReplayStore(tmp_path) as store:
+        report = asyncio.run(ray_rollout(sim_env, oracle, TASKS, config,
+                                         RayConfig(workers=workers, chunk_size=4), store=store))
+        stored = list(store.episodes(report.run_id))
     assert len(report.results) == 60
     assert {r.f1 for r in report.results} == {1.0}
     assert [r.group for r in report.results[:6]] == [0, 1, 2, 0, 1, 2]
-    with ReplayStore(tmp_path) as store:
-        stored = store.episodes(report.run_id)
     assert sorted(e.episode_id for e in stored) == sorted(r.episode_id for r in report.results)
 
 
@@ -118,12 +117,13 @@ def test_the_driver_streams_episodes_and_keeps_none_by_default(tmp_path: Path) -
     seen: list[str] = []
     config = RolloutConfig(episodes=24, concurrency=8, progress=False)
 
-    async def run() -> Any:
+    async def run(store: ReplayStore) -> Any:
         async with RayRunner(sim_env, oracle, RayConfig(workers=1, chunk_size=4),
-                             concurrency=8, store=str(tmp_path)) as runner:
+                             concurrency=8, store=store) as runner:
             return await runner.run(TASKS, config, on_episode=lambda e: seen.append(e.episode_id))
 
-    report = asyncio.run(run())
+    with ReplayStore(tmp_path) as store:
+        report = asyncio.run(run(store))
     assert len(seen) == len(set(seen)) == 24 and report.summary.episodes == 24
     assert report.kept is None
     with pytest.raises(StateError, match="keep_results=True"):
@@ -157,9 +157,9 @@ def test_a_killed_worker_loses_nothing_and_records_nothing_twice(tmp_path: Path,
     thread = threading.Thread(target=killer)
     thread.start()
     config = RolloutConfig(keep_results=True, episodes=160, concurrency=16, progress=False)
-    report = asyncio.run(ray_rollout(env, slow, TASKS, config,
-                                     RayConfig(workers=2, chunk_size=4, store_writer=store_writer),
-                                     store=str(store)))
+    with ReplayStore(store) as s:
+        report = asyncio.run(ray_rollout(env, slow, TASKS, config, RayConfig(
+            workers=2, chunk_size=4, store_writer=store_writer), store=s))
     thread.join()
     assert killed, "the test never killed a worker"
     assert len(report.results) == 160 and {r.f1 for r in report.results} == {1.0}
@@ -292,12 +292,13 @@ def test_a_runner_serves_many_rollouts_and_loads_weights(tiny_model: Path,
                            sampling=SamplingParams(temperature=1.0, max_tokens=4))
 
     async def scenario() -> tuple[list[object], list[object]]:
-        async with RayRunner(env, policy, RayConfig(workers=2, chunk_size=1, serve_policy=True),
-                             concurrency=4, store=str(tmp_path / "store")) as runner:
-            first = await runner.run(TASKS, config)
-            await runner.load_weights(new.state_dict())
-            second = await runner.run(TASKS, config, policy_version=1)
         with ReplayStore(tmp_path / "store") as store:
+            async with RayRunner(env, policy, RayConfig(workers=2, chunk_size=1,
+                                                        serve_policy=True),
+                                 concurrency=4, store=store) as runner:
+                first = await runner.run(TASKS, config)
+                await runner.load_weights(new.state_dict())
+                second = await runner.run(TASKS, config, policy_version=1)
             versions = {e.policy_version for e in store.episodes()
                         if e.episode_id in {r.episode_id for r in second.results}}
         assert versions == {1}  # recorded with the version the caller gave

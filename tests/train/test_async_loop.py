@@ -1,7 +1,7 @@
 """Asynchronous GRPO on a simulated accelerator: staleness bound, back-pressure, failures, restart.
 
-``python -m tests.train.test_async_loop STORE CHECKPOINTS STEPS`` runs the loop that the
-restart test kills and resumes.
+``python -m tests.train.test_async_loop STORE CHECKPOINTS STEPS STALENESS`` runs the loop
+that the restart test kills and resumes.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from webresearch.replay.store import ReplayStore
 from webresearch.rollout import LocalRunner, RolloutConfig, RolloutReport
 from webresearch.sim.web import SimWeb
 from webresearch.tasks import Task
-from webresearch.train import AsyncConfig, AsyncStepLog, train, train_async
+from webresearch.train import AsyncConfig, AsyncStepLog, TrainConfig, train, train_async
 from webresearch.train.checkpoints import Checkpoint
 from webresearch.train.simulated import GenerationCost, SimulatedLearner, SimulatedPolicy
 
@@ -165,35 +165,50 @@ def test_misuse_is_refused(tmp_path: Path) -> None:
             run(store, config, policy=policy, learner=learner)
         with pytest.raises(ConfigError, match=re.escape("a policy or a runner, actual: neither")):
             run(store, config, policy=None)
-        with pytest.raises(ConfigError, match=re.escape("TrainConfig (train_async takes an "
-                                                        "AsyncConfig), actual: AsyncConfig")):
-            asyncio.run(train(policy=policy, learner=learner, make_env=make_env,  # type: ignore[arg-type]
-                              tasks=[], store=store, config=config))
+        with pytest.raises(ConfigError, match=re.escape("actual: the learner's model")):
+            asyncio.run(train(policy=policy, learner=learner, make_env=make_env, tasks=TASKS,
+                              store=store, config=config))  # an AsyncConfig's bound holds
+        with pytest.raises(ConfigError, match=re.escape("tasks to roll out, actual: none")):
+            asyncio.run(train(policy=policy, learner=learner, make_env=make_env, tasks=[],
+                              store=store, config=TrainConfig(steps=1, groups_per_step=1,
+                                                              group_size=2)))
+        assert store.runs() == []  # refused before anything was recorded
 
 
 # ---------------------------------------------------------------- kill and restart
-def child(store_dir: str, checkpoints: str, steps: str) -> None:
-    """The run the restart test kills: a step's line is printed once it is checkpointed."""
-    config = AsyncConfig(steps=int(steps), groups_per_step=2, group_size=2, max_staleness=1,
-                         group_deadline_s=1.0, poll_s=0.05, checkpoint_dir=Path(checkpoints),
-                         keep_checkpoints=None)
+def child(store_dir: str, checkpoints: str, steps: str, staleness: str) -> None:
+    """The run the restart test kills: a step's line is printed once it is checkpointed;
+    ``train`` when synchronous (staleness 0), ``train_async`` otherwise."""
+    config = TrainConfig(steps=int(steps), groups_per_step=2, group_size=2,
+                         max_staleness=int(staleness), group_deadline_s=1.0, poll_s=0.05,
+                         checkpoint_dir=Path(checkpoints), keep_checkpoints=None)
     with ReplayStore(store_dir) as store:
-        run(store, config, on_step=lambda log: print(f"step {log.log.metrics.step}", flush=True))
+        if config.max_staleness == 0:
+            policy, learner = simulated()
+            asyncio.run(train(policy=policy, learner=learner, make_env=make_env, tasks=TASKS,
+                              store=store, config=config,
+                              on_step=lambda log: print(f"step {log.metrics.step}", flush=True)))
+        else:
+            run(store, config,
+                on_step=lambda log: print(f"step {log.log.metrics.step}", flush=True))
 
 
-def start(tmp_path: Path, steps: int) -> subprocess.Popen[str]:
+def start(tmp_path: Path, steps: int, staleness: int) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "tests.train.test_async_loop",
-                             str(tmp_path / "store"), str(tmp_path / "ckpt"), str(steps)],
+                             str(tmp_path / "store"), str(tmp_path / "ckpt"), str(steps),
+                             str(staleness)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": PYTHONPATH})
 
 
-def test_a_killed_learner_resumes_where_it_read(tmp_path: Path) -> None:
-    """Killed (SIGKILL) mid-run and restarted from its checkpoint, the learner trains on
-    no group twice and skips none that is not stale; the first run's groups that were
-    waiting in the store are trained on (or skipped, stale) by the second."""
+@pytest.mark.parametrize("staleness", [0, 1], ids=["train", "train_async"])
+def test_a_killed_learner_resumes_where_it_read(tmp_path: Path, staleness: int) -> None:
+    """Killed (SIGKILL) mid-run and restarted from its checkpoint, the learner, synchronous
+    or not, carries on to the same step count, trains on no group twice and skips none
+    that is not stale; the first run's groups that were waiting in the store are trained
+    on (or skipped, stale) by the second."""
     steps = 24
-    first = start(tmp_path, steps)
+    first = start(tmp_path, steps, staleness)
     try:
         deadline = time.monotonic() + 240
         while len(list((tmp_path / "ckpt").glob("step-*"))) < 5:
@@ -206,7 +221,7 @@ def test_a_killed_learner_resumes_where_it_read(tmp_path: Path) -> None:
         first.kill()
         first.communicate()
     kept = len(list((tmp_path / "ckpt").glob("step-*")))
-    second = start(tmp_path, steps)
+    second = start(tmp_path, steps, staleness)
     try:
         out, err = second.communicate(timeout=300)
     finally:
@@ -219,7 +234,7 @@ def test_a_killed_learner_resumes_where_it_read(tmp_path: Path) -> None:
     skipped = [s for c in checkpoints for s in c.skipped]
     assert len(trained) == len(set(trained)) == 2 * steps
     assert not set(trained) & {s.group_id for s in skipped}
-    assert all(s.learner_version - s.version > 1 for s in skipped)
+    assert all(s.learner_version - s.version > staleness for s in skipped)
     with ReplayStore(tmp_path / "store") as store:
         recorded = groups_in(store)
     first_token = checkpoints[0].trained[0].split("-")[0]

@@ -52,7 +52,7 @@ class RayConfig:
     chunk_size: int = 16
     """Episodes per request to a worker: what a dead worker's loss re-runs at most."""
     store_writer: str = "auto"
-    """Who writes episodes to the store: ``"workers"``, each into the store directory
+    """Who writes episodes to the store: ``"workers"``, each into the store's directory
     itself (it must be on a disk every worker reaches: one node, or a shared filesystem
     that SQLite can lock), ``"actor"``, one writer actor on the driver's node that every
     worker sends its episodes to (any cluster: no node but the driver's touches the
@@ -105,12 +105,14 @@ class RayRunner:
             ``ray_config.serve_policy``, once in a shared actor.
         ray_config: Cluster address, workers, chunking, policy serving, restarts.
         concurrency: Episodes in flight across all workers.
-        store: Directory of the replay store to record into (``None``: no recording).
+        store: The replay store to record into (``None``: no recording); the workers or
+            the store actor open its directory in their own processes. It stays the
+            caller's to close.
     """
 
     def __init__(self, make_env: Callable[[], WebResearchEnv], make_policy: Callable[[], Policy],
                  ray_config: RayConfig | None = None, *, concurrency: int = 64,
-                 store: str | None = None) -> None:
+                 store: ReplayStore | None = None) -> None:
         self.make_env, self.make_policy = make_env, make_policy
         self.ray_config = ray_config or RayConfig()
         self.concurrency, self.store = concurrency, store
@@ -146,7 +148,7 @@ class RayRunner:
             name=name, namespace=NAMESPACE, num_cpus=0, max_concurrency=1000, **here).remote()
         if self.store is not None and self._store_writer(ray) == "actor":
             self.store_actor = ray.remote(StoreServer).options(
-                num_cpus=0, max_concurrency=1000, **here).remote(self.store)
+                num_cpus=0, max_concurrency=1000, **here).remote(self.store.directory)
         make_policy = self.make_policy
         if self.ray_config.serve_policy:
             config = self.ray_config
@@ -160,11 +162,14 @@ class RayRunner:
         self.per_worker = math.ceil(self.concurrency / n)
         worker_class = ray.remote(RolloutWorker).options(
             num_cpus=self.ray_config.worker_cpus, max_concurrency=100_000)
-        store = self.store_actor if self.store_actor is not None else self.store
+        directory = None  # the workers write into it, unless the store actor does
+        if self.store is not None and self.store_actor is None:
+            directory = self.store.directory
 
         def spawn() -> Any:
             return worker_class.remote(self.make_env, make_policy, concurrency=self.per_worker,
-                                       store=store, rate_authority=name)
+                                       store_dir=directory, store_actor=self.store_actor,
+                                       rate_authority=name)
 
         self._spawn = spawn
         for _ in range(n):
@@ -237,19 +242,13 @@ class RayRunner:
         if self.store_actor is not None:
             run_id: str = await self.store_actor.open_run.remote(run)
             return run_id
-        if self.store is None:
-            return ""
-        with ReplayStore(self.store) as store:
-            return open_run(store, run)
+        return open_run(self.store, run) if self.store is not None else ""
 
     async def _recorded(self, episode_ids: list[str]) -> list[EpisodeRecord]:
         if self.store_actor is not None:
             found: list[EpisodeRecord] = await self.store_actor.stored.remote(episode_ids)
             return found
-        if self.store is not None:
-            with ReplayStore(self.store) as store:
-                return StoreServer.find(store, episode_ids)
-        return []
+        return StoreServer.find(self.store, episode_ids) if self.store is not None else []
 
     async def load_weights(self, state_dict: dict[str, Any]) -> None:
         """Give the shared policy new weights (needs ``serve_policy``)."""
@@ -286,7 +285,7 @@ async def ray_rollout(
     config: RolloutConfig | None = None,
     ray_config: RayConfig | None = None,
     *,
-    store: str | None = None,
+    store: ReplayStore | None = None,
     run: RunRecord | None = None,
     policy_version: int = 0,
 ) -> RolloutReport:
@@ -301,7 +300,7 @@ async def ray_rollout(
             ``ray_config.serve_policy``, once in a shared actor.
         tasks, config: As for :func:`~webresearch.rollout.rollout`.
         ray_config: Cluster address, workers, chunking, policy serving, restarts.
-        store: Directory of the replay store to record into (``None``: no recording).
+        store: The replay store to record into (``None``: no recording).
         run: The run to record under (created if new; a new run by default).
         policy_version: Which weights produced the episodes.
     """

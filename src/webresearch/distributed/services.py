@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from webresearch.distributed.cluster import NAMESPACE, node_id, require_ray
@@ -108,7 +109,7 @@ class StoreServer:
     driver's), and a store there serves a whole cluster.
     """
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: Path) -> None:
         self.store = ReplayStore(directory)
         self.writer: EpisodeWriter | None = EpisodeWriter(self.store)
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from webresearch.distributed.services import RayAuthority
@@ -37,7 +38,7 @@ class Settings:
 
 class RolloutWorker:
     """Ray actor body: runs chunks of episodes, ``concurrency`` at a time, and records each
-    finished episode before reporting it done: into the store directory itself (group
+    finished episode before reporting it done: into the store's directory itself (group
     commit in a thread, as the local runner does) or through the run's store actor.
 
     Envs are made on demand and reused; the policy is built once in the worker (a
@@ -46,13 +47,13 @@ class RolloutWorker:
     """
 
     def __init__(self, make_env: Callable[[], WebResearchEnv], make_policy: Callable[[], Policy],
-                 *, concurrency: int, store: str | Any = None,
+                 *, concurrency: int, store_dir: Path | None = None, store_actor: Any = None,
                  rate_authority: str | None = None) -> None:
         if rate_authority is not None:  # the run's authority actor, for every live web here
             use_authority(RayAuthority(rate_authority))
         self.make_env = make_env
-        self.writer = EpisodeWriter(ReplayStore(store)) if isinstance(store, str) else None
-        self.store: Any = None if isinstance(store, str) else store  # the store actor
+        self.writer = EpisodeWriter(ReplayStore(store_dir)) if store_dir is not None else None
+        self.store_actor = store_actor
         self.policy = make_policy()
         self.slots = asyncio.Semaphore(concurrency)
         self.idle: list[WebResearchEnv] = []
@@ -83,8 +84,8 @@ class RolloutWorker:
                 self.idle.append(env)
         if self.writer is not None:
             await self.writer.write(record)
-        elif self.store is not None:
-            await self.store.write.remote(record)
+        elif self.store_actor is not None:
+            await self.store_actor.write.remote(record)
         self.trimmer.tick()
         return record
 

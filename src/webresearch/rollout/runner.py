@@ -26,12 +26,16 @@ class Runner(Protocol):
     are in this process or others).
     """
 
+    store: ReplayStore | None
+    """Where the runner records each episode as it ends; ``None``: it only hands them back
+    (the training loop's producers then record them under the ids of their groups)."""
+
     async def run(self, tasks: Sequence[Task], config: RolloutConfig | None = None, *,
                   run: RunRecord | None = None, policy_version: int = 0,
                   on_episode: Callable[[EpisodeRecord], None] | None = None) -> RolloutReport:
-        """Run ``tasks`` as ``config`` schedules them, recorded under ``run``; each
-        finished episode goes to ``on_episode`` (kept in the report only with
-        ``config.keep_results``)."""
+        """Run ``tasks`` as ``config`` schedules them, recorded in :attr:`store` under
+        ``run``; each finished episode goes to ``on_episode`` (kept in the report, in
+        schedule order, only with ``config.keep_results``)."""
         ...
 
     async def load_weights(self, state_dict: dict[str, Any]) -> None:

@@ -1,10 +1,17 @@
-"""Training: GRPO's loss and learner, and the loops (synchronous, asynchronous) that learn."""
+"""Training: GRPO's loss and learner, and the loop (synchronous or asynchronous) that learns."""
 
 from __future__ import annotations
 
-from webresearch.train.async_loop import AsyncConfig, AsyncStepLog, Learner, train_async
 from webresearch.train.learner import GRPOConfig, GRPOLearner, StepMetrics, add_lora
-from webresearch.train.loop import TrainConfig, TrainLog, train
+from webresearch.train.loop import (
+    AsyncConfig,
+    AsyncStepLog,
+    Learner,
+    TrainConfig,
+    TrainLog,
+    train,
+    train_async,
+)
 from webresearch.train.loss import LOSS_TYPES, LossConfig, group_advantages, grpo_loss
 
 __all__ = ["LOSS_TYPES", "AsyncConfig", "AsyncStepLog", "GRPOConfig", "GRPOLearner", "Learner",

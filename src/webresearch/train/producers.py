@@ -1,11 +1,12 @@
-"""Producers of asynchronous GRPO: groups rolled out without pause, under a back-pressure gate.
+"""Producers of GRPO groups: rolled out without pause, under a back-pressure gate.
 
-Each producer rolls out one group at a time through a :class:`~webresearch.rollout.Runner`
-(local or Ray) with the weights the policy serves now, and records the group's episodes
+Each producer rolls out groups through a :class:`~webresearch.rollout.Runner` (local or
+Ray) with the weights the policy serves now, ``per_call`` groups a call (the step's
+groups together when synchronous, one at a time otherwise), and records their episodes
 in the store under ids that name the group (:class:`~webresearch.replay.cursor.GroupKey`)
 with the policy version that sampled them. A group is *outstanding* from its start
 until the learner has resolved it (trained on it and pushed the new weights, or skipped
-it as too stale) and its producer is done with it. Producers start a group only while
+it as too stale) and its producer is done with it. Producers start groups only while
 fewer than ``limit`` are outstanding: with ``limit = (max_staleness + 1) * groups_per_step``
 a group started now is consumed at most ``max_staleness`` learner steps later unless it
 is overtaken by younger ones (then the learner skips it), and memory holds at most
@@ -20,13 +21,13 @@ import itertools
 import logging
 from collections.abc import Iterable, Sequence
 
-from webresearch.errors import ConfigError
 from webresearch.replay.cursor import GroupKey
 from webresearch.replay.schema import RunRecord, new_id
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.writer import EpisodeWriter
-from webresearch.rollout import RolloutConfig, Runner
+from webresearch.rollout import Runner
 from webresearch.tasks import Task
+from webresearch.train.config import TrainConfig
 
 __all__ = ["GroupProducers"]
 
@@ -34,31 +35,25 @@ logger = logging.getLogger(__name__)
 
 
 class GroupProducers:
-    """``limit`` producer coroutines that keep groups coming while the gate lets them.
+    """Producer coroutines that keep groups coming while the gate lets them.
 
     Args:
-        runner: Runs one group per call; it must not record (``store=None``): the
-            producers record the group under its own ids.
+        runner: Runs the groups; it must not record (``runner.store is None``): the
+            producers record each group under its own ids.
         tasks: Cycled through, a group per task.
         store, run: Where the groups are recorded.
-        rollout: The group's rollout settings (``group_size``, deadline, sampling).
-        limit: Groups outstanding at most (the back-pressure bound).
+        config: The rollout (:meth:`~webresearch.train.TrainConfig.rollout`), the groups
+            a call rolls out and the most outstanding (``groups_per_call``,
+            ``pending_limit``).
         outstanding: Groups already outstanding at the start (unresolved in the store).
         version: The policy version the runner serves at the start.
     """
 
     def __init__(self, runner: Runner, tasks: Sequence[Task], store: ReplayStore, run: RunRecord,
-                 *, rollout: RolloutConfig, limit: int, outstanding: int = 0,
-                 version: int = 0) -> None:
-        if getattr(runner, "store", None) is not None:
-            raise ConfigError("Expects a runner that does not record (store=None): the "
-                              "producers record each group under its own ids, actual: a "
-                              "runner with a store")
-        if not tasks or limit < 1:
-            raise ConfigError(f"Expects tasks and limit >= 1, actual: {len(tasks)} tasks, "
-                              f"limit {limit}")
+                 config: TrainConfig, *, outstanding: int = 0, version: int = 0) -> None:
         self.runner, self.store, self.run_record = runner, store, run
-        self.rollout, self.limit = rollout, limit
+        self.rollout, self.limit = config.rollout(), config.pending_limit
+        self.per_call = min(config.groups_per_call, self.limit)
         self.outstanding = outstanding
         """Groups started (or found unresolved) and not yet released."""
         self.version = version
@@ -79,9 +74,9 @@ class GroupProducers:
 
     # ------------------------------------------------------------- lifecycle
     def start(self) -> None:
-        """Start the producers (as many as groups may be outstanding)."""
+        """Start the producers (enough to keep ``limit`` groups outstanding)."""
         self._workers = [asyncio.create_task(self._produce(), name=f"producer-{i}")
-                         for i in range(self.limit)]
+                         for i in range(-(-self.limit // self.per_call))]
 
     def check(self) -> None:
         """Raise what a producer died of, if one did."""
@@ -109,40 +104,45 @@ class GroupProducers:
                     self.outstanding -= 1
             self._gate.notify_all()
 
-    async def _admit(self) -> tuple[GroupKey, int]:
+    async def _admit(self) -> tuple[list[GroupKey], int]:
+        """Up to ``per_call`` new groups, as many as the gate lets through; their version."""
         async with self._gate:
             await self._gate.wait_for(lambda: self.outstanding < self.limit)
-            self.outstanding += 1
-            self.started += 1
-            key = GroupKey(self.token, next(self._numbers))
-            self._running.add(key)
-            return key, self.version
+            n = min(self.per_call, self.limit - self.outstanding)
+            self.outstanding += n
+            self.started += n
+            keys = [GroupKey(self.token, next(self._numbers)) for _ in range(n)]
+            self._running.update(keys)
+            return keys, self.version
 
-    async def _finish(self, key: GroupKey) -> None:
+    async def _finish(self, keys: list[GroupKey]) -> None:
         async with self._gate:
-            self._running.discard(key)
-            if key in self._released_early:
-                self._released_early.discard(key)
-                self.outstanding -= 1
-                self._gate.notify_all()
+            for key in keys:
+                self._running.discard(key)
+                if key in self._released_early:
+                    self._released_early.discard(key)
+                    self.outstanding -= 1
+                    self._gate.notify_all()
 
     # -------------------------------------------------------------- producing
     async def _produce(self) -> None:
         while True:
-            key, version = await self._admit()
+            keys, version = await self._admit()
             try:
-                await self._group(key, version, next(self._tasks))
+                await self._groups(keys, version, [next(self._tasks) for _ in keys])
             finally:
-                await self._finish(key)
+                await self._finish(keys)
 
-    async def _group(self, key: GroupKey, version: int, task: Task) -> None:
-        """Roll out one group with the weights of ``version`` and record it under ``key``."""
-        report = await self.runner.run([task], self.rollout, run=self.run_record,
+    async def _groups(self, keys: list[GroupKey], version: int, tasks: list[Task]) -> None:
+        """Roll out one group of each task with the weights of ``version``; record them."""
+        report = await self.runner.run(tasks, self.rollout, run=self.run_record,
                                        policy_version=version)
+        size = self.rollout.group_size  # the results are in schedule order: group by group
         episodes = [dataclasses.replace(e, run_id=self.run_record.run_id,
-                                        episode_id=key.episode_id(e.group))
-                    for e in report.results]
+                                        episode_id=keys[i // size].episode_id(e.group))
+                    for i, e in enumerate(report.results)]
         await asyncio.gather(*(self._writer.write(e) for e in episodes))
-        self.committed += 1
+        self.committed += len(keys)
         self.arrived.set()
-        logger.debug("group %s (task %s, version %d) recorded", key.id, task.id, version)
+        logger.debug("groups %s (tasks %s, version %d) recorded", [k.id for k in keys],
+                     [t.id for t in tasks], version)
