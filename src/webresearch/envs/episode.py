@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from webresearch.net.urls import normalize_url
 from webresearch.tasks import Task
-from webresearch.web.base import Page
+from webresearch.web.base import Page, SearchResults
 from webresearch.web.calls import WebCall
+from webresearch.web.reader import Extract
 
 __all__ = ["EpisodeState", "StepTiming"]
 
@@ -31,7 +34,7 @@ class StepTiming:
 
 @dataclass(slots=True)
 class EpisodeState:
-    """Everything one episode has done so far.
+    """Everything one episode has done so far; it changes only through its methods.
 
     Attributes:
         task: The task being researched.
@@ -77,6 +80,86 @@ class EpisodeState:
     url_queries: dict[str, str] = field(default_factory=dict)
     memory: list[str] = field(default_factory=list)
     reader_tokens: int = 0
+
+    # ---------------------------------------------- the episode's transitions
+    # Every write to an episode's state is one of these methods (tests/envs/test_episode.py).
+
+    def begin_step(self) -> None:
+        """Start a step (an action, a direct tool call or an answer): no web calls yet."""
+        self.step_calls = []
+
+    def act(self, text: str) -> None:
+        """Record the agent's text for a turn, as a response and in the transcript."""
+        self.responses.append(text)
+        self.transcript.append(("assistant", text))
+
+    def observe(self, text: str) -> None:
+        """Record an observation the agent is shown, in the transcript."""
+        self.transcript.append(("user", text))
+
+    def spend_turn(self, *, tool_call: bool) -> None:
+        """Count a turn that is not the answer: a tool call, or a retried invalid action."""
+        self.turns += 1
+        if tool_call:
+            self.tool_calls += 1
+
+    def note_error(self, *messages: str) -> None:
+        """Record world failures met and invalid actions."""
+        self.errors.extend(messages)
+
+    def time_step(self, timing: StepTiming) -> None:
+        """Record how long a step took."""
+        self.timings.append(timing)
+
+    def end(self) -> None:
+        """Mark the episode ended."""
+        self.done = True
+
+    def call_web(self, call: WebCall) -> None:
+        """Record a web call of the current step (search, fetch or read)."""
+        self.step_calls.append(call)
+
+    def searched(self, queries: Sequence[str], results: Sequence[SearchResults]) -> None:
+        """Record a search call: its queries, its failures, and the URLs its results hold
+        (both as given and normalised; the latest results replace the previous ones)."""
+        self.queries.extend(queries)
+        self.latest_results = set()
+        for result in results:
+            self.count_cache(result.from_cache)
+            if result.error is not None:
+                self.errors.append(f"search {result.query!r}: {result.error}")
+            for hit in result.hits:
+                self.latest_results |= {hit.url, normalize_url(hit.url)}
+                self.url_queries[hit.url] = result.query
+        self.result_urls |= self.latest_results
+
+    def fetched(self, url: str, page: Page, segments: list[str]) -> None:
+        """Keep a page fetched for ``url`` and its segments, once per episode."""
+        self.segments[url] = (page, segments)
+        self.count_cache(page.from_cache)
+
+    def visit(self, url: str) -> None:
+        """Record ``url`` as browsed (once, in order)."""
+        if url not in self.urls_visited:
+            self.urls_visited.append(url)
+
+    def shown(self, url: str, index: int) -> None:
+        """Record that segment ``index`` of ``url`` was shown (or read): the next is next."""
+        self.next_segment[url] = index + 1
+
+    def begin_reading(self) -> None:
+        """Start a browse step's reading: no reader tokens spent yet."""
+        self.reader_tokens = 0
+
+    def read(self, call: WebCall, extract: Extract) -> None:
+        """Record one reading of a segment: the call, its tokens and whether it was cached."""
+        self.step_calls.append(call)
+        self.reader_tokens += extract.tokens
+        self.count_cache(extract.from_cache)
+
+    def remember(self, information: str) -> None:
+        """Keep what the reading agent extracted, for its later readings."""
+        self.memory.append(information)
 
     def count_cache(self, hit: bool) -> None:
         """Count one web response as served from a cache (``hit``) or not."""

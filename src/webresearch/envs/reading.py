@@ -40,8 +40,9 @@ def refusal(url: str, state: EpisodeState, scope: str) -> str | None:
 
     Example:
         >>> from webresearch.tasks import Task
-        >>> state = EpisodeState(task=Task(id="t", question="Q?", answers=("a",)))
-        >>> state.latest_results = state.result_urls = {"https://a.test/x"}
+        >>> urls = {"https://a.test/x"}
+        >>> state = EpisodeState(task=Task(id="t", question="Q?", answers=("a",)),
+        ...                      latest_results=urls, result_urls=urls)
         >>> refusal("https://a.test/x", state, "latest") is None
         True
         >>> refusal("https://b.test/", state, "latest")
@@ -112,14 +113,14 @@ class PageReader:
                 note = "Stopped: this step's reader token budget is spent."
                 break
             extract = await self._read(page, url, index, segments, state)
-            state.next_segment[url] = index + 1
+            state.shown(url, index)
             if extract.error is not None:
-                state.errors.append(f"read {url}: {extract.error}")
+                state.note_error(f"read {url}: {extract.error}")
                 note = f"The reader failed on segment {index + 1}: {extract.error}"
                 break
             if extract.information:
                 extracts.append(extract.information)
-                state.memory.append(extract.information)
+                state.remember(extract.information)
             if not extract.page_down:
                 break
         else:
@@ -137,8 +138,6 @@ class PageReader:
             total=len(segments), segment=segments[index])
         start = time.perf_counter()
         extract = await self.reader.read(request)
-        state.step_calls.append(WebCall("read", request.key, extract, 0,
-                                        time.perf_counter() - start))
-        state.reader_tokens += extract.tokens
-        state.count_cache(extract.from_cache)
+        state.read(WebCall("read", request.key, extract, 0, time.perf_counter() - start),
+                   extract)
         return extract

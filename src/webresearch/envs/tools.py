@@ -12,7 +12,6 @@ from webresearch.envs.config import EnvConfig
 from webresearch.envs.episode import EpisodeState
 from webresearch.envs.formats import ActionFormat, ToolCall
 from webresearch.envs.reading import PageReader, refusal
-from webresearch.net.urls import normalize_url
 from webresearch.web.base import Page, SearchResults, WebBackend
 from webresearch.web.calls import WebCall
 from webresearch.web.reader import Reader
@@ -83,21 +82,11 @@ class ToolRunner:
         async def search(query: str) -> SearchResults:
             start = time.perf_counter()
             results = await self.web.search(query, k=k)
-            state.step_calls.append(WebCall("search", query, results, k,
-                                            time.perf_counter() - start))
+            state.call_web(WebCall("search", query, results, k, time.perf_counter() - start))
             return results
 
         results: list[SearchResults] = await _gather(search, queries)
-        state.queries.extend(queries)
-        state.latest_results = set()
-        for result in results:
-            state.count_cache(result.from_cache)
-            if result.error is not None:
-                state.errors.append(f"search {result.query!r}: {result.error}")
-            for hit in result.hits:
-                state.latest_results |= {hit.url, normalize_url(hit.url)}
-                state.url_queries[hit.url] = result.query
-        state.result_urls |= state.latest_results
+        state.searched(queries, results)
         return self.format.render_search(results)
 
     async def _browse(self, urls: Sequence[str], state: EpisodeState) -> str:
@@ -107,7 +96,7 @@ class ToolRunner:
         async def fetch(url: str) -> Page:
             start = time.perf_counter()
             page = await self.web.fetch(url)
-            state.step_calls.append(WebCall("fetch", url, page, 0, time.perf_counter() - start))
+            state.call_web(WebCall("fetch", url, page, 0, time.perf_counter() - start))
             return page
 
         if new:
@@ -115,12 +104,11 @@ class ToolRunner:
             size = (self.config.segment_chars if self.reading is None
                     else self.config.reader_segment_chars)
             for url, page in zip(new, pages, strict=True):
-                state.segments[url] = (page, split_segments(page.text, size) if page.ok else [])
-                state.count_cache(page.from_cache)
-        state.errors.extend(refused.values())
+                state.fetched(url, page, split_segments(page.text, size) if page.ok else [])
+        state.note_error(*refused.values())
         if self.reading is None:
             return "\n\n".join(refused.get(u) or self._read(u, state) for u in urls)
-        state.reader_tokens = 0
+        state.begin_reading()
         unique = [u for u in dict.fromkeys(urls) if u not in refused]
         reading = self.reading
         bodies = await _gather(lambda u: self._read_with(reading, u, state), unique)
@@ -131,20 +119,18 @@ class ToolRunner:
         page, _ = state.segments[url]
         if not page.ok:
             return self._read(url, state)  # the fetch failed: say so, as without a reader
-        if url not in state.urls_visited:
-            state.urls_visited.append(url)
+        state.visit(url)
         return await reading.browse(url, state)
 
     def _read(self, url: str, state: EpisodeState) -> str:
         page, segments = state.segments[url]
         if not page.ok:
             error = page.error or f"HTTP {page.status}"
-            state.errors.append(f"browse {url}: {error}")
+            state.note_error(f"browse {url}: {error}")
             return f"Could not read {url}: {error}"
-        if url not in state.urls_visited:
-            state.urls_visited.append(url)
+        state.visit(url)
         index = state.next_segment.get(url, 0)
         if index >= len(segments):
             return f"No more content: all {len(segments)} segments of {url} have been shown."
-        state.next_segment[url] = index + 1
+        state.shown(url, index)
         return self.format.render_page(page, segments[index], index, len(segments))

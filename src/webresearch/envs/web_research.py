@@ -141,7 +141,7 @@ class WebResearchEnv(gym.Env[str, str]):
         self._state = EpisodeState(task=task)
         self._outcome = None
         observation = self._fit(self.format.user_prompt(task.question))
-        self._state.transcript.append(("user", observation))
+        self._state.observe(observation)
         info = {"task_id": task.id, "question": task.question, "task": task,
                 "system_prompt": self.system_prompt}
         return observation, info
@@ -186,11 +186,10 @@ class WebResearchEnv(gym.Env[str, str]):
             raise StateError("Expects reset() before step(), actual: "
                              + ("no episode started" if state is None else "the episode ended"))
         start = time.perf_counter()
-        state.step_calls = []
+        state.begin_step()
         action = scalar_text(action) if isinstance(action, str) else action  # at the door
         parsed = self._parse(action)
-        state.responses.append(action if isinstance(action, str) else repr(action))
-        state.transcript.append(("assistant", state.responses[-1]))
+        state.act(action if isinstance(action, str) else repr(action))
         parsed_at = time.perf_counter()
         if isinstance(parsed, Answer):
             return self._finish(state, start, parsed_at, EpisodeStatus.ANSWERED, parsed)
@@ -199,21 +198,20 @@ class WebResearchEnv(gym.Env[str, str]):
             return self._finish(state, start, parsed_at, EpisodeStatus.TRUNCATED, parsed,
                                 error=message)
         if isinstance(parsed, Invalid):
-            state.errors.append(f"invalid action: {parsed.message}")
+            state.note_error(f"invalid action: {parsed.message}")
             if self.config.on_format_error == "end":
                 return self._finish(state, start, parsed_at, EpisodeStatus.FORMAT_ERROR, parsed,
                                     error=parsed.message)
-            state.turns += 1
+            state.spend_turn(tool_call=False)
             observation = self.format.invalid_feedback(parsed.message)
         else:
-            state.turns += 1
-            state.tool_calls += 1
+            state.spend_turn(tool_call=True)
             observation = self.format.wrap(await self._tools.run(parsed, state))
         if state.turns == self.config.max_turns:
             observation += (f"\nYou have used all {self.config.max_turns} tool calls: "
                             "give your final answer now.")
         observation = self._fit(observation)
-        state.transcript.append(("user", observation))
+        state.observe(observation)
         step = self._step_outcome(state, parsed, self._timing(state, start, parsed_at))
         return observation, 0.0, False, False, step.info()
 
@@ -250,7 +248,7 @@ class WebResearchEnv(gym.Env[str, str]):
                 status: EpisodeStatus, parsed: Answer | Invalid | ToolCall, *,
                 error: str | None = None) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """End the episode and score it, once: the answer's F1 and EM, and the reward."""
-        state.done = True
+        state.end()
         golds = state.task.answers
         answer = parsed.text if isinstance(parsed, Answer) else None
         reward = float(self.reward_fn(Submission(answer, tuple(state.responses)), golds))
@@ -273,7 +271,7 @@ class WebResearchEnv(gym.Env[str, str]):
     def _timing(state: EpisodeState, start: float, parsed_at: float) -> StepTiming:
         now = time.perf_counter()
         timing = StepTiming(parsed_at - start, now - parsed_at, now - start)
-        state.timings.append(timing)
+        state.time_step(timing)
         return timing
 
     def _fit(self, text: str) -> str:
@@ -306,20 +304,18 @@ class WebResearchEnv(gym.Env[str, str]):
         """
         state = self._active()
         start = time.perf_counter()
-        state.step_calls = []
+        state.begin_step()
         call = self._direct_tools.resolve(name, arguments)
         if isinstance(call, Invalid):
-            state.errors.append(f"invalid tool call: {call.message}")
+            state.note_error(f"invalid tool call: {call.message}")
             return f"Invalid tool call: {call.message}"
         if state.tool_calls >= self.config.max_turns:
             return (f"The budget of {self.config.max_turns} tool calls is used up: "
                     "give your final answer now.")
-        state.responses.append(self.format.write_call(call.tool, call.arguments))
-        state.transcript.append(("assistant", state.responses[-1]))
-        state.turns += 1
-        state.tool_calls += 1
+        state.act(self.format.write_call(call.tool, call.arguments))
+        state.spend_turn(tool_call=True)
         body = self._fit(await self._tools.run(call, state))
-        state.transcript.append(("user", body))
+        state.observe(body)
         self._timing(state, start, start)
         return body
 
@@ -332,15 +328,14 @@ class WebResearchEnv(gym.Env[str, str]):
         stopped without one) and return the env's reward; :attr:`outcome` has the rest."""
         state = self._active()
         start = time.perf_counter()
-        state.step_calls = []
+        state.begin_step()
         if answer_text is None:
             limit = "no answer was given"
             _, reward, *_ = self._finish(state, start, start, EpisodeStatus.TRUNCATED,
                                          Invalid(limit), error=limit)
             return reward
         answer_text = scalar_text(answer_text)  # a framework's model text, at the door
-        state.responses.append(self.format.write_answer(answer_text))
-        state.transcript.append(("assistant", state.responses[-1]))
+        state.act(self.format.write_answer(answer_text))
         _, reward, *_ = self._finish(state, start, start, EpisodeStatus.ANSWERED,
                                      Answer(answer_text.strip()))
         return reward
