@@ -154,3 +154,23 @@ def test_replay_reads_its_store_once_per_command(
     code = main(["rollout", "--web", f"replay:{store}", "--episodes", "6", "--concurrency", "6",
                  "--no-store", "--no-progress"])
     assert code == 0 and len(opened) == 1
+
+
+@pytest.mark.parametrize("served", [["tiny"], ["tiny", "other"]], ids=["one", "two"])
+def test_without_model_the_rollout_asks_for_the_servers_only_model(
+        served: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``vllm serve DIR`` serves the name DIR: the rollout need not repeat it."""
+    app = fake_server(served=tuple(served))
+    async def scenario(url: str) -> tuple[str, int]:
+        code = await asyncio.to_thread(main, [
+            "rollout", "--policy", "openai", "--base-url", url, "--episodes", "2",
+            "--no-store", "--no-progress", "--json"])
+        return url, code
+
+    url, code = serve_app(app, scenario)
+    if len(served) == 1:
+        assert code == 0 and json.loads(capsys.readouterr().out.splitlines()[-1])["scored"] == 2
+    else:
+        err = one_line_error(capsys)
+        assert code == 2 and f"Expects --model (the served model's name; {url} serves " \
+            "['tiny', 'other']), actual: none" in err

@@ -20,9 +20,10 @@ ANSWER = "<think>ok</think><answer>Kraemukreisk Jepudou</answer>"
 SEEN = web.AppKey("seen", list[dict[str, Any]])
 
 
-def fake_server(*, fail_first: int = 0, drop_stop: bool = False,
-                answer: str = ANSWER) -> web.Application:
-    """Answers every request with ``answer`` as ids 0..n-1, after ``fail_first`` 429s."""
+def fake_server(*, fail_first: int = 0, drop_stop: bool = False, answer: str = ANSWER,
+                served: tuple[str, ...] = ("tiny",)) -> web.Application:
+    """Answers every request with ``answer`` as ids 0..n-1, after ``fail_first`` 429s; lists
+    ``served`` at ``GET /v1/models``."""
     app, seen = web.Application(), []
 
     async def handle(request: web.Request) -> web.Response:
@@ -46,7 +47,8 @@ def fake_server(*, fail_first: int = 0, drop_stop: bool = False,
         return web.json_response({"choices": [choice]})
 
     async def models(request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": "tiny", "object": "model"}]})
+        return web.json_response({"object": "list",
+                                  "data": [{"id": name, "object": "model"} for name in served]})
 
     app.add_routes([web.post("/v1/completions", handle), web.post("/v1/chat/completions", handle),
                     web.get("/v1/models", models)])

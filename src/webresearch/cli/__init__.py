@@ -171,8 +171,9 @@ async def _preflight(args: argparse.Namespace, web: WebBackend) -> None:
     """What cannot work fails here, as one line, before the first episode."""
     await check_tasks_option(args.tasks, web, args.web)
     check_web(web)
-    await check_policy_server(args.policy, args.model, args.base_url)
-    await check_policy_server(args.reader, args.reader_model, args.reader_base_url)
+    args.model = await check_policy_server(args.policy, args.model, args.base_url)
+    args.reader_model = await check_policy_server(args.reader, args.reader_model,
+                                                  args.reader_base_url, flag="--reader-model")
 
 
 async def _rollout_on(args: argparse.Namespace, web: WebBackend) -> int:

@@ -69,7 +69,7 @@ async def _eval(args: argparse.Namespace) -> int:
     web = make_web(args.web)  # once per command: a replay store is read once, not per env
     try:
         check_web(web)
-        await check_policy_server(args.policy, args.model, args.base_url)
+        args.model = await check_policy_server(args.policy, args.model, args.base_url)
         return await _eval_on(args, web)
     finally:
         await web.aclose()

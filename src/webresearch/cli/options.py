@@ -78,7 +78,8 @@ def add_policy_options(parser: argparse.ArgumentParser, *, default: str) -> None
                         help="which policy acts: a scripted one (no model) or a model served "
                              "by hf, vllm or an OpenAI-compatible server (openai)")
     parser.add_argument("--model",
-                        help="model directory (hf, vllm) or served model name (openai)")
+                        help="model directory (hf, vllm) or served model name (openai; "
+                             "default: the server's only model)")
     parser.add_argument("--base-url",
                         help="with --policy openai: the server's OpenAI-compatible API root, "
                              "e.g. http://127.0.0.1:8000/v1")
@@ -98,9 +99,9 @@ def check_policy_options(args: argparse.Namespace) -> None:
         raise ConfigError("Expects --base-url with --policy openai (the server's "
                           "OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1), "
                           "actual: none")
-    if args.policy in MODEL_POLICIES and not args.model:
-        what = "the served model's name" if args.policy == "openai" else "a model directory"
-        raise ConfigError(f"Expects --model with --policy {args.policy} ({what}), actual: none")
+    if args.policy in MODEL_POLICIES and args.policy != "openai" and not args.model:
+        raise ConfigError(f"Expects --model with --policy {args.policy} (a model directory), "
+                          "actual: none")  # openai: the server's only model by default
 
 
 async def check_tasks_option(tasks: str, web: str | WebBackend, spec: str = "") -> None:

@@ -67,14 +67,26 @@ def check_web(web: WebBackend) -> None:
         web.check()
 
 
-async def check_policy_server(kind: str, model: str | None, base_url: str | None) -> None:
-    """An ``openai`` policy's (or reader's) server: reachable, and serving ``model``."""
-    if kind != "openai" or not base_url or not model:
-        return
+async def check_policy_server(kind: str, model: str | None, base_url: str | None, *,
+                              flag: str = "--model") -> str | None:
+    """An ``openai`` policy's (or reader's) server: reachable, and serving ``model``.
+    Returns the model to ask for: ``model``, or without one the server's only model (what
+    ``vllm serve DIR`` serves under the name ``DIR`` unless ``--served-model-name``)."""
+    if kind != "openai" or not base_url:
+        return model
     from webresearch.policies.openai_compat import OpenAIPolicy  # noqa: PLC0415
 
-    policy = OpenAIPolicy(base_url, model)
+    policy = OpenAIPolicy(base_url, model or "")
     try:
-        await policy.check_server()
+        if model:
+            await policy.check_server()
+            return model
+        served = await policy.served_models()
     finally:
         await policy.aclose()
+    if served is not None and len(served) == 1:
+        logger.info("%s %s: the only model %s serves", flag, served[0], base_url)
+        return served[0]
+    listed = served if served is not None else "no list at /models"
+    raise ConfigError(f"Expects {flag} (the served model's name; {base_url} serves {listed}), "
+                      "actual: none")

@@ -64,6 +64,16 @@ class OpenAIPolicy(Policy):
         """Raise a :class:`~webresearch.errors.ConfigError` (one line) if the server cannot be
         reached, refuses the key, or does not serve :attr:`model` (``GET /models``; the names
         it serves are given). A server without ``/models`` is taken at its word."""
+        served = await self.served_models(timeout_s)
+        if served is not None and self.model not in served:
+            hint = did_you_mean(self.model, served)
+            raise ConfigError(f"Expects a model that {self.base_url} serves (--model), actual: "
+                              f"{self.model!r}; it serves {served}.{hint}")
+
+    async def served_models(self, timeout_s: float = 10.0) -> list[str] | None:
+        """The model names the server lists (``GET /models``), ``None`` if it lists none in
+        the OpenAI shape; a :class:`~webresearch.errors.ConfigError` if it cannot be reached
+        or refuses the key."""
         config = HttpConfig(url_policy=UrlPolicy(block_private=False), connect_timeout_s=timeout_s,
                             read_timeout_s=timeout_s, attempt_timeout_s=timeout_s,
                             deadline_s=2 * timeout_s, retry=RetryPolicy(attempts=2))
@@ -78,11 +88,7 @@ class OpenAIPolicy(Policy):
         if response.status in (401, 403):
             raise ConfigError(f"Expects {self.base_url} to accept the key ($OPENAI_API_KEY), "
                               f"actual: HTTP {response.status}")
-        served = _served_names(response.body) if response.error is None else None
-        if served is not None and self.model not in served:
-            hint = did_you_mean(self.model, served)
-            raise ConfigError(f"Expects a model that {self.base_url} serves (--model), actual: "
-                              f"{self.model!r}; it serves {served}.{hint}")
+        return _served_names(response.body) if response.error is None else None
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
