@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,8 +111,9 @@ class DocTable:
         return len(self.offsets) - 1
 
     @staticmethod
-    def save(directory: Path, offsets: list[int], urls: list[int]) -> None:
-        """Write the arrays for documents at byte ``offsets`` (plus the end) with URL keys."""
+    def save(directory: Path, offsets: Sequence[int], urls: Sequence[int]) -> None:
+        """Write the arrays for documents at byte ``offsets`` (plus the end) with URL keys
+        (lists, or ``array("q")`` for a large corpus: 8 bytes an entry)."""
         keys = np.asarray(urls, dtype=np.int64)
         order = np.argsort(keys, kind="stable")
         np.save(directory / "offsets.npy", np.asarray(offsets, dtype=np.int64))

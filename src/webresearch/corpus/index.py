@@ -9,6 +9,8 @@ import os
 import shutil
 import tempfile
 import time
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,21 @@ class Hit:
 def _text(doc: CorpusDoc) -> str:
     """What the retrievers index: the title, then the passage."""
     return f"{doc.title}\n{doc.text}"
+
+
+class _Texts(Sequence[str]):
+    """The passages' texts read back through a document table, one at a time."""
+
+    def __init__(self, docs: DocTable) -> None:
+        self.docs = docs
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    def __getitem__(self, row: int) -> str:  # type: ignore[override]
+        if not 0 <= row < len(self.docs):
+            raise IndexError(row)
+        return _text(self.docs.doc(row))
 
 
 def _stamp(corpus: Path) -> dict[str, object]:
@@ -112,14 +129,18 @@ class CorpusIndex:
         kind = retriever_class(retriever)
         name = name or path.name.removesuffix(".jsonl")
         root = Path(index_dir) if index_dir is not None else index_dir_for(path)
-        texts = None if cls._current(root, path) else cls._build_table(path, name, root)
+        texts = None
+        if not cls._current(root, path):
+            texts = cls._build_table(path, name, root, keep_texts=not kind.streaming)
         sub = root / kind.name
         if not sub.exists():
-            if texts is None:  # the table is current: read the passages back through it
-                docs = DocTable.load(root, path, name)
-                texts = [_text(docs.doc(i)) for i in range(len(docs))]
+            docs = DocTable.load(root, path, name)
+            try:
+                if texts is None:  # the table is current: read the passages back through it
+                    texts = _Texts(docs) if kind.streaming else list(_Texts(docs))
+                cls._build_retriever(kind, texts, sub)
+            finally:
                 docs.close()
-            cls._build_retriever(kind, texts, sub)
         return cls(DocTable.load(root, path, name), kind.load(sub))
 
     @staticmethod
@@ -130,14 +151,18 @@ class CorpusIndex:
             return False
 
     @staticmethod
-    def _build_table(corpus: Path, name: str, root: Path) -> list[str]:
-        """Index the documents' places and URLs; return their texts (for the retriever)."""
+    def _build_table(corpus: Path, name: str, root: Path, *, keep_texts: bool = True
+                     ) -> list[str] | None:
+        """Index the documents' places and URLs; return their texts (for the retriever)
+        when ``keep_texts``."""
         start = time.perf_counter()
-        offsets, keys, texts = [], [], []
+        offsets, keys = array("q"), array("q")  # 8 bytes a passage, not a Python int
+        texts: list[str] = []
         for offset, doc in scan_corpus(corpus, name):
             offsets.append(offset)
             keys.append(url_key(doc.url))
-            texts.append(_text(doc))
+            if keep_texts:
+                texts.append(_text(doc))
         offsets.append(corpus.stat().st_size)
         root.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(root, ignore_errors=True)  # stale: every retriever goes with it
@@ -147,10 +172,10 @@ class CorpusIndex:
         _publish(tmp, root)
         logger.info("Indexed %d documents of %s in %.1f s", len(keys), corpus,
                     time.perf_counter() - start)
-        return texts
+        return texts if keep_texts else None
 
     @staticmethod
-    def _build_retriever(kind: type[Retriever], texts: list[str], sub: Path) -> None:
+    def _build_retriever(kind: type[Retriever], texts: Sequence[str], sub: Path) -> None:
         start = time.perf_counter()
         tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=sub.parent))
         kind.build(texts, tmp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import importlib
 import importlib.util
 import json
 import logging
@@ -29,6 +30,8 @@ class Retriever(abc.ABC):
     """The retriever's name in web specs (``corpus:<path>#<name>``) and on disk."""
     blocking: ClassVar[bool] = False
     """Whether a query costs enough CPU (milliseconds) to run off the event loop."""
+    streaming: ClassVar[bool] = False
+    """Whether :meth:`build` reads its texts once in order (so they need not be in memory)."""
 
     @classmethod
     @abc.abstractmethod
@@ -50,12 +53,16 @@ class BM25Retriever(Retriever):
     PyStemmer is installed, numba scoring if numba is."""
 
     name = "bm25"
+    k1: ClassVar[float] = 1.5
+    b: ClassVar[float] = 0.75
+    stemmer: ClassVar[str] = "english"
+    """PyStemmer's algorithm (``"porter"`` is pyserini's)."""
 
     def __init__(self, model: Any, tokenizer: Any) -> None:
         self.model, self.tokenizer = model, tokenizer
 
-    @staticmethod
-    def _tokenizer() -> Any:
+    @classmethod
+    def _tokenizer(cls) -> Any:
         bm25s = require("bm25s", "corpus")
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG
@@ -63,7 +70,7 @@ class BM25Retriever(Retriever):
         if importlib.util.find_spec("Stemmer") is not None:
             import Stemmer  # noqa: PLC0415
 
-            stemmer = Stemmer.Stemmer("english")
+            stemmer = Stemmer.Stemmer(cls.stemmer)
         return bm25s.tokenization.Tokenizer(stopwords="en", stemmer=stemmer)
 
     @staticmethod
@@ -76,7 +83,7 @@ class BM25Retriever(Retriever):
 
         tokenizer = cls._tokenizer()
         tokens = tokenizer.tokenize(list(texts), return_as="tuple", show_progress=False)
-        model = bm25s.BM25(backend=cls._backend())
+        model = bm25s.BM25(k1=cls.k1, b=cls.b, backend=cls._backend())
         enable_jit_cache(model)
         model.index(tokens, show_progress=False)
         directory.mkdir(parents=True, exist_ok=True)
@@ -184,11 +191,16 @@ class DenseRetriever(Retriever):
 
 
 RETRIEVERS: dict[str, type[Retriever]] = {"bm25": BM25Retriever, "dense": DenseRetriever}
-"""Retriever classes by name."""
+"""Retriever classes by name (those of other modules join on first use)."""
+
+_ELSEWHERE = {"bm25-stream": ("webresearch.corpus.streaming", "StreamingBM25Retriever")}
 
 
 def retriever_class(name: str) -> type[Retriever]:
     """The retriever class called ``name`` (with a did-you-mean when there is none)."""
+    if name in _ELSEWHERE and name not in RETRIEVERS:
+        module, attr = _ELSEWHERE[name]
+        RETRIEVERS[name] = getattr(importlib.import_module(module), attr)
     if name not in RETRIEVERS:
-        raise unknown_name_error("retriever", name, RETRIEVERS)
+        raise unknown_name_error("retriever", name, {**RETRIEVERS, **_ELSEWHERE})
     return RETRIEVERS[name]

@@ -1,0 +1,271 @@
+"""BM25 at wiki-18 scale: a streaming, sharded build and a memory-mapped MaxScore search.
+
+Build (memory bounded by the shard size and the vocabulary, not the corpus): passages
+are analysed in batches (:mod:`~webresearch.corpus.analyzer`); every ``SHARD_POSTINGS``
+postings, the shard's ``(term, doc, tf)`` triples are sorted and written to disk. Then
+the shards are merged one range of terms at a time into term-major postings, each with
+its BM25 impact precomputed (Lucene's formula, pyserini's ``k1=0.9, b=0.4``), written
+sequentially. Serving memory-maps the postings; the vocabulary is a sorted array of
+term hashes, so the process holds no dictionary. Search is exact top-k MaxScore
+(:mod:`~webresearch.corpus.postings`); its scores equal a bm25s index built with the
+same analysis, k1 and b (float32 rounding aside).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from webresearch.corpus.analyzer import Analyzer, term_hash
+from webresearch.corpus.retrievers import Retriever
+from webresearch.errors import ConfigError
+
+__all__ = ["StreamingBM25Retriever"]
+
+logger = logging.getLogger(__name__)
+
+FORMAT = 1
+MAX_QUERY_TERMS = 1024
+"""Distinct terms of a query that are searched (the first ones); the rest are ignored."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Shard:
+    """One shard's postings on disk: ``terms`` (int32), ``docs`` (uint32), ``tfs`` (uint16)."""
+
+    stem: Path
+    size: int
+
+    def read(self, part: str, dtype: type, start: int, stop: int) -> np.ndarray:
+        """Read ``[start, stop)`` of one part with plain reads (no mapping to count in RSS)."""
+        item = np.dtype(dtype).itemsize
+        with open(f"{self.stem}.{part}", "rb") as f:
+            return np.fromfile(f, dtype=dtype, count=stop - start, offset=start * item)
+
+    def bounds(self, term_bounds: np.ndarray) -> np.ndarray:
+        """Where each of ``term_bounds`` starts in this shard's term-sorted postings."""
+        terms = np.memmap(f"{self.stem}.terms", dtype=np.int32, mode="r", shape=(self.size,))
+        found = np.searchsorted(terms, term_bounds)
+        del terms
+        return found
+
+
+class StreamingBM25Retriever(Retriever):
+    """Okapi BM25 (Lucene variant) for corpora of tens of millions of passages.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> bm25 = StreamingBM25Retriever.build(["Ada wrote programs", "Bob grew apples"], folder)
+        >>> [row for row, _ in bm25.search("who grew the apples?", k=5)]
+        [1]
+    """
+
+    name = "bm25-stream"
+    k1: ClassVar[float] = 0.9
+    b: ClassVar[float] = 0.4
+    stemmer: ClassVar[str] = "porter"
+    streaming: ClassVar[bool] = True
+    SHARD_POSTINGS: ClassVar[int] = 32_000_000
+    """Postings held in memory before a shard is written (~0.8 GB while sorting)."""
+    MERGE_POSTINGS: ClassVar[int] = 32_000_000
+    """Postings merged at once (~0.6 GB)."""
+    BATCH: ClassVar[int] = 8192
+
+    def __init__(self, directory: Path) -> None:
+        meta = json.loads((directory / "meta.json").read_text())
+        if meta.get("format") != FORMAT:
+            raise ConfigError(f"Expects a {self.name} index of format {FORMAT} in {directory}; "
+                              f"actual: {meta.get('format')!r} (delete it to rebuild)")
+        self.meta = meta
+        self.analyzer = Analyzer(meta["stemmer"])
+        self.offsets = np.load(directory / "offsets.npy", mmap_mode="r")  # (terms + 1,)
+        self.maxima = np.load(directory / "maxima.npy", mmap_mode="r")  # (terms,)
+        self.keys = np.load(directory / "vocab_keys.npy", mmap_mode="r")  # (terms,) sorted
+        self.key_ids = np.load(directory / "vocab_ids.npy", mmap_mode="r")  # (terms,)
+        postings = int(meta["postings"])
+        self.docs = _mapped(directory / "docs.u32", np.uint32, postings)
+        self.impacts = _mapped(directory / "impacts.f32", np.float32, postings)
+
+    # ---------------------------------------------------------------- build
+
+    @classmethod
+    def build(cls, texts: Iterable[str], directory: Path) -> StreamingBM25Retriever:  # type: ignore[override]
+        """Index ``texts`` (any iterable, read once) into ``directory``."""
+        start = time.perf_counter()
+        directory.mkdir(parents=True, exist_ok=True)
+        analyzer = Analyzer(cls.stemmer)
+        with tempfile.TemporaryDirectory(prefix=".shards-", dir=directory) as work:
+            shards, lengths, df = cls._write_shards(analyzer, iter(texts), Path(work))
+            postings = cls._merge(shards, lengths, df, directory)
+        cls._save_vocab(analyzer.term_ids, directory)
+        meta = {"format": FORMAT, "docs": len(lengths), "terms": len(df), "postings": postings,
+                "k1": cls.k1, "b": cls.b, "stemmer": cls.stemmer,
+                "avg_len": float(lengths.mean()) if len(lengths) else 0.0}
+        (directory / "meta.json").write_text(json.dumps(meta))
+        logger.info("Built the %s index of %d passages (%d terms, %d postings) in %.1f s",
+                    cls.name, len(lengths), len(df), postings, time.perf_counter() - start)
+        return cls.load(directory)
+
+    @classmethod
+    def _write_shards(cls, analyzer: Analyzer, texts: Iterator[str], work: Path
+                      ) -> tuple[list[_Shard], np.ndarray, np.ndarray]:
+        shards: list[_Shard] = []
+        lengths: list[np.ndarray] = []
+        keys: list[np.ndarray] = []
+        df = np.zeros(0, dtype=np.int64)
+        held = docs = 0
+        while batch := list(islice(texts, cls.BATCH)):
+            ids, lens = analyzer.ids(batch)
+            owner = np.repeat(np.arange(docs, docs + len(batch), dtype=np.int64), lens)
+            keys.append((ids.astype(np.int64) << 32) | owner)
+            lengths.append(lens)
+            docs += len(batch)
+            held += len(ids)
+            if held >= cls.SHARD_POSTINGS:
+                df = cls._flush(keys, work / f"{len(shards)}", shards, df)
+                held = 0
+        if keys:
+            df = cls._flush(keys, work / f"{len(shards)}", shards, df)
+        total = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int32)
+        return shards, total, np.pad(df, (0, len(analyzer.term_ids) - len(df)))
+
+    @staticmethod
+    def _flush(keys: list[np.ndarray], stem: Path, shards: list[_Shard], df: np.ndarray
+               ) -> np.ndarray:
+        """Write the held postings as a shard; return the document frequencies so far."""
+        flat = np.concatenate(keys)
+        keys.clear()
+        flat.sort()
+        first = np.flatnonzero(np.diff(flat, prepend=-1))  # (unique,) a run's first index
+        tfs = np.diff(np.append(first, len(flat)))
+        unique = flat[first]
+        del flat
+        terms = (unique >> 32).astype(np.int32)
+        (unique & 0xFFFFFFFF).astype(np.uint32).tofile(f"{stem}.docs")
+        terms.tofile(f"{stem}.terms")
+        np.minimum(tfs, 65535).astype(np.uint16).tofile(f"{stem}.tfs")
+        shards.append(_Shard(stem, len(terms)))
+        counts = np.bincount(terms)
+        if len(counts) > len(df):
+            df = np.pad(df, (0, len(counts) - len(df)))
+        df[:len(counts)] += counts
+        return df
+
+    @classmethod
+    def _merge(cls, shards: list[_Shard], lengths: np.ndarray, df: np.ndarray,
+               directory: Path) -> int:
+        """Merge the shards into ``docs.u32``/``impacts.f32``; save offsets and maxima."""
+        from webresearch.corpus.postings import scatter_range  # noqa: PLC0415 - numba
+
+        n, terms = len(lengths), len(df)
+        offsets = np.zeros(terms + 1, dtype=np.int64)
+        np.cumsum(df, out=offsets[1:])
+        idf = np.log(1 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
+        avg = float(lengths.mean()) if n else 1.0
+        norm = (cls.k1 * ((1 - cls.b) + cls.b * lengths / avg)).astype(np.float32)
+        maxima = np.zeros(terms, dtype=np.float32)
+        bounds = _ranges(offsets, cls.MERGE_POSTINGS)
+        at = np.stack([s.bounds(bounds) for s in shards]) if shards else np.zeros((0, 1))
+        with open(directory / "docs.u32", "wb") as fd, open(directory / "impacts.f32", "wb") as fi:
+            for r in range(len(bounds) - 1):
+                lo, hi = int(bounds[r]), int(bounds[r + 1])
+                parts = [(s, int(at[i, r]), int(at[i, r + 1])) for i, s in enumerate(shards)]
+                size = int(offsets[hi] - offsets[lo])
+                out_docs = np.empty(size, dtype=np.uint32)
+                out_impacts = np.empty(size, dtype=np.float32)
+                starts = offsets[lo:hi] - offsets[lo]
+                for shard, a, b in parts:
+                    scatter_range(shard.read("terms", np.int32, a, b),
+                                  shard.read("docs", np.uint32, a, b),
+                                  shard.read("tfs", np.uint16, a, b), lo, starts, idf, norm,
+                                  out_docs, out_impacts, maxima)
+                out_docs.tofile(fd)
+                out_impacts.tofile(fi)
+        np.save(directory / "offsets.npy", offsets)
+        np.save(directory / "maxima.npy", maxima)
+        return int(offsets[-1])
+
+    @staticmethod
+    def _save_vocab(term_ids: dict[str, int], directory: Path) -> None:
+        hashes = np.fromiter((term_hash(t) for t in term_ids), dtype=np.int64,
+                             count=len(term_ids))
+        ids = np.fromiter(term_ids.values(), dtype=np.int32, count=len(term_ids))
+        order = np.argsort(hashes, kind="stable")
+        np.save(directory / "vocab_keys.npy", hashes[order])
+        np.save(directory / "vocab_ids.npy", ids[order])
+
+    # ---------------------------------------------------------------- serve
+
+    @classmethod
+    def load(cls, directory: Path) -> StreamingBM25Retriever:
+        return cls(directory).warm()
+
+    def warm(self) -> StreamingBM25Retriever:
+        """Compile (or load from numba's cache) the search kernel before the first query."""
+        self.search("warm", 1)
+        return self
+
+    def __len__(self) -> int:
+        return int(self.meta["docs"])
+
+    def term_ids(self, query: str) -> Counter[int]:
+        """The query's indexed terms and how often each occurs (its BM25 query weight)."""
+        counts = Counter(self.analyzer.terms(query))
+        terms = list(counts)[:MAX_QUERY_TERMS]
+        if not terms or not len(self.keys):
+            return Counter()
+        hashes = np.fromiter((term_hash(t) for t in terms), dtype=np.int64, count=len(terms))
+        at = np.minimum(np.searchsorted(self.keys, hashes), len(self.keys) - 1)
+        found = np.asarray(self.keys[at]) == hashes
+        return Counter({int(self.key_ids[a]): counts[t]
+                        for t, a, hit in zip(terms, at.tolist(), found.tolist(), strict=True)
+                        if hit})
+
+    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+        from webresearch.corpus.postings import top_k  # noqa: PLC0415 - numba
+
+        if not isinstance(query, str):
+            raise ConfigError(f"Expects a query as text; actual: {type(query).__name__}")
+        weights = self.term_ids(query)
+        k = min(int(k), len(self))
+        if k <= 0 or not weights:
+            return []
+        ids = np.fromiter(weights, dtype=np.int64, count=len(weights))
+        w = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
+        maxima = self.maxima[ids].astype(np.float64) * w
+        order = np.argsort(-maxima, kind="stable")
+        ids, w, maxima = ids[order], w[order], maxima[order]
+        rows, scores = top_k(self.docs, self.impacts, self.offsets[ids], self.offsets[ids + 1],
+                             w, maxima, k)
+        return [(int(r), float(s)) for r, s in zip(rows.tolist(), scores.tolist(), strict=True)
+                if s > 0]
+
+
+def _mapped(path: Path, dtype: type, size: int) -> np.ndarray:
+    """A read-only memory map of ``size`` items (an empty array for an empty index)."""
+    if size == 0:
+        return np.zeros(0, dtype=dtype)
+    return np.asarray(np.memmap(path, dtype=dtype, mode="r", shape=(size,)))
+
+
+def _ranges(offsets: np.ndarray, budget: int) -> np.ndarray:
+    """Term boundaries ``[0, ..., terms]`` cutting the postings into ranges of ``budget``
+    (a term with more postings than that gets a range of its own)."""
+    terms = len(offsets) - 1
+    bounds = [0]
+    while bounds[-1] < terms:
+        lo = bounds[-1]
+        hi = int(np.searchsorted(offsets, offsets[lo] + budget, side="right")) - 1
+        bounds.append(min(max(hi, lo + 1), terms))
+    return np.asarray(bounds, dtype=np.int64)
