@@ -49,10 +49,11 @@ def test_the_plant_is_live_for_a_plain_diskcache(tmp_path: Path) -> None:
 def test_a_planted_pickle_in_the_judges_cache_is_a_miss_not_code(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     marker, cache_dir = tmp_path / "ran", tmp_path / "judge"
-    plant(cache_dir, verdict_key("judge", QUESTION, ANSWER, GOLDS), marker)
     app = judge_app()
 
     async def scenario(url: str) -> tuple[str, str, bool]:
+        key = OpenAIJudge.identity_of(url, "judge").key  # the judge's identity keys its cache
+        plant(cache_dir, verdict_key(key, QUESTION, ANSWER, GOLDS), marker)
         judge = OpenAIJudge(url, "judge", cache_dir=cache_dir)
         try:
             first = await judge.judge(QUESTION, ANSWER, GOLDS)  # the planted record: a miss
@@ -71,12 +72,13 @@ def test_a_planted_pickle_in_the_judges_cache_is_a_miss_not_code(
 def test_the_eval_with_a_planted_cache_runs_nothing(tmp_path: Path) -> None:
     tasks = WebResearchEnv().tasks[:3]
     marker, cache_dir = tmp_path / "ran", tmp_path / "judge"
-    for task in tasks:  # NoToolPolicy's answer, which is no exact match: the cache is read
-        plant(cache_dir, verdict_key("judge", task.question, "I don't know", task.answers),
-              marker)
     app = judge_app()
 
     async def scenario(url: str) -> float | None:
+        key = OpenAIJudge.identity_of(url, "judge").key
+        for task in tasks:  # NoToolPolicy's answer, which is no exact match: the cache is read
+            plant(cache_dir, verdict_key(key, task.question, "I don't know", task.answers),
+                  marker)
         judge = OpenAIJudge(url, "judge", cache_dir=cache_dir)
         try:
             with ReplayStore(tmp_path / "store") as store:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from webresearch.evaluation.frozen import VerdictNotRecorded
 from webresearch.evaluation.judge import Judge, JudgeError, Judgement, OpenAIJudge
-from webresearch.evaluation.run import EvalReport, evaluate
+from webresearch.evaluation.run import EvalReport, evaluate, rescore
 from webresearch.evaluation.tables import DOMAINS, Scored, domain_tables, score, to_markdown
 
 __all__ = ["DOMAINS", "EvalReport", "Judge", "JudgeError", "Judgement", "OpenAIJudge", "Scored",
-           "domain_tables", "evaluate", "score", "to_markdown"]
+           "VerdictNotRecorded", "domain_tables", "evaluate", "rescore", "score", "to_markdown"]

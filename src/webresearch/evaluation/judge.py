@@ -12,10 +12,11 @@ from pathlib import Path
 from webresearch.envs.rewards import exact_match
 from webresearch.errors import WebResearchError
 from webresearch.evaluation.verdict_cache import CachedVerdict, VerdictCache
+from webresearch.replay.verdicts import JudgeIdentity, public_url, sha256_text
 from webresearch.untrusted import embedded_object, loads_json
 
-__all__ = ["JUDGE_PROMPT", "Judge", "JudgeError", "Judgement", "OpenAIJudge", "parse_judgement",
-           "verdict_key"]
+__all__ = ["JUDGE_PROMPT", "PROMPT_ID", "Judge", "JudgeError", "Judgement", "OpenAIJudge",
+           "judge_prompt", "parse_judgement", "verdict_key"]
 
 JUDGE_PROMPT = """You are grading an answer to a question against its gold answers.
 
@@ -28,6 +29,10 @@ number or fact, allowing different wording, abbreviations and added detail that 
 not contradict it); otherwise it is incorrect. Reply with JSON only:
 {{"rationale": "<one sentence>", "judgement": "correct" or "incorrect"}}"""
 """DeepResearcher's judging criteria: semantic equivalence to any gold alias."""
+PROMPT_ID = "deepresearcher-mbe-v1"
+"""The name of :data:`JUDGE_PROMPT` in a verdict's record (its SHA-256 goes beside it)."""
+_TEMPERATURE, _TOP_P, _MAX_TOKENS = 0.0, 1.0, 256
+"""The sampling settings of every judge call (greedy, one short JSON reply)."""
 
 
 
@@ -43,6 +48,10 @@ class Judgement:
     rationale: str = ""
     source: str = "judge"
     """``exact`` (no judge asked), ``cache`` or ``judge``."""
+    prompt: str | None = None
+    """The full prompt the judge was (or, for a cached verdict, had been) asked."""
+    reply: str | None = None
+    """The judge's reply text, when it was asked this time."""
 
 
 def parse_judgement(text: str) -> Judgement:
@@ -69,13 +78,29 @@ def parse_judgement(text: str) -> Judgement:
     return Judgement(verdict == "correct", str(data.get("rationale", "")))
 
 
-def verdict_key(model: str, question: str, answer: str, golds: Sequence[str]) -> str:
-    """The cache key of a verdict: the same model, question, answer and golds, one call."""
-    return hashlib.sha256(json.dumps([model, question, answer, list(golds)]).encode()).hexdigest()
+def verdict_key(judge: str, question: str, answer: str, golds: Sequence[str]) -> str:
+    """The cache key of a verdict: the same judge (its :attr:`JudgeIdentity.key`), question,
+    answer and golds, one call."""
+    return hashlib.sha256(json.dumps([judge, question, answer, list(golds)]).encode()).hexdigest()
+
+
+def judge_prompt(question: str, answer: str, golds: Sequence[str]) -> str:
+    """The judge's full prompt for one answer (:data:`JUDGE_PROMPT` filled in)."""
+    return JUDGE_PROMPT.format(question=question, golds=json.dumps(list(golds)), answer=answer)
 
 
 class Judge(abc.ABC):
-    """Decides correctness; an exact match (DeepResearcher's normalisation) skips the call."""
+    """Decides correctness; an exact match (DeepResearcher's normalisation) skips the call.
+
+    Its :attr:`identity` is recorded with every verdict; a verdict recorded under another
+    identity is never reused for this judge.
+    """
+
+    @property
+    def identity(self) -> JudgeIdentity:
+        """Who this judge is (by default its class, with this module's prompt template)."""
+        return JudgeIdentity(model=f"{type(self).__module__}.{type(self).__qualname__}",
+                             prompt_id=PROMPT_ID, prompt_sha256=sha256_text(JUDGE_PROMPT))
 
     async def judge(self, question: str, answer: str, golds: Sequence[str]) -> Judgement:
         if exact_match(answer, golds):
@@ -110,16 +135,34 @@ class OpenAIJudge(Judge):
         self.attempts = attempts
         self._client = OpenAIPolicy(base_url, model, api_key=api_key)
         self._cache = VerdictCache(cache_dir) if cache_dir is not None else None
+        self._identity = self.identity_of(base_url, model)
+
+    @property
+    def identity(self) -> JudgeIdentity:
+        """The model, the server without secrets, the sampling settings and the prompt."""
+        return self._identity
+
+    @staticmethod
+    def identity_of(base_url: str, model: str) -> JudgeIdentity:
+        """The identity of this judge class with ``model`` at ``base_url`` (no connection).
+
+        Example:
+            >>> OpenAIJudge.identity_of("http://user:pw@127.0.0.1:8000/v1/", "m").base_url
+            'http://127.0.0.1:8000/v1'
+        """
+        return JudgeIdentity(model=model, base_url=public_url(base_url), temperature=_TEMPERATURE,
+                             top_p=_TOP_P, max_tokens=_MAX_TOKENS, prompt_id=PROMPT_ID,
+                             prompt_sha256=sha256_text(JUDGE_PROMPT))
 
     async def _judge(self, question: str, answer: str, golds: Sequence[str]) -> Judgement:
         from webresearch.policies.base import SamplingParams  # noqa: PLC0415
 
-        key = verdict_key(self.model, question, answer, golds)
+        prompt = judge_prompt(question, answer, golds)
+        key = verdict_key(self._identity.key, question, answer, golds)
         if self._cache is not None and (hit := self._cache.get(key)) is not None:
-            return Judgement(hit.correct, hit.rationale, "cache")
-        prompt = JUDGE_PROMPT.format(question=question, golds=json.dumps(list(golds)),
-                                     answer=answer)
-        sampling = SamplingParams(temperature=0.0, max_tokens=256, stop=())
+            return Judgement(hit.correct, hit.rationale, "cache", prompt)
+        sampling = SamplingParams(temperature=_TEMPERATURE, top_p=_TOP_P, max_tokens=_MAX_TOKENS,
+                                  stop=())
         error: JudgeError | None = None
         for _ in range(self.attempts):
             try:
@@ -133,7 +176,8 @@ class OpenAIJudge(Judge):
                 raise JudgeError(f"the judge at {self._client.base_url} failed: {exc}") from exc
             if self._cache is not None:
                 self._cache.put(key, CachedVerdict(verdict.correct, verdict.rationale))
-            return verdict
+            return Judgement(verdict.correct, verdict.rationale, "judge", prompt,
+                             completion.text)
         assert error is not None
         raise error
 

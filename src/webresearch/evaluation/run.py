@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from webresearch.envs.web_research import WebResearchEnv
+from webresearch.evaluation.frozen import by_judge, choose_judge, missing_error, to_record
 from webresearch.evaluation.judge import Judge
 from webresearch.evaluation.tables import Scored, domain_tables, score
 from webresearch.policies.base import Policy, SamplingParams
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
+from webresearch.replay.verdicts import JudgeIdentity, VerdictRecord, VerdictSource
 from webresearch.rollout import RolloutConfig, rollout
 from webresearch.status import EpisodeStatus
 from webresearch.tasks import Task
 
-__all__ = ["EvalReport", "evaluate"]
+__all__ = ["EvalReport", "evaluate", "rescore"]
 
 logger = logging.getLogger(__name__)
+
+_VERDICT_BATCH = 64
+"""Verdicts recorded per store transaction while judging."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +37,10 @@ class EvalReport:
     tables: dict[str, dict[str, Any]]
     skipped: int
     """Tasks already in the run (``resume``), not run again."""
+    asked: int = 0
+    """Verdicts the judge was asked for (its disk cache and exact matches not counted)."""
+    reused: int = 0
+    """Verdicts read back from the store (recorded earlier by the same judge)."""
 
 
 async def evaluate(
@@ -50,7 +59,10 @@ async def evaluate(
     """Answer every task once, record it, and score the final answers (F1, EM, and MBE).
 
     With ``resume``, tasks that ``run`` already holds are not run again: their recorded
-    episodes are scored with the new ones.
+    episodes are scored with the new ones. Every verdict is recorded in the store with
+    the judge's identity and prompt; a verdict the same judge recorded before is read
+    back, not asked again, and one by another judge is never reused (:func:`rescore`
+    scores a run from its records alone).
     """
     run = run or RunRecord(policy=policy.name, notes="evaluation")
     known = {r.run_id for r in store.runs()}
@@ -61,27 +73,87 @@ async def evaluate(
     if todo:
         config = RolloutConfig(concurrency=concurrency, sampling=sampling, progress=True)
         await rollout(make_env, policy, todo, config, store=store, run=run)
-    recorded = {e.task.id: e for e in store.episodes(run.run_id)}  # read back, not kept
-    episodes = [recorded[t.id] for t in tasks if t.id in recorded]
-    scored = await _score(episodes, judge, judge_concurrency)
-    return EvalReport(run.run_id, scored, domain_tables(scored), skipped=len(done))
+    episodes = _in_task_order(store.episodes(run.run_id), tasks)  # read back, not kept
+    if judge is None:
+        scored = [_scored(e, None) for e in episodes]
+        return EvalReport(run.run_id, scored, domain_tables(scored), skipped=len(done))
+    recorded = by_judge(store.verdicts(run.run_id), judge.identity, run_id=run.run_id)
+    verdicts = await _judge_all([e for e in episodes if e.episode_id not in recorded], judge,
+                                judge_concurrency, store)
+    asked = sum(v.source is VerdictSource.JUDGE for v in verdicts.values())
+    scored = [_scored(e, recorded.get(e.episode_id) or verdicts[e.episode_id])
+              for e in episodes]
+    return EvalReport(run.run_id, scored, domain_tables(scored), skipped=len(done),
+                      asked=asked, reused=len(episodes) - len(verdicts))
 
 
-async def _score(episodes: Sequence[EpisodeRecord], judge: Judge | None,
-                 concurrency: int) -> list[Scored]:
-    slots = asyncio.Semaphore(concurrency)
+def rescore(store: ReplayStore, run_id: str, *, judge: JudgeIdentity | None = None,
+            tasks: Sequence[Task] | None = None) -> EvalReport:
+    """An evaluation's tables again, from the store alone: its episodes and the verdicts
+    recorded with them; no policy or judge is called.
 
-    async def one(episode: EpisodeRecord) -> Scored:
-        f1, em = score(episode)
-        mbe = None
-        if judge is not None:
-            if episode.status is not EpisodeStatus.ANSWERED or episode.answer is None:
-                mbe = 0.0  # no final answer: incorrect without asking
-            else:
-                async with slots:
-                    verdict = await judge.judge(episode.task.question, episode.answer,
-                                                episode.task.answers)
-                mbe = float(verdict.correct)
-        return Scored(episode.episode_id, episode.task.dataset, f1, em, mbe)
+    ``judge`` picks whose verdicts (by default the run's only judge; none recorded: no
+    MBE); ``tasks`` restricts and orders the episodes as :func:`evaluate` did. A verdict
+    by another judge is never used: a :class:`~webresearch.evaluation.frozen.VerdictNotRecorded`
+    says whose verdicts the run holds, as it does for episodes without one.
+    """
+    store.run(run_id)  # an unknown run is a clear error
+    episodes = list(store.episodes(run_id))
+    if tasks is not None:
+        episodes = _in_task_order(episodes, tasks)
+    recorded = store.verdicts(run_id)
+    chosen = choose_judge(recorded, judge, run_id)
+    if chosen is None:
+        scored = [_scored(e, None) for e in episodes]
+    else:
+        verdicts = by_judge(recorded, chosen, run_id=run_id)
+        if missing := [e for e in episodes if e.episode_id not in verdicts]:
+            raise missing_error(missing, chosen, run_id)
+        scored = [_scored(e, verdicts[e.episode_id]) for e in episodes]
+    return EvalReport(run_id, scored, domain_tables(scored), skipped=len(episodes),
+                      reused=len(scored) if chosen is not None else 0)
 
-    return list(await asyncio.gather(*(one(e) for e in episodes)))
+
+def _in_task_order(episodes: Iterable[EpisodeRecord],
+                   tasks: Sequence[Task]) -> list[EpisodeRecord]:
+    by_task = {e.task.id: e for e in episodes}
+    return [by_task[t.id] for t in tasks if t.id in by_task]
+
+
+def _scored(episode: EpisodeRecord, verdict: VerdictRecord | None) -> Scored:
+    f1, em = score(episode)
+    mbe = float(verdict.correct) if verdict is not None else None
+    return Scored(episode.episode_id, episode.task.dataset, f1, em, mbe)
+
+
+async def _judge_all(episodes: Sequence[EpisodeRecord], judge: Judge, concurrency: int,
+                     store: ReplayStore) -> dict[str, VerdictRecord]:
+    """Ask ``judge`` about each answered episode (one without an answer is incorrect
+    without asking), recording each verdict in the store as a batch completes."""
+    slots, identity = asyncio.Semaphore(concurrency), judge.identity
+    pending: list[VerdictRecord] = []
+    out: dict[str, VerdictRecord] = {}
+
+    async def one(episode: EpisodeRecord) -> None:
+        judgement = None
+        if episode.status is EpisodeStatus.ANSWERED and episode.answer is not None:
+            async with slots:
+                judgement = await judge.judge(episode.task.question, episode.answer,
+                                              episode.task.answers)
+        out[episode.episode_id] = record = to_record(episode, identity, judgement)
+        pending.append(record)
+        if len(pending) >= _VERDICT_BATCH:
+            _flush(store, pending)
+
+    try:
+        await asyncio.gather(*(one(e) for e in episodes))
+    finally:
+        _flush(store, pending)  # what was judged is kept, even when another verdict failed
+    return out
+
+
+def _flush(store: ReplayStore, pending: list[VerdictRecord]) -> None:
+    if pending:
+        batch = pending[:]
+        pending.clear()
+        store.add_verdicts(batch)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from math import fsum
 from typing import Any
 
 from webresearch.replay.schema import EpisodeRecord
@@ -71,16 +72,18 @@ def domain_tables(scored: Iterable[Scored]) -> dict[str, dict[str, Any]]:
 
 
 def _row(items: Sequence[Scored]) -> dict[str, Any]:
+    """Sums are exact (``fsum``), so a table does not depend on the episodes' order: scored
+    again from the store, in commit order, it is the same to the last bit."""
     judged = [s.mbe for s in items if s.mbe is not None]
-    return {"F1": 100 * sum(s.f1 for s in items) / len(items),
-            "EM": 100 * sum(s.em for s in items) / len(items),
-            "MBE": 100 * sum(judged) / len(judged) if judged else None, "n": len(items)}
+    return {"F1": 100 * fsum(s.f1 for s in items) / len(items),
+            "EM": 100 * fsum(s.em for s in items) / len(items),
+            "MBE": 100 * fsum(judged) / len(judged) if judged else None, "n": len(items)}
 
 
 def _average(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     mbe = [r["MBE"] for r in rows if r["MBE"] is not None]
-    return {"F1": sum(r["F1"] for r in rows) / len(rows), "EM": sum(r["EM"] for r in rows)
-            / len(rows), "MBE": sum(mbe) / len(mbe) if len(mbe) == len(rows) else None,
+    return {"F1": fsum(r["F1"] for r in rows) / len(rows), "EM": fsum(r["EM"] for r in rows)
+            / len(rows), "MBE": fsum(mbe) / len(mbe) if len(mbe) == len(rows) else None,
             "n": sum(r["n"] for r in rows)}
 
 

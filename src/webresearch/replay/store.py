@@ -49,7 +49,6 @@ from webresearch.errors import (
 )
 from webresearch.net.safe_disk import write_transaction
 from webresearch.replay.opening import MARK, open_store
-from webresearch.replay.reading import StoreReader
 from webresearch.replay.records import (
     MAX_WRITE_BYTES,
     compress,
@@ -59,6 +58,7 @@ from webresearch.replay.records import (
     split_contents,
 )
 from webresearch.replay.schema import EpisodeRecord, RunRecord
+from webresearch.replay.verdicts import VerdictLog
 from webresearch.untrusted import scalar_text
 
 __all__ = ["ReplayStore"]
@@ -86,7 +86,7 @@ def _log_damage(exc: DamagedRecord) -> None:
     logger.warning("%s; skipped", exc)
 
 
-class ReplayStore(StoreReader):
+class ReplayStore(VerdictLog):
     """Runs and their episodes on disk; safe for many writer processes, readable while written.
 
     Args:
