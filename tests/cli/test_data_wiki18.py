@@ -51,8 +51,8 @@ def test_wiki18_is_fetched_converted_and_servable(
 
 @pytest.mark.parametrize(("body", "error"), [
     (None, "HTTP 404"),
-    (gzip.compress(b'{"id": "0", "contents": "ok"}\nnot json\n'), "record 2 to be JSON"),
-    (b'{"id": "0", "body": "no contents"}\n', "to have 'contents'"),
+    (gzip.compress(b'{"id": "0", "contents": "ok"}\nnot json\n'), "record 2 is not JSON"),
+    (b'{"id": "0", "body": "no contents"}\n', "expects a 'contents' field"),
     (zipped("readme.txt", b"nothing"), "one .jsonl file in the zip"),
     (b'{"id": "0", "contents": "' + b"a" * (1 << 20) + b'"}\n', "at most 1048576 bytes"),
 ], ids=["missing", "not-json", "no-contents", "zip-without-jsonl", "huge-record"])

@@ -128,21 +128,28 @@ def fetch_deepresearcher(url: str, out: Path, *, timeout_s: float = 60.0) -> lis
 
 def _download(url: str, timeout_s: float) -> bytes:
     """The body at ``url`` (http or https, at most ``MAX_BYTES``), or a clear error."""
-    if not url.startswith(("http://", "https://")):
-        raise TaskError(f"Expects an http(s) URL, actual: {url!r}")
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            body: bytes = response.read(MAX_BYTES + 1)
-    except urllib.error.HTTPError as exc:
-        raise TaskError(f"Expects {url} to serve the file, actual: HTTP {exc.code} "
-                        f"{exc.reason}") from exc
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise TaskError(f"Expects {url} to be reachable, actual: {reason}") from exc
+    with _opened(url, timeout_s, TaskError) as response:
+        body: bytes = response.read(MAX_BYTES + 1)
     if len(body) > MAX_BYTES:
         raise TaskError(f"Expects at most {MAX_BYTES} bytes from {url}, actual: more")
     return body
 
+
+@contextmanager
+def _opened(url: str, timeout_s: float, error: type[Exception]) -> Iterator[Any]:
+    """The response at ``url``; a URL that is not http(s), an HTTP error or a network
+    failure raises ``error`` saying which."""
+    if not url.startswith(("http://", "https://")):
+        raise error(f"Expects an http(s) URL, actual: {url!r}")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            yield response
+    except urllib.error.HTTPError as exc:
+        raise error(f"Expects {url} to serve the file, actual: HTTP {exc.code} "
+                    f"{exc.reason}") from exc
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise error(f"Expects {url} to be reachable, actual: {reason}") from exc
 
 def fetch_wiki18(url: str, out: Path, *, timeout_s: float = 60.0) -> int:
     """Download wiki-18 (gzipped, zipped or plain JSONL) and write it to ``out`` as a
@@ -151,8 +158,6 @@ def fetch_wiki18(url: str, out: Path, *, timeout_s: float = 60.0) -> int:
     The download streams to a file beside ``out`` (never all in memory) and ``out`` is
     replaced only once every record converted; a failure leaves it as it was.
     """
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"Expects an http(s) URL, actual: {url!r}")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".download-") as tmp:
         packed = Path(tmp) / "download"
@@ -165,22 +170,14 @@ def fetch_wiki18(url: str, out: Path, *, timeout_s: float = 60.0) -> int:
 
 
 def _stream_to(url: str, path: Path, timeout_s: float) -> None:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response, path.open("wb") as f:
-            size = 0
-            while chunk := response.read(1 << 20):
-                size += len(chunk)
-                if size > MAX_CORPUS_BYTES:
-                    raise ConfigError(f"Expects at most {MAX_CORPUS_BYTES} bytes from {url}, "
-                                      "actual: more")
-                f.write(chunk)
-    except urllib.error.HTTPError as exc:
-        raise ConfigError(f"Expects {url} to serve the corpus, actual: HTTP {exc.code} "
-                          f"{exc.reason}") from exc
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ConfigError(f"Expects {url} to be reachable, actual: {reason}") from exc
-
+    with path.open("wb") as f, _opened(url, timeout_s, ConfigError) as response:
+        size = 0
+        while chunk := response.read(1 << 20):
+            size += len(chunk)
+            if size > MAX_CORPUS_BYTES:
+                raise ConfigError(f"Expects at most {MAX_CORPUS_BYTES} bytes from {url}, "
+                                  "actual: more")
+            f.write(chunk)
 
 @contextmanager
 def _records(path: Path) -> Iterator[IO[bytes]]:
@@ -233,25 +230,10 @@ def convert_wiki18(lines: IO[bytes], out: IO[str]) -> int:
 
 
 def _record(line: bytes, row: int) -> dict[str, str]:
+    """One record as ``{"id", "contents"}``: read as the corpus backend reads it (so a
+    file that converts is one it serves), ``contents`` in FlashRAG's convention."""
+    from webresearch.corpus.documents import parse_record  # noqa: PLC0415
     from webresearch.corpus.retrieval_api import flashrag_contents  # noqa: PLC0415
-    from webresearch.untrusted import loads_json  # noqa: PLC0415
 
-    where = f"wiki-18 record {row + 1}"
-    try:
-        value: Any = loads_json(line)
-    except ValueError as exc:
-        raise ConfigError(f"Expects {where} to be JSON, actual: {exc}") from None
-    if not isinstance(value, dict):
-        raise ConfigError(f"Expects {where} to be a JSON object, actual: "
-                          f"{type(value).__name__}")
-    doc_id = value.get("id", row)
-    contents = value.get("contents")
-    if not isinstance(contents, str):
-        title, text = value.get("title", ""), value.get("text")
-        if not isinstance(title, str) or not isinstance(text, str):
-            raise ConfigError(f"Expects {where} to have 'contents' (or 'title' and 'text') "
-                              f"as text, actual keys: {sorted(value)[:10]}")
-        contents = flashrag_contents(title, text)
-    if isinstance(doc_id, dict | list):
-        raise ConfigError(f"Expects {where}'s id to be text, actual: {type(doc_id).__name__}")
-    return {"id": str(doc_id), "contents": contents}
+    doc = parse_record(line, row=row, name="wiki-18")
+    return {"id": doc.id, "contents": flashrag_contents(doc.title, doc.text)}
