@@ -18,7 +18,7 @@ __all__ = ["scatter_range", "top_k"]
 
 
 @njit(cache=True, nogil=True)
-def scatter_range(terms: np.ndarray, docs: np.ndarray, tfs: np.ndarray, base: int,
+def scatter_range(terms: np.ndarray, docs: np.ndarray, tfs: np.ndarray, base: int,  # noqa: PLR0917
                   starts: np.ndarray, idf: np.ndarray, doc_norm: np.ndarray,
                   out_docs: np.ndarray, out_impacts: np.ndarray, maxima: np.ndarray) -> None:
     """Place postings of a term range (shards concatenated in document order) term-major.
@@ -36,8 +36,7 @@ def scatter_range(terms: np.ndarray, docs: np.ndarray, tfs: np.ndarray, base: in
         impact = np.float32(idf[t] * (tf / (tf + doc_norm[d])))
         out_docs[pos] = d
         out_impacts[pos] = impact
-        if impact > maxima[t]:
-            maxima[t] = impact
+        maxima[t] = max(maxima[t], impact)
 
 
 @njit(cache=True, nogil=True)
@@ -66,7 +65,7 @@ def _kth(scores: np.ndarray, n: int, k: int) -> float:
 
 
 @njit(cache=True, nogil=True)
-def _update(cand: np.ndarray, scores: np.ndarray, n: int, docs: np.ndarray,
+def _update(cand: np.ndarray, scores: np.ndarray, n: int, docs: np.ndarray,  # noqa: PLR0917
             impacts: np.ndarray, s: int, e: int, w: float, floor: float) -> int:
     """Add a term to the candidates only (no new documents); drop those under ``floor``."""
     m = 0
@@ -86,7 +85,7 @@ def _update(cand: np.ndarray, scores: np.ndarray, n: int, docs: np.ndarray,
 
 
 @njit(cache=True, nogil=True)
-def _union(cand: np.ndarray, scores: np.ndarray, n: int, docs: np.ndarray,
+def _union(cand: np.ndarray, scores: np.ndarray, n: int, docs: np.ndarray,  # noqa: PLR0917
            impacts: np.ndarray, s: int, e: int, w: float, floor: float
            ) -> tuple[np.ndarray, np.ndarray, int]:
     """Merge a term's postings into the candidates, leaving out hopeless documents."""
@@ -112,8 +111,9 @@ def _union(cand: np.ndarray, scores: np.ndarray, n: int, docs: np.ndarray,
 
 
 @njit(cache=True, nogil=True)
-def top_k(docs: np.ndarray, impacts: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-          weights: np.ndarray, maxima: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def top_k(docs: np.ndarray, impacts: np.ndarray, starts: np.ndarray,  # noqa: PLR0917
+          ends: np.ndarray, weights: np.ndarray, maxima: np.ndarray, k: int
+          ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best ``(doc, score)`` of a query whose terms are sorted by ``maxima``
     (each term's largest weighted impact) descending; scores are sums of weighted impacts."""
     t_count = starts.shape[0]

@@ -49,11 +49,13 @@ class _Shard:
     def read(self, part: str, dtype: type, start: int, stop: int) -> np.ndarray:
         """Read ``[start, stop)`` of one part with plain reads (no mapping to count in RSS)."""
         item = np.dtype(dtype).itemsize
-        with open(f"{self.stem}.{part}", "rb") as f:
+        with Path(f"{self.stem}.{part}").open("rb") as f:
             return np.fromfile(f, dtype=dtype, count=stop - start, offset=start * item)
 
     def bounds(self, term_bounds: np.ndarray) -> np.ndarray:
         """Where each of ``term_bounds`` starts in this shard's term-sorted postings."""
+        if self.size == 0:
+            return np.zeros(len(term_bounds), dtype=np.int64)
         terms = np.memmap(f"{self.stem}.terms", dtype=np.int32, mode="r", shape=(self.size,))
         found = np.searchsorted(terms, term_bounds)
         del terms
@@ -172,12 +174,13 @@ class StreamingBM25Retriever(Retriever):
         offsets = np.zeros(terms + 1, dtype=np.int64)
         np.cumsum(df, out=offsets[1:])
         idf = np.log(1 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
-        avg = float(lengths.mean()) if n else 1.0
+        avg = max(float(lengths.mean()), 1e-9) if n else 1.0
         norm = (cls.k1 * ((1 - cls.b) + cls.b * lengths / avg)).astype(np.float32)
         maxima = np.zeros(terms, dtype=np.float32)
         bounds = _ranges(offsets, cls.MERGE_POSTINGS)
         at = np.stack([s.bounds(bounds) for s in shards]) if shards else np.zeros((0, 1))
-        with open(directory / "docs.u32", "wb") as fd, open(directory / "impacts.f32", "wb") as fi:
+        with (directory / "docs.u32").open("wb") as fd, \
+                (directory / "impacts.f32").open("wb") as fi:
             for r in range(len(bounds) - 1):
                 lo, hi = int(bounds[r]), int(bounds[r + 1])
                 parts = [(s, int(at[i, r]), int(at[i, r + 1])) for i, s in enumerate(shards)]

@@ -69,31 +69,34 @@ def _vocabulary(spec: SyntheticSpec, rng: np.random.Generator) -> list[str]:
                                                               strict=True)]
 
 
-def _cdf(spec: SyntheticSpec, size: int) -> np.ndarray:
-    """The cumulative Zipf distribution over ``size`` ranks."""
-    weights = 1.0 / np.arange(1, size + 1, dtype=np.float64) ** spec.zipf
-    cdf = np.cumsum(weights)
-    return cdf / cdf[-1]
+def _ranks(u: np.ndarray, size: int, exponent: float, low: int = 0) -> np.ndarray:
+    """Ranks in ``[low, size)`` from uniforms ``u``: the inverse CDF of the density
+    ``x ** -exponent`` on ``[1, size - low + 1)`` (a continuous Zipf law, no table)."""
+    top = size - low + 1.0
+    if abs(exponent - 1.0) < 1e-9:
+        x = top ** u
+    else:
+        x = ((top ** (1 - exponent) - 1) * u + 1) ** (1 / (1 - exponent))
+    return np.minimum(x.astype(np.int64) - 1 + low, size - 1)
 
 
 def synthetic_passages(spec: SyntheticSpec) -> Iterator[tuple[str, str]]:
     """Yield ``(title, text)`` for every passage, article by article."""
     rng = np.random.default_rng(spec.seed)
     vocab = _vocabulary(spec, rng)
-    cdf = _cdf(spec, len(vocab))
     content = len(FUNCTION_WORDS)
-    title_cdf = (cdf[content:] - cdf[content - 1]) / (1 - cdf[content - 1])
     made, left, title, topic = 0, 0, "", np.zeros(6, dtype=np.int64)
     while made < spec.passages:
         batch = min(4096, spec.passages - made)
-        words = np.searchsorted(cdf, rng.random((batch, spec.words)))  # (batch, words)
+        words = _ranks(rng.random((batch, spec.words)), len(vocab), spec.zipf)  # (batch, words)
         mask = rng.random((batch, spec.words)) < spec.topic_share
         picks = rng.integers(0, len(topic), (batch, spec.words))
         for row, row_mask, row_picks in zip(words, mask, picks, strict=True):
             if left == 0:  # a new article: its title and topic words
                 left = int(rng.geometric(1 / spec.article_passages))
-                title_ids = content + np.searchsorted(title_cdf, rng.random(3))
-                topic = np.concatenate([title_ids, content + rng.integers(0, len(vocab) - content, 3)])
+                title_ids = _ranks(rng.random(3), len(vocab), spec.zipf, low=content)
+                rare = rng.integers(content, len(vocab), 3)
+                topic = np.concatenate([title_ids, rare])
                 title = " ".join(vocab[t].capitalize()
                                  for t in title_ids[:int(rng.integers(1, 4))].tolist())
             row[row_mask] = topic[row_picks[row_mask]]
