@@ -23,8 +23,14 @@ world (``sim:seed=N``: new entities, new pages, the same kinds of question), wit
 EM per hop count, and a paired bootstrap 95% interval of GRPO's improvement. It writes
 a PNG, the checkpoints, and prints one JSON object last.
 
-    python examples/train_sim.py                      # about 25 minutes on 2 cores
-    python examples/train_sim.py --minutes 0 --sft-steps 1200 --grpo-steps 60   # steps only
+    python examples/train_sim.py                  # about 25 minutes on 2 cores
+    python examples/train_sim.py --minutes 10     # the same, cut to fit 10 minutes in all
+
+Every phase stops at its step budget (``--copy-steps``, ``--sft-steps``, ``--grpo-steps``):
+the same steps, and the same result, on a fast machine or a slow one. ``--minutes`` is an
+optional cap over the whole script: the training phases stop early so that the script,
+evaluations included, ends within about that time (then a slower machine trains fewer
+steps). Each phase prints its progress as it goes.
 
 What it reaches, and what did not work on the way, is in the README's training
 section.
@@ -79,6 +85,21 @@ class History:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Budget:
+    """``--minutes``: a cap over the whole script, or none (``end`` is ``None``)."""
+
+    end: float | None
+
+    @classmethod
+    def of(cls, minutes: float | None) -> Budget:
+        return cls(None if not minutes else time.perf_counter() + minutes * 60)
+
+    def left(self, reserve: float = 0.0) -> float | None:
+        """Seconds left for training, keeping ``reserve`` for what must still run."""
+        return None if self.end is None else max(0.0, self.end - time.perf_counter() - reserve)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
@@ -86,14 +107,17 @@ def parse_args() -> argparse.Namespace:
     add("--seed", type=int, default=0)
     add("--sft-from", type=Path, default=None,
         help="start GRPO from this cloned model (skips demonstrations and cloning)")
-    add("--minutes", type=float, default=20.0,
-        help="wall-clock budget of cloning and GRPO, split by --sft-share (each also stops "
-             "at its step budget; the copy drill has only its steps); 0: step budgets only")
-    add("--sft-share", type=float, default=0.45, help="share of --minutes for cloning")
+    add("--minutes", type=float, default=None,
+        help="optional cap on the whole script's wall-clock time: the training phases stop "
+             "early (the drill and cloning get --sft-share of the time left, GRPO the rest) "
+             "so that everything, evaluations included, ends within about this; default: "
+             "none, every phase runs its step budget")
+    add("--sft-share", type=float, default=0.45,
+        help="with --minutes: the share of the training time for the drill and cloning")
     add("--copy-steps", type=int, default=1500,
         help="steps of the copy drill before cloning (batches of 32 lists of names); 0: none")
-    add("--sft-steps", type=int, default=1500)
-    add("--grpo-steps", type=int, default=200)
+    add("--sft-steps", type=int, default=1100, help="steps of behaviour cloning")
+    add("--grpo-steps", type=int, default=80, help="steps of GRPO")
     add("--train-world", type=int, default=0, help="the world demonstrations and GRPO use")
     add("--train-scale", type=int, default=8,
         help="the training world has this many times the entities of a default world: "
@@ -161,6 +185,8 @@ def curriculum(tasks: list[Task], one_hop_share: float, steps: int, per_step: in
 def score(label: str, policy: HFPolicy, args: argparse.Namespace, tasks: list[Task],
           history: History) -> HeldoutResult:
     start = time.perf_counter()
+    print(f"held-out {label:>5}: playing {len(tasks)} tasks of world {args.heldout_world} "
+          "greedily ...", flush=True)
     sampling = SamplingParams(temperature=0.0, max_tokens=args.max_tokens, stop=STOP)
     result = asyncio.run(evaluate(policy, lambda: sim_env(args, args.heldout_world, tasks),
                                   tasks, sampling=sampling, concurrency=64))
@@ -173,7 +199,8 @@ def score(label: str, policy: HFPolicy, args: argparse.Namespace, tasks: list[Ta
     return result
 
 
-def drill(args: argparse.Namespace, policy: HFPolicy, history: History) -> None:
+def drill(args: argparse.Namespace, policy: HFPolicy, history: History,
+          seconds: float | None) -> None:
     """Copy lists of the training world's names: the skill every step of research is made of."""
     world = World.generate(WorldConfig(seed=args.train_world).scaled(args.train_scale))
     drills = copy_examples(policy.tokenizer, [e.name for e in world.entities.values()],
@@ -186,8 +213,9 @@ def drill(args: argparse.Namespace, policy: HFPolicy, history: History) -> None:
         if m.step % 100 == 0 or m.step == 1:
             print(f"copy step {m.step:4d}  loss {m.loss:.3f}  [{m.seconds:.2f} s/step]", flush=True)
 
+    print(f"copy drill: {args.copy_steps} steps of 32 lists of names", flush=True)
     start = time.perf_counter()
-    trainer.fit(drills, steps=args.copy_steps, on_step=report)
+    trainer.fit(drills, steps=args.copy_steps, seconds=seconds, on_step=report)
     history.seconds["drill"] = time.perf_counter() - start
 
 
@@ -204,7 +232,8 @@ def clone(args: argparse.Namespace, policy: HFPolicy, store: ReplayStore, demo_r
                   f"[{m.seconds:.2f} s/step]", flush=True)
 
     print(f"cloning {len(examples)} demonstrations, "
-          f"{sum(len(e.ids) for e in examples) // len(examples)} tokens each", flush=True)
+          f"{sum(len(e.ids) for e in examples) // len(examples)} tokens each, "
+          f"{args.sft_steps} steps", flush=True)
     trainer.fit(examples, steps=args.sft_steps, seconds=seconds, on_step=report)
     policy.model.eval()
 
@@ -221,6 +250,7 @@ def reinforce(args: argparse.Namespace, policy: HFPolicy, store: ReplayStore,
                        args.one_hop_steps, args.grpo_steps, args.groups, rng)
     sampling = SamplingParams(temperature=args.temperature, max_tokens=args.max_tokens,
                               stop=STOP, seed=None)
+    print(f"GRPO: {steps} steps of {args.groups} tasks x {args.group_size} rollouts", flush=True)
     start = time.perf_counter()
 
     def report(log: TrainLog) -> None:
@@ -292,9 +322,39 @@ def plot(history: History, path: Path) -> None:
     figure.savefig(path)
 
 
+def cloned(args: argparse.Namespace, policy: HFPolicy, store: ReplayStore,
+           demo_tasks: list[Task], heldout: list[Task], history: History,
+           budget: Budget) -> None:
+    """Demonstrations, the copy drill and cloning; the cloned model is saved in ``sft/``."""
+    mixture = demo_policy(demo_tasks, CompactFormat(), oracle=args.oracle,
+                          heuristic=args.heuristic, no_tool=args.no_tool,
+                          impatient=args.impatient, seed=args.seed)
+    print(f"recording {len(demo_tasks)} demonstrations in world {args.train_world} ...",
+          flush=True)
+    start = time.perf_counter()
+    demos = asyncio.run(record_demos(
+        store, lambda: sim_env(args, args.train_world, demo_tasks, args.train_scale),
+        mixture, demo_tasks))
+    print(f"recorded {len(demo_tasks)} demonstrations [{time.perf_counter() - start:.0f} s]",
+          flush=True)
+    score("init", policy, args, heldout, history)
+    # Two evaluations are still to come (cloned, GRPO): the training gets what they leave.
+    train_s = budget.left(reserve=2 * history.seconds["eval_init"])
+    sft_s = None if train_s is None else train_s * args.sft_share
+    phase_end = None if sft_s is None else time.perf_counter() + sft_s
+    if args.copy_steps > 0:
+        share = args.copy_steps / (args.copy_steps + args.sft_steps)
+        drill(args, policy, history, None if sft_s is None else sft_s * share)
+    left = None if phase_end is None else max(0.0, phase_end - time.perf_counter())
+    clone(args, policy, store, demos.run_id, history, left)
+    policy.model.save_pretrained(args.out / "sft")
+    policy.tokenizer.save_pretrained(args.out / "sft")
+
+
 def main() -> None:
     args = parse_args()
     started = time.perf_counter()
+    budget = Budget.of(args.minutes)
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     random.seed(args.seed)
@@ -308,24 +368,11 @@ def main() -> None:
     heldout = world_tasks(args.heldout_world, args.heldout_tasks, seed=0)
     demo_tasks = world_tasks(args.train_world, args.demo_tasks, seed=args.seed,
                              scale=args.train_scale)
-    sft_s = grpo_s = None
-    if args.minutes > 0:
-        sft_s, grpo_s = args.minutes * 60 * args.sft_share, args.minutes * 60 * (1 - args.sft_share)
     with ReplayStore(args.out / "store") as store:
         if args.sft_from is None:
-            mixture = demo_policy(demo_tasks, CompactFormat(), oracle=args.oracle,
-                                  heuristic=args.heuristic, no_tool=args.no_tool,
-                                  impatient=args.impatient, seed=args.seed)
-            demos = asyncio.run(record_demos(
-                store, lambda: sim_env(args, args.train_world, demo_tasks, args.train_scale),
-                mixture, demo_tasks))
-            score("init", policy, args, heldout, history)
-            if args.copy_steps > 0:
-                drill(args, policy, history)
-            clone(args, policy, store, demos.run_id, history, sft_s)
-            policy.model.save_pretrained(args.out / "sft")
-            policy.tokenizer.save_pretrained(args.out / "sft")
+            cloned(args, policy, store, demo_tasks, heldout, history, budget)
         start = score("sft", policy, args, heldout, history)
+        grpo_s = budget.left(reserve=history.seconds["eval_sft"])  # the last evaluation's
         learner = reinforce(args, policy, store, history, grpo_s)
         learner.save(args.out / "grpo.pt")
         end = score("grpo", policy, args, heldout, history)

@@ -147,6 +147,20 @@ def test_concurrency_benchmark() -> None:
     assert figures["errors"] == 0 and figures["vector"]["steps_per_s"] > 0
 
 
+def test_train_sim_minutes_cap_the_whole_script(tmp_path: Path) -> None:
+    """Past --minutes the training phases stop (GRPO after its step in hand); the
+    evaluations still run and the JSON comes last."""
+    pytest.importorskip("torch")
+    pytest.importorskip("matplotlib")
+    out = run("examples/train_sim.py", "--minutes", "0.001", "--copy-steps", "50",
+              "--sft-steps", "50", "--grpo-steps", "5", "--heldout-tasks", "4",
+              "--demo-tasks", "8", "--grpo-tasks", "8", "--groups", "2", "--group-size", "2",
+              "--out", str(tmp_path))
+    figures = json.loads(out.splitlines()[-1])
+    assert (figures["copy_steps"], figures["sft_steps"], figures["grpo_steps"]) == (0, 0, 1)
+    assert "recording 8 demonstrations" in out and "held-out  grpo: playing 4 tasks" in out
+
+
 def test_train_sim(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("matplotlib")
@@ -158,7 +172,8 @@ def test_train_sim(tmp_path: Path) -> None:
     for key in ("heldout_f1_start", "heldout_f1_end", "improvement_ci_low",
                 "improvement_ci_high", "minutes"):
         assert isinstance(figures[key], float), key
-    assert figures["heldout_n"] == 6 and (figures["copy_steps"], figures["grpo_steps"]) == (2, 1)
+    assert figures["heldout_n"] == 6
+    assert (figures["copy_steps"], figures["sft_steps"], figures["grpo_steps"]) == (2, 2, 1)
     assert figures["improvement_ci_low"] <= figures["improvement_ci_high"]
     assert (tmp_path / "training.png").read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "sft" / "config.json").exists() and (tmp_path / "grpo.pt").exists()
