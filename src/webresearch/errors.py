@@ -6,6 +6,7 @@ where they occur, and chained with ``raise ... from exc``::
 
     WebResearchError
     ├── ConfigError              bad option, unknown name (with a did-you-mean)
+    │   ├── ConfigTypeError          an option of the wrong type, or none (also a TypeError)
     │   └── DependencyNotInstalled   an optional extra is missing
     ├── TaskError                a task file or task record that cannot be read
     ├── InputTooDeep             outside JSON nested deeper than the bound (also a ValueError)
@@ -30,6 +31,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "ConfigError",
+    "ConfigTypeError",
     "DamagedRecord",
     "DependencyNotInstalled",
     "InputTooDeep",
@@ -55,6 +57,10 @@ class WebResearchError(Exception):
 
 class ConfigError(WebResearchError, ValueError):
     """A configuration value is invalid or names something that does not exist."""
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """An option has the wrong type, or a keyword names no option (with a did-you-mean)."""
 
 
 class DependencyNotInstalled(ConfigError, ImportError):

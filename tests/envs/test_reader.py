@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -195,7 +196,8 @@ def test_a_policy_is_a_reader() -> None:
     obs, *_ = env.step(browse("https://w.test/anna"))
     assert "born in Tarsk" in obs
     env.close()
-    with pytest.raises(ConfigError, match="reader=None, a Reader or a Policy"):
+    with pytest.raises(ConfigError, match=re.escape(
+            "Expects reader of type Reader | ReaderSource | None, actual: 'keyword' (str)")):
         make_env("keyword")
 
 

@@ -1,27 +1,53 @@
-"""The options of ``WebResearch-v0``, as one dataclass with a docstring per field."""
+"""The options of ``WebResearch-v0``, as one dataclass with a docstring per field.
+
+:class:`EnvConfig` is their one declaration: ``WebResearchEnv(**options)`` and
+``gym.make("WebResearch-v0", **options)`` build one from their keywords, which are
+checked by name (an unknown one gets a did-you-mean) and by type against its fields.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+import functools
+import reprlib
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from webresearch.envs.formats import ActionFormat
 from webresearch.envs.rewards import RewardFn
-from webresearch.errors import ConfigError
+from webresearch.errors import ConfigError, ConfigTypeError, did_you_mean
 from webresearch.tasks import Task
 from webresearch.web.base import WebBackend
 from webresearch.web.reader import KeywordReader, Reader, ReaderSource
 
-__all__ = ["BROWSE_SCOPES", "FORMAT_ERROR_MODES", "EnvConfig"]
+__all__ = ["BROWSE_SCOPES", "FORMAT_ERROR_MODES", "EnvConfig", "check_option_names"]
 
 FORMAT_ERROR_MODES = ("end", "feedback")
 BROWSE_SCOPES = ("any", "latest", "searched")
 
 TaskSource = str | Path | Sequence[Mapping[str, Any] | Task]
+C = TypeVar("C")
 
 
+def _named_options(cls: type[C]) -> type[C]:
+    """Check the keywords of ``cls(...)`` by name before the dataclass's ``__init__`` runs
+    (which would raise a bare ``TypeError``)."""
+    generated = cls.__init__
+
+    @functools.wraps(generated)
+    def __init__(self: C, **options: Any) -> None:
+        check_option_names(options)
+        generated(self, **options)
+
+    cls.__init__ = __init__  # type: ignore[assignment,method-assign]
+    return cls
+
+
+@_named_options
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EnvConfig:
     """Options of :class:`~webresearch.envs.WebResearchEnv` (and of ``gym.make``).
@@ -31,6 +57,15 @@ class EnvConfig:
         Traceback (most recent call last):
         ...
         webresearch.errors.ConfigError: Expects max_turns >= 1, actual: 0
+        >>> try:
+        ...     EnvConfig(max_turn=5)
+        ... except TypeError as exc:
+        ...     print(exc)
+        Expects an option of EnvConfig, actual: 'max_turn'. Did you mean 'max_turns'?
+        >>> EnvConfig(max_turns="5")
+        Traceback (most recent call last):
+        ...
+        webresearch.errors.ConfigTypeError: Expects max_turns of type int, actual: '5' (str)
     """
 
     tasks: TaskSource = "default"
@@ -87,6 +122,8 @@ class EnvConfig:
     DeepResearcher did and as TRL and verl do, so that they are not given twice."""
 
     def __post_init__(self) -> None:
+        for name, hint in _hints().items():
+            _check_type(name, getattr(self, name), hint)
         for name in ("max_turns", "top_k", "max_queries", "max_urls", "segment_chars",
                      "reader_segment_chars", "reader_max_segments", "reader_max_tokens"):
             _check_positive(name, getattr(self, name))
@@ -95,9 +132,6 @@ class EnvConfig:
                 f"Expects max_observation_chars >= 256, actual: {self.max_observation_chars}"
             )
         _check_positive("max_action_chars", self.max_action_chars)
-        if not isinstance(self.tools_in_prompt, bool):
-            raise ConfigError(f"Expects tools_in_prompt True or False, actual: "
-                              f"{self.tools_in_prompt!r}")
         if self.browse_scope not in BROWSE_SCOPES:
             raise ConfigError(f"Expects browse_scope in {list(BROWSE_SCOPES)}, actual: "
                               f"{self.browse_scope!r}")
@@ -107,6 +141,20 @@ class EnvConfig:
                 f"actual: {self.on_format_error!r}"
             )
 
+    @classmethod
+    def of(cls, base: EnvConfig | None = None, /, **options: Any) -> EnvConfig:
+        """``base`` (the defaults when ``None``) with the given ``options`` in place.
+
+        Example:
+            >>> EnvConfig.of(EnvConfig(max_turns=3), top_k=2).max_turns
+            3
+        """
+        if base is None:
+            return cls(**options)
+        if not isinstance(base, EnvConfig):
+            raise ConfigTypeError(f"Expects config of type EnvConfig or None, actual: "
+                                  f"{reprlib.repr(base)} ({type(base).__name__})")
+        return dataclasses.replace(base, **options) if options else base
 
     def to_json(self) -> dict[str, Any]:
         """The options as JSON, for a run's record; what no string can name (a web backend
@@ -147,6 +195,57 @@ def _tasks_json(tasks: TaskSource) -> str | list[dict[str, Any]]:
     return [t.to_json() if isinstance(t, Task) else dict(t) for t in tasks]
 
 
-def _check_positive(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+def _check_positive(name: str, value: int) -> None:
+    if value < 1:
         raise ConfigError(f"Expects {name} >= 1, actual: {value!r}")
+
+
+def check_option_names(options: Iterable[str], also: Iterable[str] = ()) -> None:
+    """Raise a :class:`~webresearch.errors.ConfigTypeError` (with a did-you-mean) for the
+    first keyword in ``options`` that is no :class:`EnvConfig` field (nor in ``also``)."""
+    names = [*_hints(), *also]
+    for name in options:
+        if name not in names:
+            raise ConfigTypeError(f"Expects an option of EnvConfig, actual: {name!r}."
+                                  f"{did_you_mean(str(name), names)}".rstrip("."))
+
+
+@functools.cache
+def _hints() -> dict[str, Any]:
+    """The fields of :class:`EnvConfig` and their types, resolved once."""
+    hints = typing.get_type_hints(EnvConfig)
+    return {f.name: hints[f.name] for f in dataclasses.fields(EnvConfig)}
+
+
+def _check_type(name: str, value: object, hint: Any) -> None:
+    if not _matches(value, hint):
+        raise ConfigTypeError(f"Expects {name} of type {_type_name(hint)}, actual: "
+                              f"{reprlib.repr(value)} ({type(value).__name__})")
+
+
+def _matches(value: object, hint: Any) -> bool:
+    """Whether ``value`` has the annotated type ``hint``; a container's items are not
+    looked at (task records are checked, with their place named, when they load)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is Callable:
+        return callable(value)
+    if hint is int:  # a bool is an int to Python, never a count to an option
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, origin or hint)
+
+
+def _type_name(hint: Any) -> str:
+    """``hint`` as it is written: ``str | Path | Sequence[Mapping[str, Any] | Task]``."""
+    if isinstance(hint, list):
+        return "[" + ", ".join(_type_name(h) for h in hint) + "]"
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(arg) for arg in args)
+    name = "None" if hint is type(None) else getattr(hint, "__name__", str(hint))
+    if typing.get_origin(hint) is not None:
+        name = typing.get_origin(hint).__name__
+    return f"{name}[{', '.join(_type_name(a) for a in args)}]" if args else name

@@ -12,13 +12,13 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 
 from webresearch.envs.backends import make_web
-from webresearch.envs.config import EnvConfig, TaskSource
+from webresearch.envs.config import EnvConfig, TaskSource, check_option_names
 from webresearch.envs.direct import DirectTools
 from webresearch.envs.episode import EpisodeState, StepTiming
-from webresearch.envs.formats import ActionFormat, Answer, Invalid, ToolCall, get_format
+from webresearch.envs.formats import Answer, Invalid, ToolCall, get_format
 from webresearch.envs.outcomes import EpisodeOutcome, StepOutcome
 from webresearch.envs.reading import make_reader
-from webresearch.envs.rewards import RewardFn, Submission, exact_match, f1_score, get_reward
+from webresearch.envs.rewards import Submission, exact_match, f1_score, get_reward
 from webresearch.envs.spaces import UnicodeText
 from webresearch.envs.sync import PrivateLoop
 from webresearch.envs.tools import ToolRunner
@@ -69,56 +69,36 @@ class WebResearchEnv(gym.Env[str, str]):
 
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}  # noqa: RUF012
 
-    def __init__(
-        self,
-        *,
-        tasks: TaskSource = "default",
-        web: str | WebBackend = "sim",
-        action_format: str | ActionFormat = "deepresearcher",
-        reward: str | RewardFn | None = None,
-        max_turns: int = 10,
-        on_format_error: str = "end",
-        top_k: int = 10,
-        max_queries: int = 3,
-        max_urls: int = 3,
-        segment_chars: int = 3000,
-        max_observation_chars: int = 16000,
-        max_action_chars: int = 100_000,
-        date: str | None = None,
-        seed: int | None = None,
-        reader: Any = None,
-        browse_scope: str = "any",
-        reader_segment_chars: int = 41_000,
-        reader_max_segments: int = 5,
-        reader_max_tokens: int = 8192,
-        render_mode: str | None = None,
-        tools_in_prompt: bool = True,
-    ) -> None:
-        self.config = EnvConfig(
-            tasks=tasks, web=web, action_format=action_format, reward=reward,
-            max_turns=max_turns, on_format_error=on_format_error, top_k=top_k,
-            max_queries=max_queries, max_urls=max_urls, segment_chars=segment_chars,
-            max_observation_chars=max_observation_chars, max_action_chars=max_action_chars,
-            date=date, seed=seed, reader=reader, browse_scope=browse_scope,
-            reader_segment_chars=reader_segment_chars, reader_max_segments=reader_max_segments,
-            reader_max_tokens=reader_max_tokens, tools_in_prompt=tools_in_prompt,
-        )
+    def __init__(self, config: EnvConfig | None = None, *, render_mode: str | None = None,
+                 **options: Any) -> None:
+        """Args:
+            config: The options (:class:`~webresearch.envs.EnvConfig`); the defaults when
+                ``None``.
+            render_mode: ``"ansi"`` (:meth:`render` gives the episode as text) or ``None``.
+            **options: Any :class:`~webresearch.envs.EnvConfig` field by name, over
+                ``config``: ``WebResearchEnv(web="sim:seed=3", max_turns=4)``. An unknown
+                name or a value of the wrong type is a
+                :class:`~webresearch.errors.ConfigTypeError` (with a did-you-mean).
+        """
+        check_option_names(options, also=("config", "render_mode"))
+        self.config = c = EnvConfig.of(config, **options)
         _check_render_mode(render_mode, self.metadata["render_modes"])
         self.render_mode = render_mode
-        self.format = get_format(action_format)
-        self.reward_fn = get_reward(reward if reward is not None else self.format.default_reward)
-        self.web = make_web(web)
-        self._owns_web = not isinstance(web, WebBackend)
-        self.tasks = self._load_tasks(tasks)
+        self.format = get_format(c.action_format)
+        self.reward_fn = get_reward(c.reward if c.reward is not None
+                                    else self.format.default_reward)
+        self.web = make_web(c.web)
+        self._owns_web = not isinstance(c.web, WebBackend)
+        self.tasks = self._load_tasks(c.tasks)
         self._task_ids = {task.id: i for i, task in enumerate(self.tasks)}
-        self.observation_space = UnicodeText(max_observation_chars)
-        self.action_space = UnicodeText(max_action_chars)
-        self.date = date or datetime.date.today().isoformat()
-        self.system_prompt = self.format.system_prompt(date=self.date, max_turns=max_turns)
-        if not tools_in_prompt:  # the chat template lists the tools: DeepResearcher's own setup
+        self.observation_space = UnicodeText(c.max_observation_chars)
+        self.action_space = UnicodeText(c.max_action_chars)
+        self.date = c.date or datetime.date.today().isoformat()
+        self.system_prompt = self.format.system_prompt(date=self.date, max_turns=c.max_turns)
+        if not c.tools_in_prompt:  # the chat template lists the tools: DeepResearcher's setup
             self.system_prompt = _TOOLS_BLOCK.sub("", self.system_prompt).rstrip()
         self._direct_tools = DirectTools(self.format)
-        self.reader = make_reader(reader, self.web)
+        self.reader = make_reader(c.reader, self.web)
         self._tools = ToolRunner(self.web, self.format, self.config, self.reader)
         self._state: EpisodeState | None = None
         self._private = PrivateLoop()  # what the sync API runs the async core on
