@@ -1,8 +1,10 @@
-"""Scripted baselines that need no model: the oracle and the no-tool policy."""
+"""Scripted baselines that need no model: the oracle, the no-tool policy and a long-horizon load."""
 
 from __future__ import annotations
 
 import abc
+import asyncio
+import re
 from collections.abc import Generator, Sequence
 
 from webresearch.envs.formats import ActionFormat, get_format
@@ -17,11 +19,13 @@ from webresearch.policies.base import (
 )
 from webresearch.tasks import Task
 
-__all__ = ["NoToolPolicy", "OraclePolicy", "ScriptedPolicy"]
+__all__ = ["LongPolicy", "NoToolPolicy", "OraclePolicy", "ScriptedPolicy"]
 
 Script = Generator[str, str, None]
 """Yields actions; is sent the observation that each action brought."""
 _NEXT_SEGMENT = "browse the same URL again"
+_RESULT_URL = re.compile(r"^ *URL: (\S+)$", re.MULTILINE)
+_NAME = re.compile(r"\b[A-Z][a-z]{2,}(?: [A-Z][a-z]{2,}){1,3}\b")
 
 
 class ScriptedPolicy(Policy):
@@ -117,3 +121,67 @@ class OraclePolicy(ScriptedPolicy):
         answer = task.answers[0] if found else "unknown"
         yield fmt.write_answer(answer, thought="The pages I read support the answer."
                                if found else "I could not verify the answer.")
+
+
+class LongPolicy(ScriptedPolicy):
+    """Searches and browses for ``turns`` tool calls, then answers: a long-horizon load
+    without a model (ASearcher runs up to 128 turns, over 150k tokens).
+
+    After a search it browses the results it has not browsed yet (``max_urls`` at a time);
+    otherwise it searches a name that the latest page mentions and that it has not
+    searched, so each turn brings new pages. Each action reads the latest observation and
+    its own earlier actions (short), never the earlier observations, so a turn at 127
+    costs about what a turn at 1 does. ``think_s`` stands in for a model server's latency
+    on every action.
+
+    Args:
+        turns: Tool calls before the answer (the env's ``max_turns`` must allow them).
+        fmt: The action format.
+        max_urls: URLs per browse call.
+        think_s: Seconds each action waits before it is given (an awaited sleep).
+
+    Example:
+        >>> policy = LongPolicy(turns=2)
+        >>> first = [{"role": "user", "content": "Who founded Pogre Works?"}]
+        >>> "web_search" in policy.act(first)
+        True
+        >>> turn = [{"role": "assistant", "content": "."}, {"role": "user", "content": ""}]
+        >>> done = first + turn * 2
+        >>> policy.act(done).endswith("<answer>unknown</answer>")
+        True
+    """
+
+    name = "long"
+
+    def __init__(self, turns: int = 127, fmt: str | ActionFormat = "deepresearcher", *,
+                 max_urls: int = 3, think_s: float = 0.0) -> None:
+        if turns < 0 or max_urls < 1 or think_s < 0:
+            raise PolicyError(f"Expects turns >= 0, max_urls >= 1 and think_s >= 0, actual: "
+                              f"{turns}, {max_urls}, {think_s}")
+        self.format = get_format(fmt)
+        self.turns, self.max_urls, self.think_s = turns, max_urls, think_s
+
+    async def generate(self, prompts: Sequence[PromptLike],
+                       sampling: SamplingParams | None = None) -> list[Completion]:
+        if self.think_s:
+            await asyncio.sleep(self.think_s)
+        return await super().generate(prompts, sampling)
+
+    def act(self, conversation: Sequence[ChatMessage]) -> str:
+        actions = [m["content"] for m in conversation if m["role"] == "assistant"]
+        question = next((m["content"] for m in conversation if m["role"] == "user"), "")
+        done = len(actions)
+        if done >= self.turns:
+            return self.format.write_answer("unknown", thought=f"{done} tool calls are enough.")
+        latest = conversation[-1]["content"] if done and conversation[-1]["role"] == "user" \
+            else ""
+        past = "\n".join(actions)  # the actions are short: the observations are not re-read
+        if "browse" in self.format.tools and "Results for" in latest[:200]:
+            urls = [u for u in _RESULT_URL.findall(latest) if u not in past]
+            if urls:
+                return self.format.write_call("browse", urls[:self.max_urls],
+                                              thought=f"Turn {done + 1}: reading the results.")
+        names = [n for n in _NAME.findall(latest[:4000]) if f"{n}\"" not in past]
+        query = names[done % len(names)] if names else f"{question[:200]} {done}"
+        return self.format.write_call("search", [query],
+                                      thought=f"Turn {done + 1}: searching {query}.")
