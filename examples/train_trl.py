@@ -1,13 +1,14 @@
-"""GRPO with TRL's ``GRPOTrainer`` on the simulated web: a tiny model, on CPU, in 90 seconds.
+"""GRPO with TRL's ``GRPOTrainer`` on the simulated web: a tiny model, on CPU, in minutes.
 
 TRL drives everything: its chat template renders the env's tools, it parses the model's
 tool calls and runs them on ``WebResearchToolEnv`` (``environment_factory``, built by
 ``tool_env_factory`` so that each tool result fits TRL's ``max_completion_length``), and
 ``webresearch_reward`` hands it the env's verdict on each episode (DeepResearcher's F1
 with its format penalty). The lines a user writes are in ``train``. A random tiny model
-makes no tool calls, so a supervised warm-up (500 steps, about a minute on one core)
-first shows it oracle episodes (search the question, answer); GRPO then trains on what
-it samples. Point ``--model`` at a real
+makes no tool calls, so a supervised warm-up (500 steps, a few minutes on one
+core) first shows it oracle episodes (search the question, answer); GRPO then trains on
+what it samples. Each phase prints its progress (the warm-up every 50 steps, GRPO
+every step). Point ``--model`` at a real
 checkpoint (Qwen2.5, say) and use ``--warmup-steps 0`` to train it as it is.
 
     python examples/train_trl.py --steps 2
@@ -70,6 +71,8 @@ def warm_up(model: Any, tokenizer: Any, tool_env: Any, steps: int, lr: float) ->
     env.close()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     model.train()
+    print(f"warm-up: {steps} supervised steps on {len(examples)} oracle turns", flush=True)
+    start = time.perf_counter()
     for step in range(steps):
         batch = [examples[(step * 4 + i) % len(examples)] for i in range(4)]
         width = max(len(ids) for ids, _ in batch)
@@ -80,6 +83,9 @@ def warm_up(model: Any, tokenizer: Any, tool_env: Any, steps: int, lr: float) ->
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+        if (step + 1) % 50 == 0 or step + 1 == steps:
+            print(f"warm-up step {step + 1:4d}/{steps}  loss {loss.item():.3f}  "
+                  f"[{time.perf_counter() - start:.0f} s]", flush=True)
 
 
 def _example(tokenizer: Any, context: list[dict[str, Any]], turn: dict[str, Any],
@@ -118,6 +124,8 @@ def train(model: Any, tokenizer: Any, args: Any, out: Path, warmup_steps: int) -
         trainer = GRPOTrainer(model=model, processing_class=tokenizer, args=config,
                               reward_funcs=env_reward, train_dataset=task_dataset(config=ENV),
                               environment_factory=environment_factory)
+        print(f"GRPO: {args.steps} steps of {args.generations} rollouts (TRL logs each step)",
+              flush=True)
         trainer.train()
     logs = [log for log in trainer.state.log_history if "reward" in log]
     return {"steps": len(logs),
@@ -145,6 +153,8 @@ def main() -> None:
 
     out = args.out or Path(tempfile.mkdtemp(prefix="train-trl-"))
     start = time.perf_counter()
+    if args.model is None:
+        print("building a random tiny model and its tokenizer ...", flush=True)
     model_dir = args.model or build_tiny_model(out / "model", seed=args.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
