@@ -174,3 +174,14 @@ def test_without_model_the_rollout_asks_for_the_servers_only_model(
         err = one_line_error(capsys)
         assert code == 2 and f"Expects --model (the served model's name; {url} serves " \
             "['tiny', 'other']), actual: none" in err
+
+
+def test_a_corpus_index_says_what_it_does_before_it_does_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("bm25s")
+    corpus = tmp_path / "mini.jsonl"
+    corpus.write_text('{"id": "1", "title": "Ada", "text": "Ada wrote programs."}\n')
+    assert main(["index", str(corpus), "--index-dir", str(tmp_path / "index")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"opening the bm25 index of {corpus}: the first time, every passage")
+    assert "ready for bm25 search" in out[-1]

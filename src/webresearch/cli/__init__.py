@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from webresearch.cli.corpus import add_index_command, run_index
+from webresearch.cli.corpus import add_index_command, opening_note, run_index
 from webresearch.cli.data import add_data_command, run_data
 from webresearch.cli.eval import add_eval_command, run_eval
 from webresearch.cli.options import (
@@ -159,6 +159,9 @@ def serve_web_command(base_url: str, world_seed: int = 0) -> str:
 
 async def _rollout(args: argparse.Namespace) -> int:
     check_policy_options(args)
+    if args.web.startswith("corpus:"):
+        spec, _, retriever = args.web.removeprefix("corpus:").partition("#")
+        print(opening_note(spec, retriever or "bm25"), file=sys.stderr, flush=True)
     web = make_web(args.web)  # once per command: a replay store is read once, not per env
     try:
         await _preflight(args, web)

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-__all__ = ["add_index_command", "run_index"]
+__all__ = ["add_index_command", "opening_note", "run_index"]
 
 
 def add_index_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,6 +20,17 @@ def add_index_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     index.add_argument("--log-level", default="INFO", help="logging level")
 
 
+def opening_note(corpus: str | Path, retriever: str) -> str:
+    """What opening a corpus does, said before it starts (a first build takes minutes).
+
+    Example:
+        >>> opening_note("wiki.jsonl", "bm25")[:56]
+        'opening the bm25 index of wiki.jsonl: the first time, ev'
+    """
+    return (f"opening the {retriever} index of {corpus}: the first time, every passage is read "
+            "and indexed (minutes for a large corpus); later, the index is loaded")
+
+
 def run_index(args: argparse.Namespace) -> int:
     from webresearch.corpus.index import CorpusIndex  # noqa: PLC0415 - optional extra
     from webresearch.corpus.named import NAMED_CORPORA, named_corpus  # noqa: PLC0415
@@ -28,6 +39,7 @@ def run_index(args: argparse.Namespace) -> int:
     if not path.is_file() and args.corpus in NAMED_CORPORA:
         path = named_corpus(args.corpus)
     start = time.perf_counter()
+    print(opening_note(path, args.retriever), flush=True)
     index = CorpusIndex.open(path, retriever=args.retriever, index_dir=args.index_dir)
     print(f"{len(index):,} passages of {path} ready for {args.retriever} search "
           f"({time.perf_counter() - start:.1f} s)")
