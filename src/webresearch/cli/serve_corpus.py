@@ -44,6 +44,8 @@ def add_serve_corpus_command(commands: argparse._SubParsersAction[argparse.Argum
                        help="split the corpus into this many shards searched by Ray actors")
     serve.add_argument("--ray-address", help="with --ray-shards: a Ray cluster to join "
                                              "(default: a local Ray on loopback)")
+    serve.add_argument("--shard-cpus", type=float, default=1.0,
+                       help="with --ray-shards: CPUs each shard's actor reserves (default: 1)")
     serve.add_argument("--shard-dir", type=Path,
                        help="with --ray-shards: where the shard files go (default: beside)")
     serve.add_argument("--log-level", default="WARNING", help="logging level")
@@ -84,6 +86,6 @@ def _serve_shards(args: argparse.Namespace, spec: IndexSpec, config: ServeConfig
     from webresearch.distributed.corpus_shards import ShardedCorpus  # noqa: PLC0415
 
     with ShardedCorpus.start(spec, shards=args.ray_shards, shard_dir=args.shard_dir,
-                             address=args.ray_address) as sharded:
+                             address=args.ray_address, num_cpus=args.shard_cpus) as sharded:
         asyncio.run(serve_searcher(sharded, config, _announce))
     return 0

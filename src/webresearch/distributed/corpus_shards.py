@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 import json
 import logging
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +26,7 @@ from types import TracebackType
 from typing import Any
 
 from webresearch.corpus.retrieval_api import IndexSpec, Passage
-from webresearch.distributed.cluster import init_ray, require_ray
+from webresearch.distributed.cluster import cluster_address, init_ray, require_ray
 from webresearch.errors import ConfigError, WebError
 from webresearch.untrusted import loads_json
 
@@ -108,6 +109,15 @@ class CorpusShard:
         return self.searcher.search_many(queries, k)
 
 
+def _check_room(ray: Any, shards: int, num_cpus: float) -> None:
+    """A clear error, not an endless wait, when the cluster cannot place every shard."""
+    have = float(ray.cluster_resources().get("CPU", 0.0))
+    if have < shards * num_cpus:
+        raise ConfigError(f"Expects a cluster with {shards * num_cpus:g} CPUs for {shards} "
+                          f"shards of {num_cpus:g} CPU each; got {have:g} (start fewer shards, "
+                          "or give each less: num_cpus)")
+
+
 class ShardedCorpus:
     """Every shard's actor, searched together; a :class:`PassageSearcher`.
 
@@ -134,7 +144,10 @@ class ShardedCorpus:
         The shard files must be readable where each actor runs: one machine, or a
         folder every node mounts (``shard_dir``).
         """
-        ray = init_ray(address)
+        local = cluster_address(address) is None  # a local Ray gets a CPU slot per shard
+        ray = init_ray(address, num_cpus=max(os.cpu_count() or 1, math.ceil(shards * num_cpus))
+                       if local else None)
+        _check_room(ray, shards, num_cpus)
         corpus = Path(spec.corpus)
         folder = shard_dir or corpus.with_name(corpus.name + ".shards")
         paths = split_corpus(corpus, shards, folder)
