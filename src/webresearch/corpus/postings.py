@@ -6,7 +6,10 @@ the highest possible contribution down; once the k-th best partial score is at l
 what all remaining terms together could add, no unseen document can enter the top k, so
 the remaining (frequent) terms only update the candidates, found by galloping search,
 and a candidate that can no longer reach the k-th score is dropped. The result is the
-exhaustive top k (ties aside), at a cost set mostly by the rarer terms.
+exhaustive top k (ties aside), at a cost set mostly by the rarer terms. Frequent terms are
+skipped block by block (block-max): a block of 128 postings whose largest impact cannot
+lift a new document over the k-th score is read only where a candidate lies in it; the
+k-th score starts from a bound stored per term (its 10th-largest impact).
 """
 
 from __future__ import annotations
@@ -14,7 +17,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["scatter_range", "top_k"]
+__all__ = ["BLOCK", "kth_impacts", "scatter_range", "top_k"]
+
+SHIFT = 7
+BLOCK = 1 << SHIFT
+"""Postings per block of ``blockmax`` (blocks are aligned on the global postings array,
+so one may span two terms: its maximum still bounds either)."""
 
 
 @njit(cache=True, nogil=True)
@@ -86,13 +94,33 @@ def _update(cand: np.ndarray, scores: np.ndarray, n: int, docs: np.ndarray,  # n
 
 @njit(cache=True, nogil=True)
 def _union(cand: np.ndarray, scores: np.ndarray, n: int, docs: np.ndarray,  # noqa: PLR0917
-           impacts: np.ndarray, s: int, e: int, w: float, floor: float
+           impacts: np.ndarray, blockmax: np.ndarray, s: int, e: int, w: float, floor: float
            ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Merge a term's postings into the candidates, leaving out hopeless documents."""
-    out_c = np.empty(n + e - s, dtype=np.int64)
-    out_s = np.empty(n + e - s, dtype=np.float32)
+    """Merge a term's postings into the candidates, leaving out hopeless documents; a
+    block whose largest impact cannot reach ``floor`` only updates the candidates in it."""
+    room = n
+    for blk in range(s >> SHIFT, ((e - 1) >> SHIFT) + 1 if e > s else s >> SHIFT):
+        if blockmax[blk] * w >= floor:
+            room += BLOCK
+    out_c = np.empty(min(room, n + e - s), dtype=np.int64)
+    out_s = np.empty(min(room, n + e - s), dtype=np.float32)
     i, j, m = 0, s, 0
     while i < n or j < e:
+        if j < e and blockmax[j >> SHIFT] * w < floor:  # no new document from this block
+            jb = min(((j >> SHIFT) + 1) << SHIFT, e)
+            last = docs[jb - 1]
+            while i < n and cand[i] <= last:
+                sc = scores[i]
+                j = _gallop(docs, j, jb, cand[i])
+                if j < jb and docs[j] == cand[i]:
+                    sc += w * impacts[j]
+                if sc >= floor:
+                    out_c[m] = cand[i]
+                    out_s[m] = sc
+                    m += 1
+                i += 1
+            j = jb
+            continue
         if j >= e or (i < n and cand[i] < docs[j]):
             d, sc = cand[i], scores[i]
             i += 1
@@ -111,11 +139,12 @@ def _union(cand: np.ndarray, scores: np.ndarray, n: int, docs: np.ndarray,  # no
 
 
 @njit(cache=True, nogil=True)
-def top_k(docs: np.ndarray, impacts: np.ndarray, starts: np.ndarray,  # noqa: PLR0917
-          ends: np.ndarray, weights: np.ndarray, maxima: np.ndarray, k: int
-          ) -> tuple[np.ndarray, np.ndarray]:
+def top_k(docs: np.ndarray, impacts: np.ndarray, blockmax: np.ndarray,  # noqa: PLR0917
+          starts: np.ndarray, ends: np.ndarray, weights: np.ndarray, maxima: np.ndarray,
+          seed: float, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best ``(doc, score)`` of a query whose terms are sorted by ``maxima``
-    (each term's largest weighted impact) descending; scores are sums of weighted impacts."""
+    (each term's largest weighted impact) descending; scores are sums of weighted impacts.
+    ``seed`` is a known lower bound of the k-th score (``-1`` for none)."""
     t_count = starts.shape[0]
     rest = np.zeros(t_count + 1, dtype=np.float64)  # rest[i]: the most terms i.. can add
     for i in range(t_count - 1, -1, -1):
@@ -124,12 +153,23 @@ def top_k(docs: np.ndarray, impacts: np.ndarray, starts: np.ndarray,  # noqa: PL
     scores = np.empty(0, dtype=np.float32)
     n = 0
     for i in range(t_count):
-        theta = _kth(scores, n, k)
-        floor = theta - rest[i + 1] if n >= k else -1.0  # under it, a document cannot
-        if n >= k and rest[i] <= theta:                   # reach the k-th score any more
+        kth = _kth(scores, n, k)
+        theta = max(kth, seed)
+        floor = theta - rest[i + 1] if theta >= 0 else -1.0  # under it, a document cannot
+        if (n >= k and rest[i] <= kth) or rest[i] < theta:    # reach the k-th score any more
             n = _update(cand, scores, n, docs, impacts, starts[i], ends[i], weights[i], floor)
         else:
-            cand, scores, n = _union(cand, scores, n, docs, impacts, starts[i], ends[i],
-                                     weights[i], floor)
+            cand, scores, n = _union(cand, scores, n, docs, impacts, blockmax, starts[i],
+                                     ends[i], weights[i], floor)
     order = np.argsort(-scores[:n], kind="mergesort")[:k]
     return cand[order], scores[order]
+
+
+@njit(cache=True, nogil=True)
+def kth_impacts(impacts: np.ndarray, bounds: np.ndarray, depth: int, out: np.ndarray) -> None:
+    """``out[t]``: the ``depth``-th largest impact of the term whose postings are
+    ``impacts[bounds[t]:bounds[t + 1]]`` (0 for a term with fewer postings)."""
+    for t in range(bounds.shape[0] - 1):
+        lo, hi = bounds[t], bounds[t + 1]
+        if hi - lo >= depth:
+            out[t] = np.partition(impacts[lo:hi].copy(), hi - lo - depth)[hi - lo - depth]

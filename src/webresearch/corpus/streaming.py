@@ -34,7 +34,9 @@ __all__ = ["StreamingBM25Retriever"]
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
+SEED_DEPTH = 10
+"""Each term keeps its ``SEED_DEPTH``-th largest impact: a floor for the k-th score, k <= it."""
 MAX_QUERY_TERMS = 1024
 """Distinct terms of a query that are searched (the first ones); the rest are ignored."""
 
@@ -93,6 +95,8 @@ class StreamingBM25Retriever(Retriever):
         self.analyzer = Analyzer(meta["stemmer"])
         self.offsets = np.load(directory / "offsets.npy", mmap_mode="r")  # (terms + 1,)
         self.maxima = np.load(directory / "maxima.npy", mmap_mode="r")  # (terms,)
+        self.kth = np.load(directory / "kth.npy", mmap_mode="r")  # (terms,)
+        self.blockmax = np.asarray(np.load(directory / "blockmax.npy", mmap_mode="r"))
         self.keys = np.load(directory / "vocab_keys.npy", mmap_mode="r")  # (terms,) sorted
         self.key_ids = np.load(directory / "vocab_ids.npy", mmap_mode="r")  # (terms,)
         postings = int(meta["postings"])
@@ -168,7 +172,7 @@ class StreamingBM25Retriever(Retriever):
     def _merge(cls, shards: list[_Shard], lengths: np.ndarray, df: np.ndarray,
                directory: Path) -> int:
         """Merge the shards into ``docs.u32``/``impacts.f32``; save offsets and maxima."""
-        from webresearch.corpus.postings import scatter_range  # noqa: PLC0415 - numba
+        from webresearch.corpus.postings import kth_impacts, scatter_range  # noqa: PLC0415
 
         n, terms = len(lengths), len(df)
         offsets = np.zeros(terms + 1, dtype=np.int64)
@@ -177,6 +181,7 @@ class StreamingBM25Retriever(Retriever):
         avg = max(float(lengths.mean()), 1e-9) if n else 1.0
         norm = (cls.k1 * ((1 - cls.b) + cls.b * lengths / avg)).astype(np.float32)
         maxima = np.zeros(terms, dtype=np.float32)
+        kth = np.zeros(terms, dtype=np.float32)
         bounds = _ranges(offsets, cls.MERGE_POSTINGS)
         at = np.stack([s.bounds(bounds) for s in shards]) if shards else np.zeros((0, 1))
         with (directory / "docs.u32").open("wb") as fd, \
@@ -193,10 +198,14 @@ class StreamingBM25Retriever(Retriever):
                                   shard.read("docs", np.uint32, a, b),
                                   shard.read("tfs", np.uint16, a, b), lo, starts, idf, norm,
                                   out_docs, out_impacts, maxima)
+                kth_impacts(out_impacts, offsets[lo:hi + 1] - offsets[lo], SEED_DEPTH,
+                            kth[lo:hi])
                 out_docs.tofile(fd)
                 out_impacts.tofile(fi)
         np.save(directory / "offsets.npy", offsets)
         np.save(directory / "maxima.npy", maxima)
+        np.save(directory / "kth.npy", kth)
+        np.save(directory / "blockmax.npy", _block_maxima(directory / "impacts.f32"))
         return int(offsets[-1])
 
     @staticmethod
@@ -247,10 +256,11 @@ class StreamingBM25Retriever(Retriever):
         ids = np.fromiter(weights, dtype=np.int64, count=len(weights))
         w = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
         maxima = self.maxima[ids].astype(np.float64) * w
+        seed = float(np.max(self.kth[ids] * w)) if k <= SEED_DEPTH else -1.0
         order = np.argsort(-maxima, kind="stable")
         ids, w, maxima = ids[order], w[order], maxima[order]
-        rows, scores = top_k(self.docs, self.impacts, self.offsets[ids], self.offsets[ids + 1],
-                             w, maxima, k)
+        rows, scores = top_k(self.docs, self.impacts, self.blockmax, self.offsets[ids],
+                             self.offsets[ids + 1], w, maxima, seed if seed > 0 else -1.0, k)
         return [(int(r), float(s)) for r, s in zip(rows.tolist(), scores.tolist(), strict=True)
                 if s > 0]
 
@@ -260,6 +270,17 @@ def _mapped(path: Path, dtype: type, size: int) -> np.ndarray:
     if size == 0:
         return np.zeros(0, dtype=dtype)
     return np.asarray(np.memmap(path, dtype=dtype, mode="r", shape=(size,)))
+
+
+def _block_maxima(impacts: Path) -> np.ndarray:
+    """The largest impact of every ``BLOCK`` postings, read in chunks."""
+    from webresearch.corpus.postings import BLOCK  # noqa: PLC0415
+
+    out = []
+    with impacts.open("rb") as f:
+        while len(chunk := np.fromfile(f, dtype=np.float32, count=BLOCK << 16)):
+            out.append(np.maximum.reduceat(chunk, np.arange(0, len(chunk), BLOCK)))
+    return np.concatenate(out) if out else np.zeros(1, dtype=np.float32)
 
 
 def _ranges(offsets: np.ndarray, budget: int) -> np.ndarray:
