@@ -180,6 +180,25 @@ def test_any_json_gets_200_or_a_4xx_never_a_crash(served: RetrieverServer, body:
     assert status == 200 or (400 <= status < 500 and isinstance(answer_["detail"], str))
 
 
+@settings(max_examples=60, deadline=None)
+@given(queries=st.lists(st.text(max_size=80), max_size=4), topk=st.integers(1, 20),
+       scores=st.booleans())
+def test_any_text_queries_get_ranked_passages(served: RetrieverServer, queries: list[str],
+                                              topk: int, scores: bool) -> None:
+    """Whatever text a model writes as a query (control characters, lone surrogates as
+    JSON escapes, scripts the tokenizer has never seen), each gets a list of passages."""
+    status, answer_ = post(served.url, json.dumps({"queries": queries, "topk": topk,
+                                                   "return_scores": scores}).encode())
+    assert status == 200 and len(answer_["result"]) == len(queries)
+    for ranked in answer_["result"]:
+        assert len(ranked) <= topk
+        docs = [item["document"] if scores else item for item in ranked]
+        assert all(set(doc) == {"id", "contents"} for doc in docs)
+        if scores:
+            values = [item["score"] for item in ranked]
+            assert values == sorted(values, reverse=True)
+
+
 class GatedSearcher:
     """Passages named after their query; the first call waits for ``gate``."""
 
