@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -226,10 +225,7 @@ class RetrieverServer:
                            backlog=1024)
         await site.start()
         self._runner = runner
-        sockets = [s for s in (site._server.sockets if site._server else ())  # type: ignore[attr-defined]
-                   if s.family in (socket.AF_INET, socket.AF_INET6)]
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        self.port = int(runner.addresses[0][1])  # the port the system chose for port 0
         logger.info("Retriever server at %s (%d passages)", self.url, len(self.searcher))
 
     async def aclose(self) -> None:
