@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import time
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,7 +131,8 @@ class CorpusIndex:
         root = Path(index_dir) if index_dir is not None else index_dir_for(path)
         texts = None
         if not cls._current(root, path):
-            texts = cls._build_table(path, name, root, keep_texts=not kind.streaming)
+            texts = cls._build_table(path, name, root,
+                                     streaming=kind if kind.streaming else None)
         sub = root / kind.name
         if not sub.exists():
             docs = DocTable.load(root, path, name)
@@ -151,28 +152,38 @@ class CorpusIndex:
             return False
 
     @staticmethod
-    def _build_table(corpus: Path, name: str, root: Path, *, keep_texts: bool = True
-                     ) -> list[str] | None:
-        """Index the documents' places and URLs; return their texts (for the retriever)
-        when ``keep_texts``."""
+    def _build_table(corpus: Path, name: str, root: Path, *,
+                     streaming: type[Retriever] | None = None) -> list[str] | None:
+        """Index the documents' places and URLs; return their texts (for the retriever),
+        or, given a ``streaming`` retriever, build it from them in the same pass."""
         start = time.perf_counter()
         offsets, keys = array("q"), array("q")  # 8 bytes a passage, not a Python int
-        texts: list[str] = []
-        for offset, doc in scan_corpus(corpus, name):
-            offsets.append(offset)
-            keys.append(url_key(doc.url))
-            if keep_texts:
-                texts.append(_text(doc))
-        offsets.append(corpus.stat().st_size)
+
+        def scan() -> Iterator[str]:
+            for offset, doc in scan_corpus(corpus, name):
+                offsets.append(offset)
+                keys.append(url_key(doc.url))
+                yield _text(doc)
+
         root.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(root, ignore_errors=True)  # stale: every retriever goes with it
         tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=root.parent))
+        texts = None
+        try:
+            if streaming is not None:
+                streaming.build(scan(), tmp / streaming.name)
+            else:
+                texts = list(scan())
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        offsets.append(corpus.stat().st_size)
         DocTable.save(tmp, offsets, keys)
         (tmp / "manifest.json").write_text(json.dumps(_stamp(corpus)))
         _publish(tmp, root)
         logger.info("Indexed %d documents of %s in %.1f s", len(keys), corpus,
                     time.perf_counter() - start)
-        return texts if keep_texts else None
+        return texts
 
     @staticmethod
     def _build_retriever(kind: type[Retriever], texts: Sequence[str], sub: Path) -> None:
