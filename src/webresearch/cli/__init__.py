@@ -206,7 +206,8 @@ async def _rollout_on(args: argparse.Namespace, web: WebBackend) -> int:
         "cli": {k: str(v) for k, v in vars(args).items()}})
     try:
         if args.workers:  # each worker builds its own web from the spec
-            report = await _ray_rollout(args, make_env=lambda: make_env(tasks, args.web),
+            report = await _ray_rollout(args, make_env=lambda: make_env(tasks,
+                                                                        _worker_web(args.web)),
                                         build_policy=build_policy, tasks=tasks, config=config,
                                         run=run)
         else:
@@ -227,6 +228,17 @@ async def _rollout_on(args: argparse.Namespace, web: WebBackend) -> int:
     if args.json:
         print(json.dumps(report.summary.to_json()))
     return _failed_run_status(report, None if args.no_store else args.store)
+
+
+def _worker_web(spec: str) -> str | WebBackend:
+    """What a Ray worker's envs get for ``spec``: a replay backend made once per process
+    (its store read once, not per env), any other spec as it is (each env makes its own)."""
+    return _replay_web(spec) if spec.startswith("replay:") else spec
+
+
+@functools.cache
+def _replay_web(spec: str) -> WebBackend:
+    return make_web(spec)
 
 
 def _failed_run_status(report: RolloutReport, store: Path | None) -> int:
