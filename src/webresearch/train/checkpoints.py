@@ -1,4 +1,4 @@
-"""Checkpoints of an asynchronous learner: its weights and its cursor in the store, together.
+"""Checkpoints of a learner: its weights and its cursor in the store, together.
 
 Each step's checkpoint is one directory, ``step-000012/``, holding ``learner.pt`` (what
 the learner's ``save`` writes) and ``cursor.json`` (where it stopped reading the store,

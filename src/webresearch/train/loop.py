@@ -2,10 +2,9 @@
 
 Producers (:class:`~webresearch.train.producers.GroupProducers`) roll out groups through
 a :class:`~webresearch.rollout.Runner` (local or Ray) with the weights the policy serves
-now and record them in the store; the learner's side
-(:class:`GroupConsumer`) takes the oldest ``groups_per_step``
-*ready* groups from the store (:class:`~webresearch.replay.GroupCursor`), steps, and
-pushes the new weights. Every run is recorded, and resumes from its newest checkpoint.
+now and record them in the store; the learner (:class:`GroupConsumer`) takes the oldest
+``groups_per_step`` *ready* groups from the store (:class:`~webresearch.replay.GroupCursor`),
+steps, and pushes the new weights. A run resumes from its newest checkpoint.
 
 Staleness: a group sampled with version ``v`` is trained on by a learner at version
 ``V`` only if ``V - v <= max_staleness``; staler ones are skipped (counted, and never
@@ -80,43 +79,33 @@ async def train(
     sync_weights: WeightSync | None = None,
     on_step: Callable[[TrainLog], None] | None = None,
 ) -> list[TrainLog]:
-    """Train ``learner.model`` with GRPO on ``tasks``; every episode is recorded in ``store``.
+    """Train ``learner.model`` with GRPO on ``tasks``, step by step; every episode is recorded.
 
     Each step rolls out ``config.groups_per_step`` tasks ``config.group_size`` times with
-    the current weights (the episodes carry ``learner.policy_version``), records them,
-    and takes one learner step on those groups, read back from the store; episodes
-    broken from outside are recorded but left out (see ``GRPOConfig.broken_reward``).
-    ``runner`` runs the episodes (a :class:`~webresearch.distributed.RayRunner`; by
-    default a :class:`~webresearch.rollout.LocalRunner` of ``make_env`` and ``policy``);
-    built without a store: the loop records. When the policy holds the learner's model
-    (``HFPolicy`` built on ``learner.model``) it samples from the new weights at once;
-    otherwise ``sync_weights(learner)`` (plain or async) must push them (a vLLM weight
-    reload, ``runner.load_weights``). With ``config.checkpoint_dir`` the run resumes
-    from its newest checkpoint, as :func:`train_async` does. ``config.max_staleness``
-    is 0 unless set (that of an :class:`AsyncConfig` is honoured, as in
-    :func:`train_async`). Returns the logs of the steps taken by this call.
+    the current weights (the episodes carry ``learner.policy_version``), records them in
+    ``store``, and takes one learner step on those groups as the store holds them;
+    episodes broken from outside are left out (see ``GRPOConfig.broken_reward``). When
+    the policy holds the learner's model (``HFPolicy`` built on ``learner.model``) it
+    samples from the new weights at once; otherwise ``sync_weights(learner)`` (plain or
+    async) must push them (a vLLM weight reload, ``runner.load_weights``). ``runner``,
+    checkpoints and the steps returned are as in :func:`train_async`, which this is with
+    ``max_staleness=0`` (an :class:`AsyncConfig`'s bound is honoured).
     """
     logs = await train_async(
         learner=learner, make_env=make_env, tasks=tasks, store=store, config=config,
         policy=policy, runner=runner, run=run or RunRecord(policy=policy.name,
                                                            notes="GRPO training"),
-        sync_weights=sync_weights or _nothing, on_step=_logged(on_step) if on_step else None)
+        sync_weights=sync_weights or (lambda _: None),  # by default the policy holds the model
+        on_step=(lambda log: on_step(log.log)) if on_step else None)
     return [log.log for log in logs]
 
 
-async def train_async(
-    *,
-    learner: Learner,
-    make_env: Callable[[], WebResearchEnv],
-    tasks: Sequence[Task],
-    store: ReplayStore,
-    config: TrainConfig,
-    policy: Policy | None = None,
-    runner: Runner | None = None,
-    run: RunRecord | None = None,
-    sync_weights: WeightSync | None = None,
-    on_step: Callable[[AsyncStepLog], None] | None = None,
-) -> list[AsyncStepLog]:
+async def train_async(*, learner: Learner, make_env: Callable[[], WebResearchEnv],
+                      tasks: Sequence[Task], store: ReplayStore, config: TrainConfig,
+                      policy: Policy | None = None, runner: Runner | None = None,
+                      run: RunRecord | None = None, sync_weights: WeightSync | None = None,
+                      on_step: Callable[[AsyncStepLog], None] | None = None
+                      ) -> list[AsyncStepLog]:
     """Train ``learner`` with GRPO while producers keep rolling out groups of ``tasks``.
 
     Producers roll out through ``runner`` (a :class:`~webresearch.rollout.LocalRunner`
@@ -136,7 +125,8 @@ async def train_async(
     Returns the logs of the steps taken by this call.
     """
     runner = _runner(make_env, tasks, config, learner, policy=policy, runner=runner)
-    consumer = GroupConsumer(learner, store, config, _pushed(sync_weights or _load_into(runner)))
+    consumer = GroupConsumer(learner, store, config, sync_weights or (
+        lambda trained: runner.load_weights(trained.model.state_dict())))
     probe = make_env()
     try:
         await consumer.open(with_config(run or RunRecord(
@@ -174,31 +164,6 @@ def _runner(make_env: Callable[[], WebResearchEnv], tasks: Sequence[Task], confi
     return runner
 
 
-def _load_into(runner: Runner) -> WeightSync:
-    async def push(learner: Learner) -> None:
-        await runner.load_weights(learner.model.state_dict())
-
-    return push
-
-
-def _nothing(learner: Learner) -> None:
-    """No push: the policy samples from the learner's model itself."""
-
-
-def _pushed(sync: WeightSync) -> Callable[[Learner], Awaitable[None]]:
-    """``sync`` awaited whether it is plain or async."""
-    async def push(learner: Learner) -> None:
-        pushed = sync(learner)
-        if inspect.isawaitable(pushed):
-            await pushed
-
-    return push
-
-
-def _logged(on_step: Callable[[TrainLog], None]) -> Callable[[AsyncStepLog], None]:
-    return lambda log: on_step(log.log)
-
-
 class GroupConsumer:
     """The learner's side of one run: ready groups from the store, a step, the weights pushed.
 
@@ -215,7 +180,7 @@ class GroupConsumer:
     """
 
     def __init__(self, learner: Learner, store: ReplayStore, config: TrainConfig,
-                 sync: Callable[[Learner], Awaitable[None]]) -> None:
+                 sync: WeightSync) -> None:
         self.learner, self.store, self.config, self.sync = learner, store, config, sync
         self.step = 0
         self.cursor: GroupCursor
@@ -238,7 +203,12 @@ class GroupConsumer:
                                   deadline_s=deadline, state=state)
         await asyncio.to_thread(self.cursor.refresh)
         if checkpoint is not None:  # the policy may have been rebuilt from the initial weights
-            await self.sync(self.learner)
+            await self._push()
+
+    async def _push(self) -> None:
+        pushed = self.sync(self.learner)  # plain or async
+        if inspect.isawaitable(pushed):
+            await pushed
 
     async def learn(self, producers: GroupProducers,
                     on_step: Callable[[AsyncStepLog], None] | None) -> list[AsyncStepLog]:
@@ -262,7 +232,7 @@ class GroupConsumer:
         version = self.learner.policy_version
         episodes = await asyncio.to_thread(lambda: [self.cursor.load(g) for g in groups])
         metrics = await asyncio.to_thread(self.learner.step, episodes)
-        await self.sync(self.learner)
+        await self._push()
         self.cursor.resolve(g.key for g in groups)
         self.step += 1
         if self.step < self.config.steps:  # no group is started that no step would train on
