@@ -1,4 +1,8 @@
-"""Every command in the README works as written after the Quickstart, from the repository root.
+"""Every command in the README and the docs site works as written after the Quickstart, from
+the repository root.
+
+The pages are ``README.md`` and every ``docs/**/*.md``; their Python blocks are run by
+``tests/test_docs.py``.
 
 Commands are each line of a fenced ``bash`` block (``\\`` continuations joined, a
 trailing ``# comment`` dropped) and each inline code span that starts with
@@ -18,11 +22,14 @@ trailing ``# comment`` dropped) and each inline code span that starts with
   ``tests/test_examples.py``);
 - ``extra``: ``pip install -e '.[NAME]'``: the extra exists, and the dev extra that
   ``.ci/test`` installs holds all of its packages;
+- ``install``: an install line for one use, on a fresh clone: ``.ci/install-check``
+  (run by ``.ci/test``) runs it verbatim in a fresh venv, then a small command of that
+  use; a torch pin in it equals ``.ci/test``'s;
 - ``pin``, ``self``, ``script``, ``covered``: the CPU torch pin equals ``.ci/test``'s,
   ``.ci/run`` calls the test command verbatim, a script exists and ``.ci/test`` runs it,
   or a named test runs the command.
 
-A README command with no check fails, so a new command is classified when it is added.
+A command with no check fails, so a new command is classified when it is added.
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ from tests.conftest import DEV_SAMPLE, PYTHONPATH
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").rglob("*.md"))]
+"""The README and every page of the docs site."""
 PREFIXES = (".venv/bin/", ".venv-vllm/bin/", "bash ", "python", "pip")
 
 
@@ -61,12 +70,20 @@ class Check:
 
 SMALL_HF = "--episodes 2 --group-size 2 --max-tokens 8 --max-turns 1"
 CHECKS: dict[str, Check] = {
-    # The Quickstart
+    # The Quickstart, and the install line of each use
     "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/webresearch rollout "
     "--policy oracle --episodes 200": Check("run", {
         "python3 -m venv .venv && .venv/bin/pip install -e . && ": ""}),  # the install itself:
     # timed on a fresh clone by benchmarks/quickstart.py
     "bash .ci/test": Check("self"),
+    "python3 -m venv .venv && .venv/bin/pip install -e .": Check("install"),
+    "python3 -m venv .venv && .venv/bin/pip install torch==2.13.0 && .venv/bin/pip install -e "
+    "'.[train]'": Check("install"),
+    "python3 -m venv .venv && .venv/bin/pip install -e '.[corpus]'": Check("install"),
+    ".venv/bin/pip install -e '.[dense]'": Check("extra", arg="dense"),
+    ".venv/bin/pip install -e '.[vllm]'": Check("extra", arg="vllm"),  # .ci/vllm-env on CPU
+    ".venv/bin/pip install -e '.[parquet]'": Check("extra", arg="parquet"),
+    ".venv/bin/pip install -e '.[docs]'": Check("extra", arg="docs"),
     ".venv/bin/pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu":
         Check("pin"),
     # Policies
@@ -100,14 +117,15 @@ CHECKS: dict[str, Check] = {
     # The live web
     ".venv/bin/python benchmarks/fuzz_actions.py": Check("help"),
     ".venv/bin/python benchmarks/scaling.py": Check("help"),
+    ".venv/bin/webresearch serve-web --port 8080 --latency-ms 50 --rate-429 0.1":
+        Check("parse"),  # a server: tests/test_cli.py starts one
     ".venv/bin/webresearch rollout --web serve:http://127.0.0.1:8080 --policy oracle":
         Check("parse"),  # needs serve-web running: tests/test_cli.py runs the printed command
     ".venv/bin/python benchmarks/corpus_first_query.py": Check("help"),
     ".venv/bin/python benchmarks/soak.py": Check("help"),
     # Learning the task
     ".venv/bin/python examples/train_sim.py": Check("help"),
-    ".venv/bin/python examples/train_sim.py --minutes 0 --sft-steps 1200 --grpo-steps 60":
-        Check("help"),
+    ".venv/bin/python examples/train_sim.py --seed 0": Check("help"),
     ".venv/bin/python examples/train_sim.py --sft-from runs/train_sim/sft": Check("help"),
     ".venv/bin/python benchmarks/compact_format.py": Check("help"),
     # Integrations
@@ -115,6 +133,8 @@ CHECKS: dict[str, Check] = {
     ".venv/bin/python examples/train_trl.py --steps 2": Check("help"),
     ".venv/bin/pip install -e '.[openenv]'": Check("extra", arg="openenv"),
     ".venv/bin/pip install -e '.[verifiers]'": Check("extra", arg="verifiers"),
+    ".venv/bin/vf-eval webresearch-v0 -m MODEL --client.base-url URL -n 8 --env.taskset.env "
+    "'{\"tasks\": \"tasks.jsonl\", \"max_turns\": 5}'": Check("run", {"-n 8": "-n 8 --dry-run"}),
     # Rollouts at scale
     ".venv/bin/webresearch rollout --web live --tasks questions.jsonl --policy openai "
     "--base-url http://127.0.0.1:8000/v1 --model qwen --episodes 4096 --group-size 16 "
@@ -189,12 +209,16 @@ def inline_commands(text: str) -> list[str]:
             or (s.startswith("webresearch ") and " -" in s)]
 
 
-def readme_commands() -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    return list(dict.fromkeys(fenced_commands(text) + inline_commands(text)))
+def documented_commands() -> list[str]:
+    """Every command of the README and the docs pages, once each, in page order."""
+    found: list[str] = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        found += fenced_commands(text) + inline_commands(text)
+    return list(dict.fromkeys(found))
 
 
-COMMANDS = readme_commands()
+COMMANDS = documented_commands()
 
 
 # --------------------------------------------------------------------- sandbox
@@ -286,7 +310,7 @@ def test_commands_use_the_venv_not_bare_python_or_pip() -> None:
     bare = [c for c in COMMANDS if not c.startswith((".venv/bin/", ".venv-vllm/bin/", "bash "))
             and not c.startswith("python3 -m venv .venv && ")]
     assert bare == []
-    assert "../shared" not in README.read_text(encoding="utf-8")
+    assert [page for page in PAGES if "../shared" in page.read_text(encoding="utf-8")] == []
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[:60])
@@ -328,6 +352,10 @@ def check_extra(command: str, extra: str) -> None:
     config.read(ROOT / "setup.cfg")
     extras = config["options.extras_require"]
     assert command == f".venv/bin/pip install -e '.[{extra}]'" and extra in extras
+    own_env = ROOT / ".ci" / f"{extra}-env"  # vLLM: CI has its CPU build in a venv of its own
+    if own_env.is_file():
+        check_script(f"bash .ci/{own_env.name}", "")
+        return
     wanted = {line.strip() for line in extras[extra].splitlines() if line.strip()}
     names = {re.split(r"[<>=!\[;]", line)[0].lower() for line in wanted}
     dev = {re.split(r"[<>=!\[;]", line.strip())[0].lower()
@@ -338,6 +366,14 @@ def check_extra(command: str, extra: str) -> None:
 def check_pin(command: str, _: str) -> None:
     pin = re.search(r"torch==[\w.]+", command)
     assert pin is not None and pin.group(0) in (ROOT / ".ci" / "test").read_text()
+
+
+def check_install(command: str, _: str) -> None:
+    """``.ci/install-check`` runs this line verbatim in a fresh venv of a fresh clone."""
+    assert f'"{command}"' in (ROOT / ".ci" / "install-check").read_text(), (
+        f"add this install line to .ci/install-check with a command of its use: {command}")
+    if "torch==" in command:
+        check_pin(command, "")
 
 
 def check_self(command: str, _: str) -> None:
@@ -365,7 +401,7 @@ def check_covered(command: str, arg: str) -> None:
     assert text in command and text in (ROOT / path).read_text()
 
 
-CHECKERS = {"extra": check_extra, "pin": check_pin, "self": check_self,
+CHECKERS = {"extra": check_extra, "install": check_install, "pin": check_pin, "self": check_self,
             "script": check_script, "covered": check_covered, "ray": check_ray}
 
 
