@@ -22,8 +22,8 @@ logger = logging.getLogger(__name__)
 
 TORCH_THREADS_HELP = (
     "CPU threads of an hf policy or reader (torch intra-op threads); default: "
-    "$OMP_NUM_THREADS if set, else 1 (on a shared CPU torch's own default can be 70 "
-    "times slower)")
+    "$OMP_NUM_THREADS if set, else 1 (torch's own default, every core, can generate many "
+    "times slower on a shared CPU)")
 """The ``--torch-threads`` flag's help, shared by the subcommands that take it."""
 
 
