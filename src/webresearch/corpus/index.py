@@ -13,6 +13,7 @@ from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from webresearch._home import default_cache_dir
 from webresearch.corpus.documents import CorpusDoc, DocTable, scan_corpus, url_key
@@ -129,7 +130,7 @@ class CorpusIndex:
         kind = retriever_class(retriever)
         name = name or path.name.removesuffix(".jsonl")
         root = Path(index_dir) if index_dir is not None else index_dir_for(path)
-        texts = None
+        texts: Sequence[str] | None = None
         if not cls._current(root, path):
             texts = cls._build_table(path, name, root,
                                      streaming=kind if kind.streaming else None)
@@ -170,8 +171,8 @@ class CorpusIndex:
         tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=root.parent))
         texts = None
         try:
-            if streaming is not None:
-                streaming.build(scan(), tmp / streaming.name)
+            if streaming is not None:  # it reads its texts once, in order: a generator will do
+                streaming.build(cast("Sequence[str]", scan()), tmp / streaming.name)
             else:
                 texts = list(scan())
         except BaseException:

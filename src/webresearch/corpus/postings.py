@@ -69,7 +69,7 @@ def _kth(scores: np.ndarray, n: int, k: int) -> float:
     """The ``k``-th largest of ``scores[:n]`` (``-1`` when there are fewer than ``k``)."""
     if n < k:
         return -1.0
-    return np.partition(scores[:n].copy(), n - k)[n - k]
+    return float(np.partition(scores[:n].copy(), n - k)[n - k])
 
 
 @njit(cache=True, nogil=True)

@@ -106,7 +106,7 @@ class StreamingBM25Retriever(Retriever):
     # ---------------------------------------------------------------- build
 
     @classmethod
-    def build(cls, texts: Iterable[str], directory: Path) -> StreamingBM25Retriever:  # type: ignore[override]
+    def build(cls, texts: Iterable[str], directory: Path) -> StreamingBM25Retriever:
         """Index ``texts`` (any iterable, read once) into ``directory``."""
         start = time.perf_counter()
         directory.mkdir(parents=True, exist_ok=True)
