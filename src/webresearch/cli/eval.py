@@ -14,7 +14,7 @@ from webresearch.envs.formats import FORMATS
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError
 from webresearch.evaluation.judge import Judge, OpenAIJudge
-from webresearch.evaluation.run import evaluate, rescore
+from webresearch.evaluation.run import EvalReport, evaluate, rescore
 from webresearch.evaluation.tables import to_markdown
 from webresearch.policies.base import SamplingParams
 from webresearch.policies.factory import make_policy
@@ -102,12 +102,7 @@ async def _eval_on(args: argparse.Namespace, web: WebBackend) -> int:
     finally:
         if judge is not None:
             await judge.aclose()
-    print(f"run {report.run_id} in {args.store}: {len(report.scored)} episodes "
-          f"({report.skipped} resumed); {SCALE}\n")
-    print(to_markdown(report.tables))
-    if args.json:
-        print(json.dumps({"run_id": report.run_id, "tables": report.tables}))
-    return 0
+    return _print_report(args, report, f"({report.skipped} resumed)")
 
 
 def _from_store(args: argparse.Namespace) -> int:
@@ -120,8 +115,14 @@ def _from_store(args: argparse.Namespace) -> int:
     with ReplayStore(args.store, create=False) as store:
         tasks = load_tasks(args.tasks) if args.tasks else None
         report = rescore(store, args.run, judge=wanted, tasks=tasks)
-    print(f"run {report.run_id} in {args.store}: {len(report.scored)} episodes scored from the "
-          f"store ({report.reused} recorded verdicts, no judge call); {SCALE}\n")
+    return _print_report(args, report, f"scored from the store ({report.reused} recorded "
+                                       "verdicts, no judge call)")
+
+
+def _print_report(args: argparse.Namespace, report: EvalReport, how: str) -> int:
+    """The tables as Markdown (and, with ``--json``, as JSON last)."""
+    print(f"run {report.run_id} in {args.store}: {len(report.scored)} episodes {how}; "
+          f"{SCALE}\n")
     print(to_markdown(report.tables))
     if args.json:
         print(json.dumps({"run_id": report.run_id, "tables": report.tables}))

@@ -12,6 +12,7 @@ from pathlib import Path
 from webresearch.envs.rewards import exact_match
 from webresearch.errors import WebResearchError
 from webresearch.evaluation.verdict_cache import CachedVerdict, VerdictCache
+from webresearch.net.secrets import redact
 from webresearch.replay.verdicts import JudgeIdentity, public_url, sha256_text
 from webresearch.untrusted import embedded_object, loads_json
 
@@ -177,7 +178,7 @@ class OpenAIJudge(Judge):
             if self._cache is not None:
                 self._cache.put(key, CachedVerdict(verdict.correct, verdict.rationale))
             return Judgement(verdict.correct, verdict.rationale, "judge", prompt,
-                             completion.text)
+                             redact(completion.text))  # recorded: no echoed key
         assert error is not None
         raise error
 
