@@ -161,6 +161,25 @@ def test_hostile_requests_get_a_clear_4xx_and_the_server_goes_on(
     assert post(served.url, {"queries": ["Tarsk"], "topk": 1})[0] == 200
 
 
+def test_a_body_that_never_ends_is_a_408() -> None:
+    """A client that announces a body and stops sending holds the connection no longer
+    than the bound (slowloris)."""
+    import socket
+
+    limits = RetrievalLimits(body_timeout_s=0.5)
+    with Served(RetrieverServer(GatedSearcher(), limits=limits)) as server, \
+            socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE_S) as sock:
+        sock.sendall(b"POST /retrieve HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                     b"\r\nContent-Length: 100\r\n\r\n{\"queries\": [")
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 408") and b"Expects the body within 0.5 s" in reply
+
+
 def test_other_methods_and_paths_answer_json(served: RetrieverServer) -> None:
     assert post(served.url, b"", method="GET")[0] == 405
     status, answer_ = post(f"{served.base_url}/nowhere", {"queries": []})

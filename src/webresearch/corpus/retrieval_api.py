@@ -48,6 +48,9 @@ class RetrievalLimits:
     ``--topk`` does."""
     search_timeout_s: float = 60.0
     """Longest wait for the engine's answer to one request (503 after it)."""
+    body_timeout_s: float = 30.0
+    """Longest wait for a request's body to arrive (408 after it: a client that sends
+    slowly holds no connection for long)."""
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_queries", "max_topk", "max_query_chars",
@@ -58,8 +61,9 @@ class RetrievalLimits:
         if not 1 <= self.default_topk <= self.max_topk:
             raise ConfigError(f"Expects default_topk in 1..max_topk ({self.max_topk}), actual: "
                               f"{self.default_topk}")
-        if not self.search_timeout_s > 0:
-            raise ConfigError(f"Expects search_timeout_s > 0, actual: {self.search_timeout_s}")
+        for name in ("search_timeout_s", "body_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"Expects {name} > 0, actual: {getattr(self, name)}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,7 +146,11 @@ def make_app(searcher: PassageSearcher, limits: RetrievalLimits | None = None, *
                           middlewares=[_json_errors])
 
     async def retrieve(request: web.Request) -> web.Response:
-        body = await read_capped(request, limits.max_body_bytes)
+        try:
+            async with asyncio.timeout(limits.body_timeout_s):
+                body = await read_capped(request, limits.max_body_bytes)
+        except TimeoutError:
+            return _error(408, f"Expects the body within {limits.body_timeout_s} s; got less")
         parsed = parse_request(body, limits) if body is not None else Rejection(
             413, f"Expects a body of at most {limits.max_body_bytes} bytes; got more")
         if isinstance(parsed, Rejection):
