@@ -156,6 +156,30 @@ def test_corpus_index_serves_the_streaming_retriever(tmp_path: Path) -> None:
         retriever_class("bm25-strem")
 
 
+def test_the_retriever_server_serves_the_streaming_index(tmp_path: Path) -> None:
+    from tests.corpus.test_retriever_server import Served, post
+    from webresearch.corpus.retrieval_api import IndexSpec
+    from webresearch.corpus.server import RetrieverServer
+
+    corpus = write_synthetic(tmp_path / "wiki.jsonl", SyntheticSpec(passages=400, vocab=3000))
+    spec = IndexSpec(corpus=str(corpus), retriever="bm25-stream")
+    index = CorpusIndex.open(corpus, retriever="bm25-stream")
+    try:
+        doc = index.docs.doc(77)
+        query = f"{doc.title} {' '.join(doc.text.split()[:4])}"
+        expected = index.search(query, k=5)
+        with Served(RetrieverServer(spec.open())) as server:
+            status, answer = post(server.url, {"queries": [query, ""], "topk": 5,
+                                               "return_scores": True})
+        assert status == 200
+        ranked, empty = answer["result"]
+        assert [item["document"]["id"] for item in ranked] == [h.doc.id for h in expected]
+        assert [item["score"] for item in ranked] == pytest.approx([h.score for h in expected])
+        assert doc.id in [item["document"]["id"] for item in ranked] and empty == []
+    finally:
+        index.close()
+
+
 def test_synthetic_corpus_is_deterministic_and_flashrag_shaped(tmp_path: Path) -> None:
     spec = SyntheticSpec(passages=500, vocab=5000, seed=11)
     a = write_synthetic(tmp_path / "a.jsonl", spec).read_bytes()
