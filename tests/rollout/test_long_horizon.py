@@ -4,6 +4,7 @@ short ones, which still finish first, and the store keeps every turn of them."""
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from webresearch.policies.scripted import LongPolicy
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout import RolloutConfig, rollout
+from webresearch.rollout.episode import run_episode
 from webresearch.status import ActionKind, EpisodeStatus
 
 TURNS, LONG, SHORT = 127, 3, 4
@@ -102,3 +104,21 @@ def test_the_store_keeps_long_episodes_whole(ran: Ran) -> None:
     assert set(recorded) == {e.episode_id for e in longs}
     for episode in longs:
         assert recorded[episode.episode_id].to_json() == episode.to_json()
+
+
+def test_a_long_episodes_memory_is_linear_in_its_transcript() -> None:
+    """A dozen bytes per transcript character at most at the peak (about 6 measured): nothing
+    is copied per turn (a conversation copied each turn and kept would be over 30 MB)."""
+    env = WebResearchEnv(max_turns=TURNS)
+    # the same episode once before: the simulated web's caches of the pages it reads (the
+    # web's memory, shared by every episode, bounded by its world) are filled
+    asyncio.run(run_episode(env, LongPolicy(TURNS), env.tasks[1]))
+    tracemalloc.start()
+    try:
+        episode = asyncio.run(run_episode(env, LongPolicy(TURNS), env.tasks[1]))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    chars = sum(len(m["content"]) for m in episode.messages())
+    assert len(episode.steps) == TURNS + 1 and chars > 400_000
+    assert peak < 12 * chars, f"{peak / 2**20:.1f} MB at the peak for {chars} characters"
