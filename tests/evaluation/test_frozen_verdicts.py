@@ -3,6 +3,7 @@ from the store is the same, with no judge call; another judge's verdicts are nev
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -102,6 +103,23 @@ def test_resume_reads_the_same_judges_verdicts_back(tmp_path: Path) -> None:
     assert (again.asked, again.reused, again.tables) == (0, len(TASKS), first.tables)
 
 
+def test_a_resumed_evaluation_without_a_judge_keeps_the_recorded_verdicts(
+        tmp_path: Path) -> None:
+    app = judge_app()
+
+    async def scenario(url: str) -> EvalReport:
+        with ReplayStore(tmp_path) as store:
+            return await judged(url, store)
+
+    first = serve_app(app, scenario)
+    with ReplayStore(tmp_path) as store:
+        again = asyncio.run(evaluate(policy=HeuristicPolicy(), tasks=TASKS,
+                                     make_env=WebResearchEnv, store=store,
+                                     run=store.run(first.run_id), resume=True))
+    assert again.tables == first.tables and again.tables["other"]["Avg"]["MBE"] is not None
+    assert (again.skipped, again.reused, again.asked) == (len(TASKS), len(TASKS), 0)
+
+
 def test_another_judges_verdicts_are_never_reused(tmp_path: Path,
                                                  caplog: pytest.LogCaptureFixture) -> None:
     app = judge_app()
@@ -127,6 +145,11 @@ def test_another_judges_verdicts_are_never_reused(tmp_path: Path,
                          OpenAIJudge.identity_of("http://127.0.0.1:9/v1", "judge")):
             with pytest.raises(VerdictNotRecorded, match="never reused"):
                 rescore(store, other.run_id, judge=stranger)
+    with ReplayStore(tmp_path) as store:  # no judge named, two recorded: F1 and EM only
+        plain = asyncio.run(evaluate(policy=HeuristicPolicy(), tasks=TASKS,
+                                     make_env=WebResearchEnv, store=store,
+                                     run=store.run(other.run_id), resume=True))
+    assert plain.tables["other"]["Avg"]["MBE"] is None and plain.reused == 0
 
 
 class Counting(Judge):
@@ -141,8 +164,6 @@ class Counting(Judge):
 
 
 def test_a_stand_in_judge_is_recorded_by_its_class_and_asked_once(tmp_path: Path) -> None:
-    import asyncio
-
     judge = Counting()
     with ReplayStore(tmp_path) as store:
         first = asyncio.run(evaluate(policy=NoToolPolicy(), tasks=TASKS,
@@ -157,8 +178,6 @@ def test_a_stand_in_judge_is_recorded_by_its_class_and_asked_once(tmp_path: Path
 
 
 def test_a_run_without_verdicts_scores_without_mbe(tmp_path: Path) -> None:
-    import asyncio
-
     with ReplayStore(tmp_path) as store:
         first = asyncio.run(evaluate(policy=NoToolPolicy(), tasks=TASKS,
                                      make_env=WebResearchEnv, store=store))
@@ -234,6 +253,8 @@ def test_the_eval_command_scores_from_the_store_with_no_judge_call(
     assert main(["eval", "--from-store", *common]) == 0  # no judge anywhere
     out = capsys.readouterr().out
     assert json.loads(out.splitlines()[-1]) == first and "no judge call" in out
+    assert main(["eval", "--tasks", str(tasks), "--resume", *common]) == 0  # nothing to run
+    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == first
     with threaded_judge(tripwire=True) as (other, calls):  # another server: never reused
         assert main(["eval", "--from-store", "--judge", other, *common]) == 2
         assert not calls

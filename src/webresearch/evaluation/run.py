@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from webresearch.envs.web_research import WebResearchEnv
-from webresearch.evaluation.frozen import by_judge, choose_judge, missing_error, to_record
+from webresearch.evaluation.frozen import (
+    VerdictNotRecorded,
+    by_judge,
+    choose_judge,
+    missing_error,
+    to_record,
+)
 from webresearch.evaluation.judge import Judge
 from webresearch.evaluation.tables import Scored, domain_tables, score
 from webresearch.policies.base import Policy, SamplingParams
@@ -75,8 +81,10 @@ async def evaluate(
         await rollout(make_env, policy, todo, config, store=store, run=run)
     episodes = _in_task_order(store.episodes(run.run_id), tasks)  # read back, not kept
     if judge is None:
-        scored = [_scored(e, None) for e in episodes]
-        return EvalReport(run.run_id, scored, domain_tables(scored), skipped=len(done))
+        frozen = _recorded_only(store, run.run_id, episodes)
+        scored = [_scored(e, frozen.get(e.episode_id)) for e in episodes]
+        return EvalReport(run.run_id, scored, domain_tables(scored), skipped=len(done),
+                          reused=len(frozen))
     recorded = by_judge(store.verdicts(run.run_id), judge.identity, run_id=run.run_id)
     verdicts = await _judge_all([e for e in episodes if e.episode_id not in recorded], judge,
                                 judge_concurrency, store)
@@ -112,6 +120,25 @@ def rescore(store: ReplayStore, run_id: str, *, judge: JudgeIdentity | None = No
         scored = [_scored(e, verdicts[e.episode_id]) for e in episodes]
     return EvalReport(run_id, scored, domain_tables(scored), skipped=len(episodes),
                       reused=len(scored) if chosen is not None else 0)
+
+
+def _recorded_only(store: ReplayStore, run_id: str,
+                   episodes: Sequence[EpisodeRecord]) -> dict[str, VerdictRecord]:
+    """Without a judge, a resumed run's recorded verdicts, when one judge gave them on
+    every episode (its table again, MBE and all); otherwise none (F1 and EM only)."""
+    recorded = store.verdicts(run_id)
+    try:
+        chosen = choose_judge(recorded, None, run_id)
+    except VerdictNotRecorded as exc:
+        logger.warning("no MBE: %s", exc)
+        return {}
+    if chosen is None:
+        return {}
+    verdicts = by_judge(recorded, chosen, run_id=run_id)
+    if missing := [e for e in episodes if e.episode_id not in verdicts]:
+        logger.warning("no MBE: %s", missing_error(missing, chosen, run_id))
+        return {}
+    return verdicts
 
 
 def _in_task_order(episodes: Iterable[EpisodeRecord],
