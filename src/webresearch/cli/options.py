@@ -17,7 +17,8 @@ __all__ = ["WEB_HELP", "HelpFormatter", "Parser", "add_policy_options", "check_p
 
 WEB_HELP = ("web backend: sim, sim:seed=<int>, live[:searxng|:brave], "
             "serve:<URL of webresearch serve-web>, corpus:<JSONL file or named corpus>"
-            "[#bm25|#dense], replay:<store>[#<run id>]")
+            "[#bm25|#bm25-stream|#dense], retriever:<URL of a Search-R1-style retriever "
+            "server>, replay:<store>[#<run id>]")
 """The ``--web`` flag's help, shared by the subcommands that take it."""
 
 

@@ -1,10 +1,12 @@
-"""A local-corpus web backend: BM25 or dense retrieval over JSONL passages, offline."""
+"""A local-corpus web backend: BM25 or dense retrieval over JSONL passages, offline; a
+Search-R1-compatible retriever server over it, and a backend for any such server."""
 
 from __future__ import annotations
 
 from webresearch.corpus.documents import CorpusDoc
 from webresearch.corpus.index import CorpusIndex, Hit
 from webresearch.corpus.named import NAMED_CORPORA, named_corpus
+from webresearch.corpus.remote import RetrieverWeb, RetrieverWebConfig
 from webresearch.corpus.retrievers import RETRIEVERS, BM25Retriever, DenseRetriever, Retriever
 from webresearch.corpus.web import CorpusWeb, CorpusWebConfig
 
@@ -19,5 +21,7 @@ __all__ = [
     "DenseRetriever",
     "Hit",
     "Retriever",
+    "RetrieverWeb",
+    "RetrieverWebConfig",
     "named_corpus",
 ]

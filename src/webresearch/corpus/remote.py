@@ -18,15 +18,15 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from webresearch.corpus.retrieval_api import split_contents
-from webresearch.errors import ConfigError
 from webresearch.net.http import HttpClient, HttpConfig
 from webresearch.net.retry import RetryPolicy
 from webresearch.net.safety import UrlPolicy
+from webresearch.net.urls import endpoint, server_url
 from webresearch.untrusted import loads_json, scalar_text
 from webresearch.web.base import Page, SearchHit, SearchResults, WebBackend
 from webresearch.web.snippets import snippet
 
-__all__ = ["RetrieverWeb", "RetrieverWebConfig", "parse_hits"]
+__all__ = ["RetrieverWeb", "RetrieverWebConfig", "UnexpectedAnswer", "parse_hits"]
 
 _SPEC = "'retriever:<http://host:port of a Search-R1-style retriever server>'"
 
@@ -45,15 +45,7 @@ class RetrieverWebConfig:
     """Passages kept for browsing (the most recently returned)."""
 
     def __post_init__(self) -> None:
-        try:
-            parts = urlsplit(self.url)
-            parts.port  # noqa: B018 - a port that is no number raises here
-        except ValueError:
-            raise ConfigError(f"Expects {_SPEC}, actual: {self.url!r}") from None
-        path = parts.path.rstrip("/")
-        if parts.scheme not in ("http", "https") or not parts.hostname or path not in (
-                "", "/retrieve") or parts.query or parts.username:
-            raise ConfigError(f"Expects {_SPEC}, actual: {self.url!r}")
+        server_url(self.url, _SPEC, ("", "/retrieve"))
 
     @property
     def endpoint(self) -> str:
@@ -63,10 +55,7 @@ class RetrieverWebConfig:
             >>> RetrieverWebConfig(url="http://127.0.0.1:8000/retrieve").endpoint
             '127.0.0.1:8000'
         """
-        parts = urlsplit(self.url)
-        host = parts.hostname or ""
-        shown = f"[{host}]" if ":" in host else host
-        return f"{shown}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+        return endpoint(self.url)
 
     @property
     def retrieve_url(self) -> str:
@@ -92,29 +81,37 @@ def _title_text(doc: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def parse_hits(value: Any) -> list[tuple[str, str, str]] | str:
-    """``(id, title, text)`` of each passage in a one-query ``/retrieve`` answer, or what
-    is wrong with the answer.
+class UnexpectedAnswer(ValueError):
+    """A ``/retrieve`` answer of another shape than Search-R1's."""
+
+
+def parse_hits(value: Any) -> list[tuple[str, str, str]]:
+    """``(id, title, text)`` of each passage in a one-query ``/retrieve`` answer; an
+    :class:`UnexpectedAnswer` says what is wrong with another.
 
     Example:
         >>> parse_hits({"result": [[{"document": {"id": "7", "contents": '"Ada"\\nShe wrote.'},
         ...                          "score": 1.0}]]})
         [('7', 'Ada', 'She wrote.')]
-        >>> parse_hits({"detail": "Expects topk in 1..100; got 500"})
-        "expects {'result': [[...]]}, got an object with keys ['detail']"
+        >>> try:
+        ...     parse_hits({"detail": "Expects topk in 1..100; got 500"})
+        ... except UnexpectedAnswer as exc:
+        ...     print(exc)
+        expects {'result': [[...]]}, got an object with keys ['detail']
     """
     if not isinstance(value, dict) or not isinstance(value.get("result"), list):
         keys = sorted(value)[:10] if isinstance(value, dict) else type(value).__name__
-        return f"expects {{'result': [[...]]}}, got an object with keys {keys}"
+        raise UnexpectedAnswer(f"expects {{'result': [[...]]}}, got an object with keys {keys}")
     result = value["result"]
     if len(result) != 1 or not isinstance(result[0], list):
-        return f"expects one list of passages for one query, got {len(result)} items"
+        raise UnexpectedAnswer(f"expects one list of passages for one query, got "
+                               f"{len(result)} items")
     hits = []
     for rank, item in enumerate(result[0]):
         doc = _document(item)
         found = _title_text(doc) if doc is not None else None
         if doc is None or found is None:
-            return f"passage {rank + 1} has no 'contents' text"
+            raise UnexpectedAnswer(f"passage {rank + 1} has no 'contents' text")
         doc_id = doc.get("id", doc.get("_id", rank))
         hits.append((doc_id if isinstance(doc_id, str) else str(doc_id), *found))
     return hits
@@ -170,10 +167,11 @@ class RetrieverWeb(WebBackend):
                                  f"{response.error}" + (f" ({detail})" if detail else ""))
         try:
             found = parse_hits(loads_json(response.body))
+        except UnexpectedAnswer as exc:
+            return SearchResults(query=query, error=f"the retriever server's answer: {exc}")
         except ValueError as exc:
-            found = f"the answer is not JSON ({exc})"
-        if isinstance(found, str):
-            return SearchResults(query=query, error=f"the retriever server's answer: {found}")
+            return SearchResults(query=query, error=f"the retriever server's answer: the "
+                                                    f"answer is not JSON ({exc})")
         hits = []
         for doc_id, title, text in found[:k]:
             url = self._url(doc_id)

@@ -126,28 +126,30 @@ def split_contents(contents: str) -> tuple[str, str]:
     return head.strip().strip('"'), body
 
 
-def _scalar(value: Any, name: str, low: int, high: int, default: int) -> int | str:
-    """An integer field in ``low..high`` (``default`` for null or 0), or why not."""
+def _scalar(value: Any, name: str, low: int, high: int, default: int) -> int | Rejection:
+    """An integer field in ``low..high`` (``default`` for null or 0), or its refusal."""
     if value is None or (value == 0 and type(value) is int):
         return default
     if type(value) is not int:
-        return f"Expects {name} to be an integer; got {type(value).__name__}"
+        return Rejection(422, f"Expects {name} to be an integer; got {type(value).__name__}")
     if not low <= value <= high:
-        return f"Expects {name} in {low}..{high}; got {value}"
+        return Rejection(422, f"Expects {name} in {low}..{high}; got {value}")
     return value
 
 
-def _check_queries(value: Any, limits: RetrievalLimits) -> tuple[str, ...] | str:
+def _check_queries(value: Any, limits: RetrievalLimits) -> tuple[str, ...] | Rejection:
     if not isinstance(value, list):
-        return f"Expects 'queries' to be a list of strings; got {type(value).__name__}"
+        return Rejection(422, f"Expects 'queries' to be a list of strings; got "
+                              f"{type(value).__name__}")
     if len(value) > limits.max_queries:
-        return f"Expects at most {limits.max_queries} queries; got {len(value)}"
+        return Rejection(422, f"Expects at most {limits.max_queries} queries; got {len(value)}")
     for i, query in enumerate(value):
         if not isinstance(query, str):
-            return f"Expects queries[{i}] to be a string; got {type(query).__name__}"
+            return Rejection(422, f"Expects queries[{i}] to be a string; got "
+                                  f"{type(query).__name__}")
         if len(query) > limits.max_query_chars:
-            return (f"Expects queries[{i}] of at most {limits.max_query_chars} characters; "
-                    f"got {len(query)}")
+            return Rejection(422, f"Expects queries[{i}] of at most {limits.max_query_chars} "
+                                  f"characters; got {len(query)}")
     return tuple(value)
 
 
@@ -175,10 +177,10 @@ def parse_request(body: bytes, limits: RetrievalLimits) -> RetrieveRequest | Rej
     queries = _check_queries(value["queries"], limits)
     topk = _scalar(value.get("topk"), "topk", 1, limits.max_topk, limits.default_topk)
     scores = value.get("return_scores", False)
-    if isinstance(queries, str):
-        return Rejection(422, queries)
-    if isinstance(topk, str):
-        return Rejection(422, topk)
+    if isinstance(queries, Rejection):
+        return queries
+    if isinstance(topk, Rejection):
+        return topk
     if not isinstance(scores, bool):
         return Rejection(422, f"Expects return_scores to be true or false; got "
                               f"{type(scores).__name__}")

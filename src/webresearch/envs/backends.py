@@ -80,9 +80,10 @@ def make_web(spec: str | WebBackend) -> WebBackend:
 
     Specs: ``sim``, ``sim:seed=3``, ``sim:seed=3,scale=8`` (eight times the entities),
     ``live[:searxng|:brave]``, ``replay:<dir>[#<run>]``,
-    ``corpus:<JSONL file or named corpus>[#bm25|#dense]``, and
+    ``corpus:<JSONL file or named corpus>[#bm25|#bm25-stream|#dense]``,
     ``serve:<URL of webresearch serve-web>[#seed=<world seed>]`` (the live backend
-    with that one local server opened to it).
+    with that one local server opened to it), and ``retriever:<URL of a Search-R1-style
+    retriever server>`` (``webresearch serve-corpus`` or Search-R1's own).
 
     Example:
         >>> type(make_web("sim")).__name__

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["normalize_query", "normalize_url", "origin"]
+from webresearch.errors import ConfigError
+
+__all__ = ["endpoint", "normalize_query", "normalize_url", "origin", "server_url"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _TRACKING = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "_ga", "ref_src")
@@ -55,3 +57,40 @@ def normalize_query(query: str) -> str:
         'who founded pogre?'
     """
     return " ".join(query.casefold().split())
+
+
+def server_url(url: str, spec: str, paths: tuple[str, ...] = ("",)) -> SplitResult:
+    """``url`` split, when it names an HTTP(S) server by host and port (a number) with
+    one of ``paths`` (no query, no user); else a :class:`ConfigError` that shows ``spec``.
+
+    Example:
+        >>> server_url("http://127.0.0.1:8000/retrieve", "'x:<url>'", ("", "/retrieve")).port
+        8000
+        >>> server_url("127.0.0.1:8000", "'x:<url>'")
+        Traceback (most recent call last):
+        ...
+        webresearch.errors.ConfigError: Expects 'x:<url>', actual: '127.0.0.1:8000'
+    """
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is no number raises here
+    except ValueError:
+        raise ConfigError(f"Expects {spec}, actual: {url!r}") from None
+    if (parts.scheme not in ("http", "https") or not parts.hostname or parts.query
+            or parts.username or parts.path.rstrip("/") not in paths):
+        raise ConfigError(f"Expects {spec}, actual: {url!r}")
+    return parts
+
+
+def endpoint(url: str) -> str:
+    """The ``host:port`` (``[v6]:port``) of an HTTP(S) URL, its scheme's port by default:
+    the one endpoint a URL policy opens for a server.
+
+    Example:
+        >>> endpoint("http://[::1]:8080/"), endpoint("https://example.test")
+        ('[::1]:8080', 'example.test:443')
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{parts.port or (443 if parts.scheme == 'https' else 80)}"

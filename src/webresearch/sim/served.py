@@ -17,6 +17,7 @@ from webresearch.errors import ConfigError
 from webresearch.net.http import HttpConfig
 from webresearch.net.rate_limit import Rate
 from webresearch.net.safety import UrlPolicy
+from webresearch.net.urls import endpoint, server_url
 from webresearch.sim.server import served_tasks
 from webresearch.sim.web import SimWeb, SimWebConfig
 from webresearch.sim.world import WorldConfig
@@ -37,13 +38,7 @@ class ServedWebConfig:
     """The ``--world-seed`` the server was started with (its tasks are this world's)."""
 
     def __post_init__(self) -> None:
-        try:
-            parts = urlsplit(self.base_url)
-            parts.port  # noqa: B018 - a port that is no number raises here
-        except ValueError:
-            raise ConfigError(f"Expects {_SPEC}, actual base URL: {self.base_url!r}") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
-            raise ConfigError(f"Expects {_SPEC}, actual base URL: {self.base_url!r}")
+        server_url(self.base_url, _SPEC)
 
     @property
     def host(self) -> str:
@@ -58,10 +53,7 @@ class ServedWebConfig:
             >>> ServedWebConfig(base_url="http://[::1]:8080").endpoint
             '[::1]:8080'
         """
-        parts = urlsplit(self.base_url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{port}"
+        return endpoint(self.base_url)
 
     @property
     def root(self) -> str:
