@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from aiohttp import web
 
 from tests.conftest import dev_questions, serve_app
 from webresearch.envs.web_research import WebResearchEnv
+from webresearch.errors import PolicyError
 from webresearch.evaluation import (
     EvalReport,
     JudgeError,
@@ -23,6 +26,7 @@ from webresearch.evaluation import (
 )
 from webresearch.evaluation.judge import parse_judgement
 from webresearch.policies import NoToolPolicy, OraclePolicy
+from webresearch.policies.base import Completion, Policy, PromptLike, SamplingParams
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.tasks import Task
@@ -146,3 +150,35 @@ def test_the_eval_command_on_the_dev_set(dev_dataset: Path, tmp_path: Path,
     assert tables["in-domain"]["Avg"]["n"] == 4 * per_dataset
     assert tables["out-of-domain"]["Avg"]["n"] == 3 * per_dataset
     assert set(tables["out-of-domain"]) == {"Musique", "Bamboogle", "PopQA", "Avg"}
+
+
+class _DeadServer(Policy):
+    """A policy whose server went away after the checks: every call raises."""
+
+    name = "dead"
+
+    async def generate(self, prompts: Sequence[PromptLike],
+                       sampling: SamplingParams | None = None) -> list[Completion]:
+        raise PolicyError("Expects an answer from the policy server, actual: 502")
+
+
+def test_an_evaluation_whose_every_episode_failed_says_so_and_exits_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from webresearch.cli.eval import _print_report
+
+    async def scenario() -> EvalReport:
+        with ReplayStore(tmp_path) as store:
+            env = WebResearchEnv()
+            return await evaluate(policy=_DeadServer(), tasks=env.tasks[:4],
+                                  make_env=WebResearchEnv, store=store)
+
+    report = asyncio.run(scenario())
+    assert report.broken == {"policy_error": 4} and report.all_broken
+    args = argparse.Namespace(store=tmp_path, json=False)
+    assert _print_report(args, report, "") == 1
+    assert "every episode failed (policy_error 4)" in capsys.readouterr().err
+    healthy = EvalReport(report.run_id, report.scored, report.tables, skipped=0,
+                         broken={"policy_error": 3})
+    assert not healthy.all_broken and _print_report(args, healthy, "") == 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shlex
+import sys
 from pathlib import Path
 
 from webresearch.cli.options import WEB_HELP, add_policy_options, check_policy_options
@@ -126,6 +128,12 @@ def _print_report(args: argparse.Namespace, report: EvalReport, how: str) -> int
     print(to_markdown(report.tables))
     if args.json:
         print(json.dumps({"run_id": report.run_id, "tables": report.tables}))
+    if report.all_broken:
+        statuses = ", ".join(f"{k} {v}" for k, v in sorted(report.broken.items()))
+        print(f"webresearch: error: every episode failed ({statuses}); `webresearch replay "
+              f"episodes {shlex.quote(str(args.store))} --run {report.run_id}` lists them",
+              file=sys.stderr)
+        return 1
     return 0
 
 

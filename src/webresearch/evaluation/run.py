@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from webresearch.envs.web_research import WebResearchEnv
@@ -47,6 +48,17 @@ class EvalReport:
     """Verdicts the judge was asked for (its disk cache and exact matches not counted)."""
     reused: int = 0
     """Verdicts read back from the store (recorded earlier by the same judge)."""
+    broken: dict[str, int] = field(default_factory=dict)
+    """Episodes broken from outside (a dead policy server, a timeout), by status."""
+
+    @property
+    def all_broken(self) -> bool:
+        """Whether there were episodes and every one was broken from outside."""
+        return bool(self.scored) and sum(self.broken.values()) == len(self.scored)
+
+
+def _broken(episodes: Iterable[EpisodeRecord]) -> dict[str, int]:
+    return dict(Counter(str(e.status) for e in episodes if not EpisodeStatus(e.status).scored))
 
 
 async def evaluate(
@@ -84,7 +96,7 @@ async def evaluate(
         frozen = _recorded_only(store, run.run_id, episodes)
         scored = [_scored(e, frozen.get(e.episode_id)) for e in episodes]
         return EvalReport(run.run_id, scored, domain_tables(scored), skipped=len(done),
-                          reused=len(frozen))
+                          reused=len(frozen), broken=_broken(episodes))
     recorded = by_judge(store.verdicts(run.run_id), judge.identity, run_id=run.run_id)
     verdicts = await _judge_all([e for e in episodes if e.episode_id not in recorded], judge,
                                 judge_concurrency, store)
@@ -92,7 +104,8 @@ async def evaluate(
     scored = [_scored(e, recorded.get(e.episode_id) or verdicts[e.episode_id])
               for e in episodes]
     return EvalReport(run.run_id, scored, domain_tables(scored), skipped=len(done),
-                      asked=asked, reused=len(episodes) - len(verdicts))
+                      asked=asked, reused=len(episodes) - len(verdicts),
+                      broken=_broken(episodes))
 
 
 def rescore(store: ReplayStore, run_id: str, *, judge: JudgeIdentity | None = None,
@@ -119,7 +132,8 @@ def rescore(store: ReplayStore, run_id: str, *, judge: JudgeIdentity | None = No
             raise missing_error(missing, chosen, run_id)
         scored = [_scored(e, verdicts[e.episode_id]) for e in episodes]
     return EvalReport(run_id, scored, domain_tables(scored), skipped=len(episodes),
-                      reused=len(scored) if chosen is not None else 0)
+                      reused=len(scored) if chosen is not None else 0,
+                      broken=_broken(episodes))
 
 
 def _recorded_only(store: ReplayStore, run_id: str,
