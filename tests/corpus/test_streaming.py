@@ -195,3 +195,12 @@ def test_synthetic_corpus_is_deterministic_and_flashrag_shaped(tmp_path: Path) -
     assert np.mean([len(d.text.split()) for d in docs]) > 80
     assert sum(docs[i].title == docs[i + 1].title for i in range(499)) > 200  # articles
     assert set(json.loads(lines[0])) == {"id", "contents"}
+
+
+@given(st.text())
+def test_the_split_is_bm25s_split(text: str) -> None:
+    import re
+
+    from webresearch.corpus.analyzer import Analyzer
+
+    assert Analyzer().words(text) == re.findall(r"(?u)\b\w\w+\b", text.lower())

@@ -26,7 +26,9 @@ STOPWORDS = frozenset((
     "these", "they", "this", "to", "was", "will", "with"))
 """Lucene's ``EnglishAnalyzer.ENGLISH_STOP_WORDS_SET`` (also bm25s's ``"en"`` list)."""
 
-_SPLIT = re.compile(r"(?u)\b\w\w+\b").findall
+_SPLIT = re.compile(r"\w\w+").findall
+r"""bm25s's ``(?u)\b\w\w+\b`` without the boundaries: a maximal run of word characters
+starts and ends on one anyway, and the plain pattern is a quarter faster."""
 STOP = -1
 """The term id of a stop word in an :class:`Analyzer`'s word cache."""
 
