@@ -94,8 +94,9 @@ CHECKS: dict[str, Check] = {
     ".venv/bin/webresearch rollout --policy openai --base-url http://127.0.0.1:8000/v1 "
     "--model qwen --episodes 64": Check("parse"),
     ".venv-vllm/bin/python -m vllm.entrypoints.openai.api_server --model DIR "
-    "--gpu-memory-utilization 0.2": Check(
+    "--served-model-name qwen --host 127.0.0.1 --port 8000 --gpu-memory-utilization 0.2": Check(
         "covered", arg="tests/policies/test_vllm.py::vllm.entrypoints.openai.api_server"),
+    # (that test starts it with --served-model-name, --host 127.0.0.1 and --port)
     "bash .ci/vllm-env": Check("script"),
     "bash .ci/verl-env": Check("script"),
     # Training
@@ -397,8 +398,11 @@ def check_ray(command: str, arg: str) -> None:
 
 
 def check_covered(command: str, arg: str) -> None:
+    """The named test runs this command: it holds the text and every flag the page gives."""
     path, text = arg.split("::")
-    assert text in command and text in (ROOT / path).read_text()
+    source = (ROOT / path).read_text()
+    assert text in command and text in source
+    assert [f for f in re.findall(r"(--[\w-]+)", command) if f'"{f}"' not in source] == []
 
 
 CHECKERS = {"extra": check_extra, "install": check_install, "pin": check_pin, "self": check_self,
