@@ -200,3 +200,29 @@ def test_ci_builds_the_site_strictly_outside_the_repository() -> None:
     assert "--strict" in build and "--site-dir" in build
     assert test.index("mkdocs build") < test.index(".venv/bin/python -m pytest")
     assert "bash .ci/install-check" in test
+
+
+def resolves(name: str) -> bool:
+    """Whether a dotted ``webresearch...`` name is a module or an attribute of one."""
+    import importlib
+
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            if not hasattr(found, attribute):
+                return False
+            found = getattr(found, attribute)
+        return True
+    return False
+
+
+def test_every_name_the_pages_give_exists() -> None:
+    """``webresearch.x.Y`` in a page's code spans and blocks names a real module or object."""
+    names = {name for page in PAGES for name in re.findall(
+        r"\b(webresearch(?:\.[A-Za-z_]\w*)+)", page.read_text(encoding="utf-8"))}
+    assert len(names) > 40
+    assert sorted(name for name in names if not resolves(name)) == []
