@@ -115,8 +115,9 @@ def _add_serve_web(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     serve.add_argument("--api-key", default="test-key", help="key the search APIs accept")
     serve.add_argument("--log-level", default="WARNING", help="logging level")
     for name in ("seed", "latency_ms", "rate_429", "retry_after_s", "rate_5xx", "rate_reset",
-                 "rate_truncated", "rate_drip", "rate_redirect", "pad_kb"):
-        kind = int if name in ("seed", "pad_kb") else float
+                 "rate_truncated", "rate_drip", "rate_redirect", "pad_kb", "rate_limit_rps",
+                 "rate_limit_burst"):
+        kind = int if name in ("seed", "pad_kb", "rate_limit_burst") else float
         serve.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
                            help=f"fault injection: {name} (see webresearch.sim.Faults)")
     serve.add_argument("--latency", default="fixed", choices=("fixed", "lognormal", "heavy"),

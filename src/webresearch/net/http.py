@@ -20,6 +20,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
+from webresearch.net.pressure import PressureMeter, process_meter
 from webresearch.net.rate_limit import RateLimiter
 from webresearch.net.retry import CircuitBreaker, RetryPolicy, parse_retry_after
 from webresearch.net.safety import (
@@ -116,12 +117,16 @@ class HttpClient:
         limiter: Rate limits by host (``rate_key``); ``None`` for none.
         resolver: The DNS resolver the policy wraps (tests inject a fixed one).
         seed: Seeds the backoff jitter.
+        meter: Counts every try, 429s and Retry-After included (the process's meter by
+            default), for whoever paces the work above.
     """
 
     def __init__(self, config: HttpConfig | None = None, *, limiter: RateLimiter | None = None,
-                 resolver: AbstractResolver | None = None, seed: int | None = None) -> None:
+                 resolver: AbstractResolver | None = None, seed: int | None = None,
+                 meter: PressureMeter | None = None) -> None:
         self.config = config or HttpConfig()
         self.limiter = limiter
+        self.meter = meter or process_meter()
         self.breaker = CircuitBreaker(threshold=self.config.breaker_threshold,
                                       cooldown_s=self.config.breaker_cooldown_s)
         self._resolver = resolver
@@ -167,8 +172,12 @@ class HttpClient:
                     rate_key or host, deadline=deadline):
                 return _with(response, error="rate limit: no slot before the deadline",
                              attempts=attempt)
+            sent = time.monotonic()
             response = await self._attempt(_Request(method, url, headers, params, json), deadline)
             response = _with(response, attempts=attempt + 1)
+            self.meter.record(response.status, parse_retry_after(
+                response.headers.get("retry-after")) if response.status >= 400 else None,
+                time.monotonic() - sent)
             if not response.retryable or attempt + 1 == self.config.retry.attempts:
                 break
             pause = self._pause(response, attempt)

@@ -15,6 +15,7 @@ from webresearch.policies.base import Policy, SamplingParams
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.writer import EpisodeWriter
+from webresearch.rollout.adaptive import AdaptiveConfig, AdaptiveTrace, Steering
 from webresearch.rollout.episode import run_episode
 from webresearch.rollout.memory import MemoryTrimmer
 from webresearch.rollout.progress import Progress
@@ -34,7 +35,16 @@ class RolloutConfig:
     group_size: int = 1
     """Rollouts per task (a GRPO group); they run back to back in the schedule."""
     concurrency: int = 64
-    """Episodes in flight at once (one env each)."""
+    """Episodes in flight at once (one env each); with ``adaptive``, the most."""
+    adaptive: bool = False
+    """Let the number of episodes in flight follow 429s, Retry-After and the policy's
+    latency, between ``min_concurrency`` and ``concurrency`` (see
+    :mod:`webresearch.rollout.adaptive`). Off by default: a fixed number is reproducible
+    and right for the simulated web and a local model, which throttle nothing."""
+    min_concurrency: int = 1
+    """The fewest episodes in flight the adaptive controller may set."""
+    adaptive_config: AdaptiveConfig | None = None
+    """The controller's settings (its defaults when ``None``)."""
     episode_timeout_s: float = 300.0
     """Deadline of one episode; past it the episode ends with status ``timeout``."""
     sampling: SamplingParams | None = None
@@ -53,6 +63,9 @@ class RolloutConfig:
                               f"{self.group_size}, {self.concurrency}")
         if self.episodes is not None and self.episodes < 1:
             raise ConfigError(f"Expects episodes >= 1, actual: {self.episodes}")
+        if not 1 <= self.min_concurrency <= self.concurrency:
+            raise ConfigError(f"Expects 1 <= min_concurrency <= concurrency, actual: "
+                              f"{self.min_concurrency}, {self.concurrency}")
 
 
     def to_json(self) -> dict[str, Any]:
@@ -60,6 +73,8 @@ class RolloutConfig:
         data = {name: getattr(self, name) for name in ("episodes", "group_size", "concurrency",
                                                        "episode_timeout_s")}
         data["sampling"] = asdict(self.sampling) if self.sampling is not None else None
+        if self.adaptive:
+            data.update(adaptive=True, min_concurrency=self.min_concurrency)
         return data
 
 
@@ -74,6 +89,8 @@ class RolloutReport:
     stats: RolloutStats | None = None
     """Running totals of every finished episode (a runner that keeps none may leave it
     out: they are then made from the kept episodes)."""
+    adaptive: AdaptiveTrace | None = None
+    """How the episodes in flight went, for an adaptive rollout."""
 
     @property
     def summary(self) -> RolloutSummary:
@@ -142,7 +159,8 @@ async def rollout(
     policy_version: int = 0,
     on_episode: Callable[[EpisodeRecord], None] | None = None,
 ) -> RolloutReport:
-    """Run the scheduled episodes, ``config.concurrency`` at a time.
+    """Run the scheduled episodes, ``config.concurrency`` at a time (with
+    ``config.adaptive``, as many as the controller admits within the bounds).
 
     Each worker owns one env from ``make_env`` and runs episodes back to back; no
     episode waits for another. With a ``store``, episodes are recorded under ``run``
@@ -154,7 +172,9 @@ async def rollout(
     """
     config = config or RolloutConfig()
     total = episode_count(tasks, config)
-    envs = [make_env() for _ in range(min(config.concurrency, total))]
+    steering = (Steering(policy, low=config.min_concurrency, high=config.concurrency,
+                         config=config.adaptive_config) if config.adaptive else None)
+    envs = [make_env() for _ in range(min(config.concurrency if steering is None else 1, total))]
     run_id = ""
     writer = None
     if store is not None:
@@ -165,26 +185,33 @@ async def rollout(
     collector = Collector(total, config, on_episode=on_episode)
     jobs = iter(range(total))  # shared by the workers: each takes the next index
 
+    async def one(env: WebResearchEnv, i: int) -> None:
+        task, group = scheduled(tasks, config, i)
+        result = await run_episode(env, policy if steering is None else steering.policy, task,
+                                   group=group, run_id=run_id, sampling=config.sampling,
+                                   timeout_s=config.episode_timeout_s,
+                                   policy_version=policy_version)
+        if writer is not None:
+            await writer.write(result)
+        collector.add(i, result)
+
     async def worker(env: WebResearchEnv) -> None:
         for i in jobs:
-            task, group = scheduled(tasks, config, i)
-            result = await run_episode(env, policy, task, group=group, run_id=run_id,
-                                       sampling=config.sampling,
-                                       timeout_s=config.episode_timeout_s,
-                                       policy_version=policy_version)
-            if writer is not None:
-                await writer.write(result)
-            collector.add(i, result)
+            await one(env, i)
 
     try:
-        await asyncio.gather(*(worker(env) for env in envs))
+        if steering is None:
+            await asyncio.gather(*(worker(env) for env in envs))
+        else:  # as many at once as the controller admits, envs made as needed
+            await steering.run(one, jobs, envs, make_env, total)
     finally:
         collector.close()
         for env in envs:
             await env.aclose()
         if writer is not None:
             await writer.aclose()
-    return collector.report(run_id)
+    report = collector.report(run_id)
+    return report if steering is None else dataclasses.replace(report, adaptive=steering.trace())
 
 
 class Collector:

@@ -1,4 +1,5 @@
-"""Seeded failure injection for the simulated internet: latency, 429s, 5xx, resets, drips."""
+"""Seeded failure injection for the simulated internet: latency, 429s, 5xx, resets, drips,
+and a real rate limit (a token bucket the client is not told of)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 from webresearch.errors import ConfigError
 
-__all__ = ["LATENCIES", "Fault", "Faults"]
+__all__ = ["LATENCIES", "Fault", "Faults", "TokenBucket"]
 
 LATENCIES = ("fixed", "lognormal", "heavy")
 
@@ -48,6 +49,12 @@ class Faults:
     """Share sent through a chain of redirects first."""
     pad_kb: int = 0
     """Pad every page with extra prose to at least this many kilobytes."""
+    rate_limit_rps: float = 0.0
+    """A real rate limit over every client together (0: none): a token bucket of this many
+    requests per second, ``rate_limit_burst`` deep; a request that finds it empty is
+    answered 429 at once with ``Retry-After: retry_after_s`` and takes no token."""
+    rate_limit_burst: int = 1
+    """Depth of the rate limit's bucket (requests admitted at once after a quiet spell)."""
 
     def __post_init__(self) -> None:
         if self.latency not in LATENCIES:
@@ -56,6 +63,9 @@ class Faults:
                  self.rate_drip, self.rate_redirect]
         if any(r < 0 for r in rates) or sum(rates) > 1.0:
             raise ConfigError(f"Expects fault rates >= 0 that sum to <= 1, actual: {rates}")
+        if self.rate_limit_rps < 0 or self.rate_limit_burst < 1:
+            raise ConfigError(f"Expects rate_limit_rps >= 0 and rate_limit_burst >= 1, actual: "
+                              f"{self.rate_limit_rps}, {self.rate_limit_burst}")
 
     def delay_s(self, rng: random.Random) -> float:
         """A latency drawn from the configured distribution, in seconds."""
@@ -86,3 +96,28 @@ class Fault:
 
     kind: str
     delay_s: float
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` kept; each admitted request takes one.
+
+    Example:
+        >>> bucket = TokenBucket(2.0, 1, now=0.0)
+        >>> [bucket.admit(t) for t in (0.0, 0.1, 0.5, 0.6)]
+        [True, False, True, False]
+    """
+
+    def __init__(self, rate: float, burst: int, *, now: float) -> None:
+        if rate <= 0 or burst < 1:
+            raise ConfigError(f"Expects rate > 0 and burst >= 1, actual: {rate}, {burst}")
+        self.rate, self.burst = rate, float(burst)
+        self.tokens, self.at = float(burst), now
+
+    def admit(self, now: float) -> bool:
+        """Take a token at ``now`` (seconds, never going back) if one is there."""
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False

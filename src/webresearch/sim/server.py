@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from webresearch.sim.fault_routes import add_test_routes, broken_body
-from webresearch.sim.faults import Faults
+from webresearch.sim.faults import Fault, Faults, TokenBucket
 from webresearch.sim.pages import _filler
 from webresearch.sim.web import HOST, SimSite
 from webresearch.sim.world import WorldConfig
@@ -65,6 +65,7 @@ class _State:
     log: list[RequestRecord] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     pages: dict[str, bytes] = field(default_factory=dict)
+    bucket: TokenBucket | None = None
 
 
 STATE = web.AppKey("state", _State)
@@ -90,6 +91,9 @@ class SimInternet:
         self.faults = faults or Faults()
         self.state = _State(site or SimSite.of(WorldConfig()), self.faults, api_key, quota,
                             robots_disallow, rng=random.Random(self.faults.seed))
+        if self.faults.rate_limit_rps > 0:
+            self.state.bucket = TokenBucket(self.faults.rate_limit_rps,
+                                            self.faults.rate_limit_burst, now=time.monotonic())
         self.host, self.port = host, port
         self.app = web.Application()
         self.app[STATE] = self.state
@@ -145,13 +149,16 @@ async def _inject_faults(request: web.Request, handler: Any) -> web.StreamRespon
     """Log every request and hit pages and search calls with the configured faults."""
     state = request.app[STATE]
     faulty = request.path.startswith(("/wiki/", "/serper/", "/searxng/", "/brave/"))
-    fault = state.faults.draw(state.rng) if faulty else None
+    if faulty and state.bucket is not None and not state.bucket.admit(time.monotonic()):
+        fault = Fault("limited", 0.0)  # over the real rate limit: refused at once
+    else:
+        fault = state.faults.draw(state.rng) if faulty else None
     kind = fault.kind if fault else "ok"
     state.log.append(RequestRecord(time.time(), request.method, request.path_qs, kind,
                                    request.headers.get("User-Agent", "")))
     if fault is not None and fault.delay_s:
         await asyncio.sleep(fault.delay_s)
-    if kind == "429":
+    if kind in ("429", "limited"):
         return web.json_response({"message": "Too many requests"}, status=429,
                                  headers={"Retry-After": f"{state.faults.retry_after_s:g}"})
     if kind == "5xx":
