@@ -15,5 +15,5 @@ from webresearch.rollout.summary import (
 )
 
 __all__ = ["AdaptiveConfig", "AdaptiveTrace", "EpisodeRecord", "LocalRunner", "RolloutConfig",
-           "RolloutReport", "RolloutStats", "RolloutSummary", "Runner", "format_summary", "rollout", "run_episode", "schedule",
-           "summarize", "with_config"]
+           "RolloutReport", "RolloutStats", "RolloutSummary", "Runner", "format_summary",
+           "rollout", "run_episode", "schedule", "summarize", "with_config"]
