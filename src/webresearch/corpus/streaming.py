@@ -18,7 +18,7 @@ import logging
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -108,35 +108,46 @@ class StreamingBM25Retriever(Retriever):
     @classmethod
     def build(cls, texts: Iterable[str], directory: Path) -> StreamingBM25Retriever:
         """Index ``texts`` (any iterable, read once) into ``directory``."""
+        analyzer = Analyzer(cls.stemmer)
+        texts = iter(texts)
+        batches = (analyzer.ids(batch) for batch in iter(lambda: list(islice(texts, cls.BATCH)),
+                                                         []))
+        cls.build_ids(batches, directory, analyzer.term_ids)
+        return cls.load(directory)
+
+    @classmethod
+    def build_ids(cls, batches: Iterable[tuple[np.ndarray, np.ndarray]], directory: Path,
+                  vocab: dict[str, int]) -> None:
+        """Index analysed passages: ``(term ids, terms per passage)`` batches, as
+        :meth:`Analyzer.ids` makes them; ``vocab`` (filled by the time they end) names the
+        ids (empty: the index answers :meth:`search_terms` only)."""
         start = time.perf_counter()
         directory.mkdir(parents=True, exist_ok=True)
-        analyzer = Analyzer(cls.stemmer)
         with tempfile.TemporaryDirectory(prefix=".shards-", dir=directory) as work:
-            shards, lengths, df = cls._write_shards(analyzer, iter(texts), Path(work))
+            shards, lengths, df = cls._write_shards(batches, Path(work))
+            df = np.pad(df, (0, max(len(vocab) - len(df), 0)))
             postings = cls._merge(shards, lengths, df, directory)
-        cls._save_vocab(analyzer.term_ids, directory)
+        cls._save_vocab(vocab, directory)
         meta = {"format": FORMAT, "docs": len(lengths), "terms": len(df), "postings": postings,
                 "k1": cls.k1, "b": cls.b, "stemmer": cls.stemmer,
                 "avg_len": float(lengths.mean()) if len(lengths) else 0.0}
         (directory / "meta.json").write_text(json.dumps(meta))
         logger.info("Built the %s index of %d passages (%d terms, %d postings) in %.1f s",
                     cls.name, len(lengths), len(df), postings, time.perf_counter() - start)
-        return cls.load(directory)
 
     @classmethod
-    def _write_shards(cls, analyzer: Analyzer, texts: Iterator[str], work: Path
+    def _write_shards(cls, batches: Iterable[tuple[np.ndarray, np.ndarray]], work: Path
                       ) -> tuple[list[_Shard], np.ndarray, np.ndarray]:
         shards: list[_Shard] = []
         lengths: list[np.ndarray] = []
         keys: list[np.ndarray] = []
         df = np.zeros(0, dtype=np.int64)
         held = docs = 0
-        while batch := list(islice(texts, cls.BATCH)):
-            ids, lens = analyzer.ids(batch)
-            owner = np.repeat(np.arange(docs, docs + len(batch), dtype=np.int64), lens)
+        for ids, lens in batches:
+            owner = np.repeat(np.arange(docs, docs + len(lens), dtype=np.int64), lens)
             keys.append((ids.astype(np.int64) << 32) | owner)
             lengths.append(lens)
-            docs += len(batch)
+            docs += len(lens)
             held += len(ids)
             if held >= cls.SHARD_POSTINGS:
                 df = cls._flush(keys, work / f"{len(shards)}", shards, df)
@@ -144,7 +155,7 @@ class StreamingBM25Retriever(Retriever):
         if keys:
             df = cls._flush(keys, work / f"{len(shards)}", shards, df)
         total = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int32)
-        return shards, total, np.pad(df, (0, len(analyzer.term_ids) - len(df)))
+        return shards, total, df
 
     @staticmethod
     def _flush(keys: list[np.ndarray], stem: Path, shards: list[_Shard], df: np.ndarray
@@ -245,11 +256,14 @@ class StreamingBM25Retriever(Retriever):
                         if hit})
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        from webresearch.corpus.postings import top_k  # noqa: PLC0415 - numba
-
         if not isinstance(query, str):
             raise ConfigError(f"Expects a query as text; actual: {type(query).__name__}")
-        weights = self.term_ids(query)
+        return self.search_terms(self.term_ids(query), k)
+
+    def search_terms(self, weights: Counter[int], k: int) -> list[tuple[int, float]]:
+        """The ``k`` best ``(row, score)`` for term ids with their query weights."""
+        from webresearch.corpus.postings import top_k  # noqa: PLC0415 - numba
+
         k = min(int(k), len(self))
         if k <= 0 or not weights:
             return []
