@@ -16,6 +16,10 @@ benchmark's reference class); when N is over ``--ref-max``, both engines are als
 on the first ``--ref-max`` passages and parity is measured there. Queries are written as a
 searcher would: 2-6 words, in order, from one passage's title and text, stop words kept.
 
+``--engine-only`` indexes Zipf-ranked term ids directly (the generator's token law, stop
+words dropped, no text, no document table, no reference) to measure the engine's build
+memory, disk and query time at sizes whose text pipeline would take hours here.
+
 Usage: ``python benchmarks/wiki_scale.py --passages 100000 [--folder /tmp/wiki]``; the
 last line is one JSON object.
 """
@@ -188,6 +192,88 @@ def _corpus(folder: Path, n: int) -> tuple[Path, float]:
     return path, time.perf_counter() - t0
 
 
+# ------------------------------------------------- engine only: term ids, no text, any N
+
+
+def _id_batches(n: int, picks: set[int], out: dict[int, list[int]], batch: int = 65536):
+    """Passages of 100 Zipf-ranked tokens as the synthetic generator draws them (no
+    titles or topics), stop words dropped; ``out`` gets the tokens of rows in ``picks``."""
+    from webresearch.corpus.analyzer import STOPWORDS
+    from webresearch.corpus.synthetic import FUNCTION_WORDS, _ranks
+
+    stops = np.array([i for i, w in enumerate(FUNCTION_WORDS) if w in STOPWORDS])
+    rng = np.random.default_rng(0)
+    for start in range(0, n, batch):
+        ranks = _ranks(rng.random((min(batch, n - start), 100)), 3_000_000, 1.0)
+        for row in [r for r in picks if start <= r < start + len(ranks)]:
+            out[row] = ranks[row - start].tolist()
+        keep = ~np.isin(ranks, stops)
+        yield ranks[keep].astype(np.int32), keep.sum(axis=1).astype(np.int32)
+
+
+def child_engine_build(n: int, index_dir: str, count: int) -> None:
+    from webresearch.corpus.analyzer import STOPWORDS
+    from webresearch.corpus.streaming import StreamingBM25Retriever
+    from webresearch.corpus.synthetic import FUNCTION_WORDS
+
+    rng = np.random.default_rng(7)
+    picks = set(rng.integers(0, n, count).tolist())
+    tokens: dict[int, list[int]] = {}
+    start = time.perf_counter()
+    StreamingBM25Retriever.build_ids(_id_batches(n, picks, tokens), Path(index_dir), {})
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    stop = {i for i, w in enumerate(FUNCTION_WORDS) if w in STOPWORDS}
+    queries = []
+    for row in sorted(tokens):
+        size = int(rng.integers(2, 7))
+        at = int(rng.integers(0, 100 - size))
+        queries.append([t for t in tokens[row][at:at + size] if t not in stop])
+    Path(index_dir, "queries.json").write_text(json.dumps(queries))
+    print(json.dumps({"build_s": time.perf_counter() - start,
+                      "build_cpu_s": usage.ru_utime + usage.ru_stime,
+                      "build_peak_rss_mb": usage.ru_maxrss / 1024}))
+
+
+def child_engine_query(index_dir: str) -> None:
+    from collections import Counter
+    from concurrent.futures import ThreadPoolExecutor
+
+    from webresearch.corpus.streaming import StreamingBM25Retriever
+
+    index = StreamingBM25Retriever.load(Path(index_dir))
+    queries = [Counter(q) for q in json.loads(Path(index_dir, "queries.json").read_text())]
+    times, cpu = [], []
+    for q in queries:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        index.search_terms(q, 10)
+        times.append(time.perf_counter() - t0)
+        cpu.append(time.thread_time() - c0)
+    rss = _rss_mb()
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda q: index.search_terms(q, 10), queries))
+    print(json.dumps({"p50_ms": 1000 * float(np.percentile(times, 50)),
+                      "p95_ms": 1000 * float(np.percentile(times, 95)),
+                      "p50_cpu_ms": 1000 * float(np.percentile(cpu, 50)),
+                      "p95_cpu_ms": 1000 * float(np.percentile(cpu, 95)),
+                      "max_ms": 1000 * max(times), "serve_rss_mb": rss["RssAnon"],
+                      "serve_rss_file_mb": rss["RssFile"],
+                      "qps_16": len(queries) / (time.perf_counter() - t0),
+                      "qps_16_via": "16 threads in process (term-id queries)"}))
+
+
+def engine_only(n: int, folder: Path, queries: int) -> dict[str, object]:
+    """The engine at N passages without text: build, disk, serving (no analysis, no
+    document table; their costs grow linearly and are measured with text at smaller N)."""
+    index_dir = folder / f"engine-{n}.{ENGINE}"
+    shutil.rmtree(index_dir, ignore_errors=True)
+    result: dict[str, object] = {"passages": n, "engine": f"{ENGINE} (term ids, no text)"}
+    result.update(_run("engine-build", str(n), str(index_dir), str(queries)))
+    result["index_disk_mb"] = _disk_mb(index_dir)
+    result.update(_run("engine-query", str(index_dir)))
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--passages", type=int, default=100_000)
@@ -196,7 +282,13 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--server-workers", type=int, default=2)
     parser.add_argument("--folder", type=Path, default=Path("/tmp/wiki"))
+    parser.add_argument("--engine-only", action="store_true",
+                        help="index Zipf term ids directly (no text, no reference): the "
+                             "engine's build memory, disk and query time at any N")
     args = parser.parse_args()
+    if args.engine_only:
+        print(json.dumps(engine_only(args.passages, args.folder, args.queries)))
+        return
     corpus, gen_s = _corpus(args.folder, args.passages)
     print(f"corpus {corpus} ({corpus.stat().st_size / 1e6:.0f} MB, {gen_s:.0f} s)", flush=True)
     index_dir = args.folder / f"wiki-{args.passages}.{ENGINE}"
@@ -229,6 +321,10 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "build":
         child_build(*sys.argv[2:5])
+    elif len(sys.argv) > 1 and sys.argv[1] == "engine-build":
+        child_engine_build(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "engine-query":
+        child_engine_query(sys.argv[2])
     elif len(sys.argv) > 1 and sys.argv[1] == "query":
         child_query(*sys.argv[2:5], int(sys.argv[5]), sys.argv[6])
     else:

@@ -236,7 +236,8 @@ class StreamingBM25Retriever(Retriever):
 
     def warm(self) -> StreamingBM25Retriever:
         """Compile (or load from numba's cache) the search kernel before the first query."""
-        self.search("warm", 1)
+        if int(self.meta["terms"]):
+            self.search_terms(Counter({0: 1}), 1)
         return self
 
     def __len__(self) -> int:
