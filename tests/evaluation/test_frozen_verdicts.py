@@ -277,3 +277,22 @@ def test_a_verdict_record_round_trips() -> None:
     verdict = VerdictRecord("r", "e", identity, True, "why", "judge", prompt="p", reply="{}")
     assert VerdictRecord.from_json(json.loads(json.dumps(verdict.to_json()))) == verdict
     assert verdict.prompt_sha256 == sha256_text("p")
+
+
+@pytest.mark.parametrize("garbage", [b"not zlib", 7, "text", b"x\x9c\x03\x00\x00\x00\x00\x01"],
+                         ids=["bytes", "int", "str", "empty-zlib"])
+def test_a_damaged_verdict_is_skipped_and_named_never_used(tmp_path: Path,
+                                                           garbage: object) -> None:
+    judge = Counting()
+    with ReplayStore(tmp_path) as store:
+        first = asyncio.run(evaluate(policy=NoToolPolicy(), tasks=TASKS[:2],
+                                     make_env=WebResearchEnv, store=store, judge=judge))
+        store._cache.set(f"vd/{first.run_id}/{0:010d}", garbage)  # one record garbled
+        verdicts = store.verdicts(first.run_id)
+        assert len(verdicts) == 1 and list(store.damaged) == [f"vd/{first.run_id}/{0:010d}"]
+        with pytest.raises(VerdictNotRecorded, match="1 without one"):
+            rescore(store, first.run_id)
+        again = asyncio.run(evaluate(policy=NoToolPolicy(), tasks=TASKS[:2],
+                                     make_env=WebResearchEnv, store=store, judge=judge,
+                                     run=store.run(first.run_id), resume=True))
+    assert (again.asked, again.reused, judge.calls) == (1, 1, 3)  # the lost one asked again
