@@ -34,7 +34,7 @@ NON_DEFAULT: dict[str, Any] = {
     "segment_chars": 500, "max_observation_chars": 4000, "max_action_chars": 5000,
     "date": "2026-01-01", "seed": 7, "reader": KeywordReader(), "browse_scope": "searched",
     "reader_segment_chars": 900, "reader_max_segments": 2, "reader_max_tokens": 100,
-    "tools_in_prompt": False,
+    "tools_in_prompt": False, "blocked_domains": ("benchmarks", "example.org/qa"),
 }
 """A valid value other than the default for every option (a new option must be added)."""
 
@@ -141,6 +141,8 @@ def _right_type(name: str, value: object) -> bool:
         "tools_in_prompt": type(value) is bool, "reader": value is None,
         "reward": isinstance(value, str) or value is None,
         "tasks": isinstance(value, str | list | tuple),
+        "blocked_domains": value is None or (isinstance(value, list | tuple)
+                                             and all(isinstance(v, str) for v in value)),
     }.get(name, isinstance(value, str))  # web, action_format, on_format_error, browse_scope
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from webresearch.envs.blocklist import check_entries
 from webresearch.envs.formats import ActionFormat
 from webresearch.envs.rewards import RewardFn
 from webresearch.errors import ConfigError, ConfigTypeError, did_you_mean
@@ -120,6 +121,12 @@ class EnvConfig:
     """Whether the system prompt lists the tools' schemas. ``False``: it does not, and the
     schemas (``env.format.tool_schemas()``) go to the chat template instead, as
     DeepResearcher did and as TRL and verl do, so that they are not given twice."""
+    blocked_domains: Sequence[str] | None = None
+    """Domains whose search results are withheld and whose pages browse refuses (the
+    observation says so): hosts (``kaggle.com``, subdomains included), host/path prefixes
+    (``huggingface.co/datasets``), or ``"benchmarks"``: the hosts of the benchmarks' copies
+    and Q&A dumps (:data:`~webresearch.envs.blocklist.BENCHMARK_HOSTS`). ``None`` (the
+    default): none, but an evaluation blocks ``benchmarks``; ``()``: none, even there."""
 
     def __post_init__(self) -> None:
         for name, hint in _hints().items():
@@ -132,6 +139,7 @@ class EnvConfig:
                 f"Expects max_observation_chars >= 256, actual: {self.max_observation_chars}"
             )
         _check_positive("max_action_chars", self.max_action_chars)
+        _check_blocked_domains(self)
         if self.browse_scope not in BROWSE_SCOPES:
             raise ConfigError(f"Expects browse_scope in {list(BROWSE_SCOPES)}, actual: "
                               f"{self.browse_scope!r}")
@@ -185,8 +193,21 @@ class EnvConfig:
 _PLAIN = ("max_turns", "on_format_error", "top_k", "max_queries", "max_urls", "segment_chars",
           "max_observation_chars", "max_action_chars", "date", "seed", "browse_scope",
           "reader_segment_chars", "reader_max_segments", "reader_max_tokens",
-          "tools_in_prompt")
+          "tools_in_prompt", "blocked_domains")
 """Options that are plain JSON values."""
+
+
+def _check_blocked_domains(config: EnvConfig) -> None:
+    """A sequence of strings (not one string), each a host or host/path; kept as a tuple."""
+    entries = config.blocked_domains
+    if entries is None:
+        return
+    if isinstance(entries, str) or not all(isinstance(e, str) for e in entries):
+        raise ConfigTypeError(f"Expects blocked_domains of type "
+                              f"{_type_name(_hints()['blocked_domains'])}, actual: "
+                              f"{reprlib.repr(entries)} ({type(entries).__name__})")
+    check_entries(entries)
+    object.__setattr__(config, "blocked_domains", tuple(entries))
 
 
 def _tasks_json(tasks: TaskSource) -> str | list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from webresearch.net.urls import normalize_url
 from webresearch.tasks import Task
 from webresearch.web.base import Page, SearchResults
 from webresearch.web.calls import WebCall
+from webresearch.web.leaks import Leak
 from webresearch.web.reader import Extract
 
 __all__ = ["EpisodeState", "StepTiming"]
@@ -58,6 +59,8 @@ class EpisodeState:
         url_queries: The latest query whose results held each URL.
         memory: What the reading agent extracted so far, oldest first.
         reader_tokens: Reader tokens spent in the current step.
+        leaks: Gold answers and the question's text seen in observations: the first
+            sighting per kind and URL, at most ``MAX_LEAKS``.
     """
 
     task: Task
@@ -80,6 +83,7 @@ class EpisodeState:
     url_queries: dict[str, str] = field(default_factory=dict)
     memory: list[str] = field(default_factory=list)
     reader_tokens: int = 0
+    leaks: list[Leak] = field(default_factory=list)
 
     # ---------------------------------------------- the episode's transitions
     # Every write to an episode's state is one of these methods (tests/envs/test_episode.py).
@@ -160,6 +164,14 @@ class EpisodeState:
     def remember(self, information: str) -> None:
         """Keep what the reading agent extracted, for its later readings."""
         self.memory.append(information)
+
+    def saw(self, leaks: Sequence[Leak], limit: int) -> None:
+        """Record leaks shown to the agent: each kind and URL once, ``limit`` in all."""
+        for leak in leaks:
+            if len(self.leaks) >= limit:
+                return
+            if not any(k.kind == leak.kind and k.url == leak.url for k in self.leaks):
+                self.leaks.append(leak)
 
     def count_cache(self, hit: bool) -> None:
         """Count one web response as served from a cache (``hit``) or not."""

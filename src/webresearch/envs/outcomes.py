@@ -8,6 +8,7 @@ from typing import Any
 from webresearch.envs.episode import StepTiming
 from webresearch.status import ActionKind, EpisodeStatus
 from webresearch.web.calls import WebCall
+from webresearch.web.leaks import Leak
 
 __all__ = ["ActionKind", "EpisodeOutcome", "StepOutcome"]
 
@@ -35,6 +36,8 @@ class EpisodeOutcome:
         cache_hits: Web responses that came from a cache.
         cache_misses: Web responses that did not.
         timings: Each step's timing.
+        leaks: Gold answers and the question's own text seen in observations (search
+            results, page text shown): the first sighting per kind and URL, with its step.
     """
 
     status: EpisodeStatus
@@ -50,6 +53,7 @@ class EpisodeOutcome:
     cache_hits: int = 0
     cache_misses: int = 0
     timings: tuple[StepTiming, ...] = ()
+    leaks: tuple[Leak, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,5 +95,6 @@ class StepOutcome:
             info.update(outcome=e, status=str(e.status), answer=e.answer, f1=e.f1, em=e.em,
                         queries=list(e.queries), urls_visited=list(e.urls_visited),
                         errors=list(e.errors), cache_hits=e.cache_hits,
-                        cache_misses=e.cache_misses, timings=list(e.timings))
+                        cache_misses=e.cache_misses, timings=list(e.timings),
+                        leaks=list(e.leaks))
         return info

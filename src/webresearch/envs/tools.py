@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+from webresearch.envs.blocklist import Blocklist
 from webresearch.envs.config import EnvConfig
 from webresearch.envs.episode import EpisodeState
 from webresearch.envs.formats import ActionFormat, ToolCall
+from webresearch.envs.leaks import MAX_LEAKS, LeakProbe
 from webresearch.envs.reading import PageReader, refusal
 from webresearch.web.base import Page, SearchResults, WebBackend
 from webresearch.web.calls import WebCall
+from webresearch.web.leaks import LeakSource
 from webresearch.web.reader import Reader
 
 __all__ = ["ToolRunner", "split_segments"]
@@ -62,6 +66,8 @@ class ToolRunner:
         self.format = fmt
         self.config = config
         self.reading = PageReader(reader, fmt, config) if reader is not None else None
+        self.blocklist = Blocklist(config.blocked_domains or ())
+        self._probe: LeakProbe | None = None
 
     async def run(self, call: ToolCall, state: EpisodeState) -> str:
         """Run ``call`` for the episode in ``state``; return the observation body."""
@@ -86,11 +92,51 @@ class ToolRunner:
             return results
 
         results: list[SearchResults] = await _gather(search, queries)
-        state.searched(queries, results)
-        return self.format.render_search(results)
+        shown = [self._withhold(r) for r in results]
+        withheld = sum(len(r.hits) for r in results) - sum(len(r.hits) for r in shown)
+        state.searched(queries, shown)
+        for result in shown:
+            for hit in result.hits:
+                self._look(state, f"{hit.title}\n{hit.snippet}", hit.url, LeakSource.SEARCH)
+        body = self.format.render_search(shown)
+        if withheld:
+            body = (f"{withheld} result(s) on blocked domains (hosts of benchmark data) were "
+                    f"withheld.\n{body}")
+        return body
+
+    def _withhold(self, results: SearchResults) -> SearchResults:
+        """``results`` without the hits on blocked domains."""
+        if not self.blocklist:
+            return results
+        kept = tuple(h for h in results.hits if self.blocklist.match(h.url) is None)
+        return results if len(kept) == len(results.hits) else dataclasses.replace(
+            results, hits=kept)
+
+    def _blocked(self, url: str) -> str | None:
+        """Why browse refuses ``url`` as on a blocked domain (``None``: it does not)."""
+        entry = self.blocklist.match(url) if self.blocklist else None
+        return None if entry is None else (
+            f"Refused {url}: it is on a blocked domain ({entry}), a host of benchmark data.")
+
+    def _unblocked(self, url: str, page: Page) -> Page:
+        """``page``, or a refusal when a redirect took it to a blocked domain."""
+        entry = self.blocklist.match(page.final_url) if self.blocklist and page.ok else None
+        if entry is None:
+            return page
+        return dataclasses.replace(page, text="", links=(), error=(
+            f"refused: redirected to {page.final_url}, on a blocked domain ({entry})"))
+
+    def _look(self, state: EpisodeState, text: str, url: str, source: LeakSource) -> None:
+        """Record the leaks in ``text`` that the current step shows the agent."""
+        if self._probe is None or self._probe.task is not state.task:
+            self._probe = LeakProbe.of(state.task)
+        leaks = self._probe.leaks(text, step=len(state.responses) - 1, url=url, source=source)
+        if leaks:
+            state.saw(leaks, MAX_LEAKS)
 
     async def _browse(self, urls: Sequence[str], state: EpisodeState) -> str:
-        refused = {u: r for u in urls if (r := refusal(u, state, self.config.browse_scope))}
+        scope = self.config.browse_scope
+        refused = {u: r for u in urls if (r := refusal(u, state, scope) or self._blocked(u))}
         new = [u for u in dict.fromkeys(urls) if u not in state.segments and u not in refused]
 
         async def fetch(url: str) -> Page:
@@ -103,7 +149,8 @@ class ToolRunner:
             pages: list[Page] = await _gather(fetch, new)
             size = (self.config.segment_chars if self.reading is None
                     else self.config.reader_segment_chars)
-            for url, page in zip(new, pages, strict=True):
+            for url, fetched in zip(new, pages, strict=True):
+                page = self._unblocked(url, fetched)
                 state.fetched(url, page, split_segments(page.text, size) if page.ok else [])
         state.note_error(*refused.values())
         if self.reading is None:
@@ -120,7 +167,9 @@ class ToolRunner:
         if not page.ok:
             return self._read(url, state)  # the fetch failed: say so, as without a reader
         state.visit(url)
-        return await reading.browse(url, state)
+        body = await reading.browse(url, state)
+        self._look(state, body, page.final_url or url, LeakSource.PAGE)
+        return body
 
     def _read(self, url: str, state: EpisodeState) -> str:
         page, segments = state.segments[url]
@@ -133,4 +182,5 @@ class ToolRunner:
         if index >= len(segments):
             return f"No more content: all {len(segments)} segments of {url} have been shown."
         state.shown(url, index)
+        self._look(state, segments[index], page.final_url or url, LeakSource.PAGE)
         return self.format.render_page(page, segments[index], index, len(segments))

@@ -240,7 +240,7 @@ class WebResearchEnv(gym.Env[str, str]):
             error=error, tool_calls=state.tool_calls, queries=tuple(state.queries),
             urls_visited=tuple(state.urls_visited), errors=tuple(state.errors),
             cache_hits=state.cache_hits, cache_misses=state.cache_misses,
-            timings=tuple(state.timings))
+            timings=tuple(state.timings), leaks=tuple(state.leaks))
         step = self._step_outcome(state, parsed, timing, episode)
         self._outcome = episode
         observation = "" if error is None else self._fit(f"Episode ended: {error}.")

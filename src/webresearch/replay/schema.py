@@ -16,6 +16,8 @@ from webresearch.errors import WebResearchError
 from webresearch.status import ActionKind, EpisodeStatus
 from webresearch.tasks import Task
 from webresearch.web.calls import WebCall
+from webresearch.web.costs import Cost
+from webresearch.web.leaks import Leak
 
 __all__ = ["SCHEMA_VERSION", "EpisodeRecord", "RunRecord", "StepRecord", "WebCall", "new_id"]
 
@@ -120,6 +122,9 @@ class EpisodeRecord:
         token_ids, loss_mask, logprobs: The whole sequence as the policy saw it, with
             mask 1 on sampled tokens, when the policy assembles one.
         episode_id: Unique id.
+        leaks: Gold answers and the question's text seen in its observations (the first
+            sighting per URL), or ``None`` when not measured (records from before).
+        cost: Its web calls and their price in US dollars (``None``: not priced).
     """
 
     run_id: str
@@ -142,6 +147,8 @@ class EpisodeRecord:
     logprobs: tuple[float, ...] | None = None
     episode_id: str = field(default_factory=new_id)
     traceback: str | None = None
+    leaks: tuple[Leak, ...] | None = None
+    cost: Cost | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, EpisodeStatus):  # a plain string is read as the enum
@@ -179,7 +186,16 @@ class EpisodeRecord:
                    "logprobs", "episode_id", "traceback")
         return {"v": SCHEMA_VERSION, **{k: getattr(self, k) for k in scalars},
                 "task": self.task.to_json(), "prompt": [dict(m) for m in self.prompt],
-                "steps": [s.to_json() for s in self.steps]}
+                "steps": [s.to_json() for s in self.steps], **self._measured_json()}
+
+    def _measured_json(self) -> dict[str, Any]:
+        """The optional measurements, only when present (old readers never see them)."""
+        data: dict[str, Any] = {}
+        if self.leaks is not None:
+            data["leaks"] = [leak.to_json() for leak in self.leaks]
+        if self.cost is not None:
+            data["cost"] = self.cost.to_json()
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EpisodeRecord:
@@ -195,7 +211,9 @@ class EpisodeRecord:
             steps=tuple(StepRecord.from_json(s) for s in data["steps"]), seed=data["seed"],
             policy_version=data["policy_version"], started_at=data["started_at"],
             seconds=data["seconds"], error=data["error"], episode_id=data["episode_id"],
-            token_ids=token_ids, loss_mask=loss_mask, logprobs=logprobs)
+            token_ids=token_ids, loss_mask=loss_mask, logprobs=logprobs,
+            leaks=tuple(Leak.from_json(x) for x in data["leaks"]) if "leaks" in data else None,
+            cost=Cost.from_json(data["cost"]) if "cost" in data else None)
 
     def summary(self) -> dict[str, Any]:
         """The fields that queries filter on (stored beside the episode)."""

@@ -18,6 +18,7 @@ from webresearch.replay.schema import EpisodeRecord, StepRecord
 from webresearch.status import EpisodeStatus
 from webresearch.tasks import Task
 from webresearch.untrusted import scalar_text
+from webresearch.web.leaks import Leak
 
 __all__ = ["run_episode"]
 
@@ -87,8 +88,19 @@ async def run_episode(
         seconds=time.perf_counter() - start, error=error, traceback=trace,
         token_ids=tuple(tokens.ids) if tokens is not None else None,
         loss_mask=tuple(tokens.mask) if tokens is not None else None,
-        logprobs=tokens.sampled_logprobs() if tokens is not None else None)
+        logprobs=tokens.sampled_logprobs() if tokens is not None else None,
+        leaks=_leaks(env, task, outcome))
     return record if episode_id is None else dataclasses.replace(record, episode_id=episode_id)
+
+
+def _leaks(env: WebResearchEnv, task: Task, outcome: EpisodeOutcome | None
+           ) -> tuple[Leak, ...] | None:
+    """What the episode showed of its answers and question: its outcome's, or for an episode
+    broken from outside, what its state had seen by then (``None``: it never started)."""
+    if outcome is not None:
+        return outcome.leaks
+    state = env.state
+    return tuple(state.leaks) if state is not None and state.task is task else None
 
 
 async def _turns(env: WebResearchEnv, policy: Policy, task: Task, *,

@@ -16,11 +16,13 @@ from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.writer import EpisodeWriter
 from webresearch.rollout.adaptive import AdaptiveConfig, AdaptiveTrace, Steering
+from webresearch.rollout.costs import Meter, check_budget
 from webresearch.rollout.episode import run_episode
 from webresearch.rollout.memory import MemoryTrimmer
 from webresearch.rollout.progress import Progress
 from webresearch.rollout.summary import RolloutStats, RolloutSummary
 from webresearch.tasks import Task
+from webresearch.web.costs import Prices
 
 __all__ = ["Collector", "RolloutConfig", "RolloutReport", "episode_count", "rollout", "schedule",
            "scheduled", "with_config"]
@@ -56,6 +58,12 @@ class RolloutConfig:
     episode goes to the store (and ``on_episode``) as it ends and only running totals
     stay, so memory does not grow with the number of episodes. A GRPO step keeps its
     batch; a run of a million keeps nothing."""
+    budget_usd: float | None = None
+    """US dollars the run may spend on web calls (``prices``); once the finished episodes
+    have cost that much, no episode starts: those in flight finish and are recorded."""
+    prices: Prices | None = None
+    """Dollars per search, fetch and reading (:class:`~webresearch.web.costs.Prices`'s
+    defaults when ``None``); every episode's record carries its cost."""
 
     def __post_init__(self) -> None:
         if self.group_size < 1 or self.concurrency < 1:
@@ -63,6 +71,7 @@ class RolloutConfig:
                               f"{self.group_size}, {self.concurrency}")
         if self.episodes is not None and self.episodes < 1:
             raise ConfigError(f"Expects episodes >= 1, actual: {self.episodes}")
+        check_budget(self.budget_usd)
         if not 1 <= self.min_concurrency <= self.concurrency:
             raise ConfigError(f"Expects 1 <= min_concurrency <= concurrency, actual: "
                               f"{self.min_concurrency}, {self.concurrency}")
@@ -73,6 +82,7 @@ class RolloutConfig:
         data = {name: getattr(self, name) for name in ("episodes", "group_size", "concurrency",
                                                        "episode_timeout_s")}
         data["sampling"] = asdict(self.sampling) if self.sampling is not None else None
+        data.update(budget_usd=self.budget_usd, prices=(self.prices or Prices()).to_json())
         if self.adaptive:
             data.update(adaptive=True, min_concurrency=self.min_concurrency)
         return data
@@ -183,7 +193,8 @@ async def rollout(
             store.create_run(run)
         run_id, writer = run.run_id, EpisodeWriter(store)
     collector = Collector(total, config, on_episode=on_episode)
-    jobs = iter(range(total))  # shared by the workers: each takes the next index
+    meter = Meter.for_env(envs[0], config.prices, config.budget_usd)
+    jobs = meter.gate(range(total))  # shared by the workers: each takes the next index
 
     async def one(env: WebResearchEnv, i: int) -> None:
         task, group = scheduled(tasks, config, i)
@@ -191,6 +202,7 @@ async def rollout(
                                    group=group, run_id=run_id, sampling=config.sampling,
                                    timeout_s=config.episode_timeout_s,
                                    policy_version=policy_version)
+        result = meter.charge(result)  # its cost, toward the budget
         if writer is not None:
             await writer.write(result)
         collector.add(i, result)

@@ -39,6 +39,34 @@ class RolloutSummary:
     cache_hits: int
     status: dict[str, int]
     failed_calls: dict[str, int]
+    leaks_measured: int = 0
+    """Episodes whose leaks were measured (records from before leak measurement are not)."""
+    answer_leaks: int = 0
+    """Of those, episodes shown a gold answer (in a search result or page text)."""
+    question_leaks: int = 0
+    """Of those, episodes shown the question's own text (a copy of the benchmark)."""
+    cost_usd: float = 0.0
+    """US dollars the priced episodes' web calls cost."""
+    paid_calls: int = 0
+    """Web calls of the priced episodes that were not cache hits."""
+    priced: int = 0
+    """Episodes with a price (a rollout prices every one)."""
+
+    @property
+    def answer_leak_rate(self) -> float | None:
+        return self.answer_leaks / self.leaks_measured if self.leaks_measured else None
+
+    @property
+    def question_leak_rate(self) -> float | None:
+        return self.question_leaks / self.leaks_measured if self.leaks_measured else None
+
+    @property
+    def usd_per_episode(self) -> float | None:
+        return self.cost_usd / self.priced if self.priced else None
+
+    @property
+    def usd_per_step(self) -> float | None:
+        return self.cost_usd / self.steps if self.priced and self.steps else None
 
     @property
     def steps_per_s(self) -> float:
@@ -65,7 +93,13 @@ class RolloutSummary:
                 "episodes_per_s": self.episodes_per_s, "web_calls": self.web_calls,
                 "cache_hits": self.cache_hits, "cache_misses": self.web_calls - self.cache_hits,
                 "cache_hit_rate": self.cache_hit_rate, "status": dict(self.status),
-                "failed_calls": dict(self.failed_calls), "failed_share": self.failed_share}
+                "failed_calls": dict(self.failed_calls), "failed_share": self.failed_share,
+                "leaks_measured": self.leaks_measured, "answer_leaks": self.answer_leaks,
+                "question_leaks": self.question_leaks,
+                "answer_leak_rate": self.answer_leak_rate,
+                "question_leak_rate": self.question_leak_rate, "cost_usd": self.cost_usd,
+                "paid_calls": self.paid_calls, "priced": self.priced,
+                "usd_per_episode": self.usd_per_episode, "usd_per_step": self.usd_per_step}
 
 
 @dataclass(slots=True)
@@ -81,6 +115,11 @@ class _Totals:
     cache_hits: int = 0
     status: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
+    leaks: Counter[str] = field(default_factory=Counter)
+    costs: list[float] = field(default_factory=list)
+    """Partial sums of the episodes' dollars (``math.fsum``'s, exact in any order)."""
+    paid_calls: int = 0
+    priced: int = 0
 
     def add(self, episode: EpisodeRecord) -> None:
         self.episodes += 1
@@ -94,11 +133,22 @@ class _Totals:
                 failure = call.failure
                 if failure is not None:
                     self.failed[str(failure)] += 1
+        self._measure(episode)
         if episode.scored:
             self.scored += 1
             self.reward += episode.reward or 0.0
             self.f1 += episode.f1 or 0.0
             self.em += episode.em or 0.0
+
+    def _measure(self, episode: EpisodeRecord) -> None:
+        """Count the episode's leaks (by kind, once an episode) and its cost."""
+        if episode.leaks is not None:
+            self.leaks["measured"] += 1
+            self.leaks.update({str(kind) for kind in {leak.kind for leak in episode.leaks}})
+        if episode.cost is not None:
+            self.priced += 1
+            self.paid_calls += episode.cost.calls - episode.cost.cached
+            _add_exact(self.costs, episode.cost.usd)
 
     def summary(self, seconds: float) -> RolloutSummary:
         def mean(total: float) -> float | None:
@@ -110,7 +160,25 @@ class _Totals:
             mean_tool_calls=self.tool_calls / self.episodes if self.episodes else 0.0,
             seconds=seconds, steps=self.steps, web_calls=self.web_calls,
             cache_hits=self.cache_hits, status=dict(self.status),
-            failed_calls={str(k): v for k, v in sorted(self.failed.items())})
+            failed_calls={str(k): v for k, v in sorted(self.failed.items())},
+            leaks_measured=self.leaks["measured"], answer_leaks=self.leaks["answer"],
+            question_leaks=self.leaks["question"], cost_usd=math.fsum(self.costs),
+            paid_calls=self.paid_calls, priced=self.priced)
+
+
+def _add_exact(partials: list[float], x: float) -> None:
+    """Add ``x`` to a running sum kept as non-overlapping partials (Shewchuk's, as
+    ``math.fsum``): exact, and a handful of floats however many are added."""
+    i = 0
+    for partial in partials:
+        x, y = (partial, x) if abs(x) < abs(partial) else (x, partial)
+        hi = x + y
+        lo = y - (hi - x)
+        if lo:
+            partials[i] = lo
+            i += 1
+        x = hi
+    partials[i:] = [x]
 
 
 class RolloutStats:
@@ -153,6 +221,7 @@ class RolloutStats:
         lines.append(f"{total.steps} steps in {seconds:.2f} s: {format_rate(total.steps_per_s)} "
                      f"steps/s, {format_rate(total.episodes_per_s)} episodes/s; cache hit rate "
                      f"{total.cache_hit_rate:.1%} ({total.cache_hits} of {total.web_calls})")
+        lines.extend(_leak_and_cost_lines(total))
         if total.failed_calls:
             kinds = ", ".join(f"{k} {v}" for k, v in total.failed_calls.items())
             lines.append(f"failed web calls: {sum(total.failed_calls.values())} of "
@@ -164,6 +233,21 @@ class RolloutStats:
             logger.warning(warning)
             lines.append(warning)
         return "\n".join(lines)
+
+
+def _leak_and_cost_lines(total: RolloutSummary) -> list[str]:
+    """The leak rates and the bill, when measured."""
+    lines = []
+    if total.leaks_measured:
+        lines.append(f"leaks: a gold answer shown in {total.answer_leaks} of "
+                     f"{total.leaks_measured} episodes ({total.answer_leak_rate:.1%}), the "
+                     f"question's text in {total.question_leaks} "
+                     f"({total.question_leak_rate:.1%})")
+    if total.priced:
+        lines.append(f"cost: ${total.cost_usd:.4f} for {total.paid_calls} paid web calls "
+                     f"(${total.usd_per_episode:.5f} per episode, "
+                     f"${total.usd_per_step or 0.0:.5f} per step)")
+    return lines
 
 
 def format_rate(value: float) -> str:
