@@ -182,5 +182,6 @@ class ToolRunner:
         if index >= len(segments):
             return f"No more content: all {len(segments)} segments of {url} have been shown."
         state.shown(url, index)
-        self._look(state, segments[index], page.final_url or url, LeakSource.PAGE)
+        self._look(state, f"{page.title}\n{segments[index]}", page.final_url or url,
+                   LeakSource.PAGE)
         return self.format.render_page(page, segments[index], index, len(segments))
