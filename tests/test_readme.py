@@ -25,6 +25,8 @@ trailing ``# comment`` dropped) and each inline code span that starts with
 - ``install``: an install line for one use, on a fresh clone: ``.ci/install-check``
   (run by ``.ci/test``) runs it verbatim in a fresh venv, then a small command of that
   use; a torch pin in it equals ``.ci/test``'s;
+- ``fresh``: a fresh-venv line for another extra: checked as ``extra``, its torch pin as
+  ``pin`` (not installed: the dev extra holds the same packages);
 - ``pin``, ``self``, ``script``, ``covered``: the CPU torch pin equals ``.ci/test``'s,
   ``.ci/run`` calls the test command verbatim, a script exists and ``.ci/test`` runs it,
   or a named test runs the command.
@@ -68,6 +70,8 @@ class Check:
     """For extra: its name; for covered: 'test file::text it holds'."""
 
 
+TORCH = ".venv/bin/pip install torch==2.13.0 && "
+"""The CPU torch line before an extra that needs torch."""
 SMALL_HF = "--episodes 2 --group-size 2 --max-tokens 8 --max-turns 1"
 CHECKS: dict[str, Check] = {
     # The Quickstart, and the install line of each use
@@ -80,7 +84,10 @@ CHECKS: dict[str, Check] = {
     "python3 -m venv .venv && .venv/bin/pip install torch==2.13.0 && .venv/bin/pip install -e "
     "'.[train]'": Check("install"),
     "python3 -m venv .venv && .venv/bin/pip install -e '.[corpus]'": Check("install"),
-    ".venv/bin/pip install -e '.[dense]'": Check("extra", arg="dense"),
+    **{f"python3 -m venv .venv && {torch}.venv/bin/pip install -e '.[{extra}]'":
+       Check("fresh", arg=extra) for extra, torch in (
+           ("dense", TORCH), ("vital", ""), ("trl", TORCH), ("ray", ""), ("vllm", ""),
+           ("openenv", ""), ("verifiers", ""))},
     ".venv/bin/pip install -e '.[vllm]'": Check("extra", arg="vllm"),  # .ci/vllm-env on CPU
     ".venv/bin/pip install -e '.[parquet]'": Check("extra", arg="parquet"),
     ".venv/bin/pip install -e '.[docs]'": Check("extra", arg="docs"),
@@ -377,6 +384,15 @@ def check_install(command: str, _: str) -> None:
         check_pin(command, "")
 
 
+def check_fresh(command: str, extra: str) -> None:
+    prefix = "python3 -m venv .venv && "
+    assert command.startswith(prefix)
+    install = command.removeprefix(prefix).removeprefix(TORCH)
+    if install != command.removeprefix(prefix):
+        check_pin(command, "")
+    check_extra(install, extra)
+
+
 def check_self(command: str, _: str) -> None:
     lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert lines[-1] == command  # CI runs exactly the README's test command
@@ -405,8 +421,9 @@ def check_covered(command: str, arg: str) -> None:
     assert [f for f in re.findall(r"(--[\w-]+)", command) if f'"{f}"' not in source] == []
 
 
-CHECKERS = {"extra": check_extra, "install": check_install, "pin": check_pin, "self": check_self,
-            "script": check_script, "covered": check_covered, "ray": check_ray}
+CHECKERS = {"extra": check_extra, "install": check_install, "fresh": check_fresh,
+            "pin": check_pin, "self": check_self, "script": check_script,
+            "covered": check_covered, "ray": check_ray}
 
 
 def test_the_first_command_installs_the_core_package_only() -> None:
