@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from webresearch.cli.corpus import add_index_command, opening_note, run_index
+from webresearch.cli.costs import add_cost_options, blocked_domains, budget_note, prices_of
 from webresearch.cli.data import add_data_command, run_data
 from webresearch.cli.eval import add_eval_command, run_eval
 from webresearch.cli.options import (
@@ -43,6 +44,7 @@ from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.viewer import add_view_command, view
 from webresearch.rollout import RolloutConfig, RolloutReport, rollout
+from webresearch.rollout.local import episode_count
 from webresearch.tasks import Task
 from webresearch.web.base import WebBackend
 
@@ -93,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true",
                      help="print the summary as one JSON object on the last line")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_cost_options(run, blocked="none")
     run.add_argument("--log-level", default="WARNING", help="logging level")
     _add_serve_web(commands)
     add_replay_commands(commands)
@@ -186,7 +189,8 @@ async def _rollout_on(args: argparse.Namespace, web: WebBackend) -> int:
         reader = shared_reader(args.reader, args.reader_model, args.reader_base_url)
         return WebResearchEnv(tasks=tasks, web=web, action_format=args.action_format,
                               max_turns=args.max_turns, on_format_error=args.on_format_error,
-                              reader=reader, browse_scope=args.browse_scope)
+                              reader=reader, browse_scope=args.browse_scope,
+                              blocked_domains=blocked_domains(args))
 
     probe = make_env(args.tasks, web)  # loads (and checks) the task file once
     tasks, env_json = probe.tasks, probe.config_json()
@@ -199,7 +203,8 @@ async def _rollout_on(args: argparse.Namespace, web: WebBackend) -> int:
 
     config = RolloutConfig(episodes=args.episodes, group_size=args.group_size,
                            concurrency=args.concurrency, episode_timeout_s=args.timeout,
-                           progress=not args.no_progress,
+                           progress=not args.no_progress, budget_usd=args.budget_usd,
+                           prices=prices_of(args, web.spec() or args.web),
                            sampling=SamplingParams(temperature=args.temperature,
                                                    max_tokens=args.max_tokens))
     run = RunRecord(policy=args.policy, model=args.model or "", config={
@@ -226,6 +231,8 @@ async def _rollout_on(args: argparse.Namespace, web: WebBackend) -> int:
     recorded = f"; recorded as run {report.run_id} in {args.store}" if report.run_id else ""
     print(f"policy {args.policy} on web {args.web}, {args.action_format} format{recorded}")
     print(report.table())
+    if note := budget_note(report.summary, args.budget_usd, episode_count(tasks, config)):
+        print(note, file=sys.stderr)
     if args.json:
         print(json.dumps(report.summary.to_json()))
     return _failed_run_status(report, None if args.no_store else args.store)

@@ -34,8 +34,8 @@ def check_budget(budget_usd: float | None) -> None:
 
 def web_spec(env: WebResearchEnv) -> str | None:
     """The spec of the env's web backend (``"live:serper"``), which sets its prices."""
-    web = env.config.web
-    return web if isinstance(web, str) else web.spec()
+    spec = env.web.spec()  # the built backend's: ``live`` resolved to its engine
+    return spec if spec is not None or not isinstance(env.config.web, str) else env.config.web
 
 
 class Meter:
@@ -74,7 +74,7 @@ class Meter:
         """Whether another episode may start: the check a runner makes before each one."""
         if self.reached and not self.stopped:
             self.stopped = True
-            logger.warning("the budget of $%s is spent ($%.6f): no new episode starts",
+            logger.info("the budget of $%s is spent ($%.6f): no new episode starts",
                            self.budget_usd, self.spent_usd)
         return not self.reached
 

@@ -244,7 +244,7 @@ def _leak_and_cost_lines(total: RolloutSummary) -> list[str]:
                      f"question's text in {total.question_leaks} "
                      f"({total.question_leak_rate:.1%})")
     if total.priced:
-        lines.append(f"cost: ${total.cost_usd:.4f} for {total.paid_calls} paid web calls "
+        lines.append(f"cost: ${total.cost_usd:.4f} for {total.paid_calls} uncached web calls "
                      f"(${total.usd_per_episode:.5f} per episode, "
                      f"${total.usd_per_step or 0.0:.5f} per step)")
     return lines

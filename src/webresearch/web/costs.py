@@ -13,6 +13,7 @@ Defaults (US dollars, late 2025 list prices, per call):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,17 +69,33 @@ class Prices:
     def rates(self, web_spec: str | None) -> CallRates:
         """The prices that apply to the backend a web spec names (``None``: an unnamed one,
         whose searches cost nothing)."""
-        name, _, arg = (web_spec or "").partition(":")
+        name = (web_spec or "").partition(":")[0]
         if name in _FREE_BACKENDS:
             return CallRates()
-        engine = (arg or "serper") if name == "live" else name
+        engine = _engine(web_spec)
         return CallRates(search=float(self.search_usd.get(engine, 0.0)), fetch=self.fetch_usd,
                          read=self.read_usd, read_per_1k_tokens=self.read_usd_per_1k_tokens)
+
+    def with_search(self, web_spec: str | None, usd: float) -> Prices:
+        """These prices with ``usd`` per search on the engine (or backend) ``web_spec`` names.
+
+        Example:
+            >>> Prices().with_search("live:brave", 0.003).rates("live:brave").search
+            0.003
+        """
+        return dataclasses.replace(self, search_usd={**self.search_usd, _engine(web_spec): usd})
 
     def to_json(self) -> dict[str, Any]:
         return {"search_usd": dict(self.search_usd), "fetch_usd": self.fetch_usd,
                 "read_usd": self.read_usd, "read_usd_per_1k_tokens": self.read_usd_per_1k_tokens,
                 "judge_usd": self.judge_usd}
+
+
+def _engine(web_spec: str | None) -> str:
+    """The name a spec's searches are priced under: the engine of ``live:<engine>``
+    (``serper`` when none), else the backend's name (``sim``, ``corpus``...)."""
+    name, _, arg = (web_spec or "").partition(":")
+    return (arg or "serper") if name == "live" else name
 
 
 @dataclass(frozen=True, slots=True)
