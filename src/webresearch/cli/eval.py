@@ -9,7 +9,12 @@ import shlex
 import sys
 from pathlib import Path
 
-from webresearch.cli.options import WEB_HELP, add_policy_options, check_policy_options
+from webresearch.cli.options import (
+    WEB_HELP,
+    add_policy_options,
+    args_json,
+    check_policy_options,
+)
 from webresearch.cli.preflight import check_policy_server, check_web, set_torch_threads
 from webresearch.envs.backends import make_web
 from webresearch.envs.formats import FORMATS
@@ -86,7 +91,7 @@ async def _eval_on(args: argparse.Namespace, web: WebBackend) -> int:
     if args.judge != "none":
         judge = OpenAIJudge(args.judge, args.judge_model, cache_dir=args.store.parent / "judge")
     run = RunRecord(policy=args.policy, notes="evaluation",
-                    config={k: str(v) for k, v in vars(args).items()})
+                    config=args_json(args))
     if args.run:
         run = RunRecord(run_id=args.run, policy=run.policy, notes=run.notes, config=run.config)
 

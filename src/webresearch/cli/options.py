@@ -9,11 +9,12 @@ from typing import Any
 from webresearch.cli.preflight import TORCH_THREADS_HELP
 from webresearch.envs.backends import make_web
 from webresearch.errors import ConfigError
+from webresearch.net.urls import public_text
 from webresearch.policies.factory import MODEL_POLICIES, POLICIES
 from webresearch.web.base import WebBackend
 
-__all__ = ["WEB_HELP", "HelpFormatter", "Parser", "add_policy_options", "check_policy_options",
-           "check_tasks_option", "help_missing"]
+__all__ = ["WEB_HELP", "HelpFormatter", "Parser", "add_policy_options", "args_json",
+           "check_policy_options", "check_tasks_option", "help_missing"]
 
 WEB_HELP = ("web backend: sim, sim:seed=<int>, live[:searxng|:brave], "
             "serve:<URL of webresearch serve-web>, corpus:<JSONL file or named corpus>"
@@ -120,3 +121,15 @@ async def check_tasks_option(tasks: str, web: str | WebBackend, spec: str = "") 
         raise ConfigError(f"Expects --tasks <JSONL/JSON/Parquet task file> with --web "
                           f"{spec or web}, which has no task set of its own, actual: "
                           "--tasks default")
+
+
+def args_json(args: argparse.Namespace) -> dict[str, str]:
+    """A command's arguments as a run records them: text, with no URL's user, password or
+    query (a ``--judge`` or ``--base-url`` may carry a key).
+
+    Example:
+        >>> args_json(argparse.Namespace(judge="https://me:sk-1@api.test/v1?key=sk-1", k=3))
+        {'judge': 'https://api.test/v1', 'k': '3'}
+    """
+    return {k: public_text(str(v)) for k, v in vars(args).items()}
+

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import re
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from webresearch.errors import ConfigError
 
-__all__ = ["endpoint", "normalize_query", "normalize_url", "origin", "server_url"]
+__all__ = ["endpoint", "normalize_query", "normalize_url", "origin", "public_text",
+           "public_url", "server_url"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _TRACKING = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "_ga", "ref_src")
@@ -94,3 +96,33 @@ def endpoint(url: str) -> str:
     host = parts.hostname or ""
     shown = f"[{host}]" if ":" in host else host
     return f"{shown}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def public_url(url: str) -> str:
+    """``url`` without what may be secret: no user, password, query or fragment.
+
+    Example:
+        >>> public_url("https://user:key@api.example.com/v1/?key=s#x")
+        'https://api.example.com/v1'
+    """
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s,;'\"]+")
+
+
+def public_text(text: str) -> str:
+    """``text`` with every URL in it made :func:`public_url` (a command line, a web spec).
+
+    Example:
+        >>> public_text("serve:http://u:p@127.0.0.1:8080/?key=s#seed=3")
+        'serve:http://127.0.0.1:8080'
+    """
+    if "://" not in text:
+        return text
+    return _URL.sub(lambda m: public_url(m[0]), text)

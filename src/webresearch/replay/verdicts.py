@@ -22,9 +22,9 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from webresearch.errors import DamagedRecord, WebResearchError
+from webresearch.net.urls import public_url
 from webresearch.replay.reading import StoreReader
 from webresearch.replay.records import compress, reason, serialize
 from webresearch.untrusted import scalar_text
@@ -43,21 +43,6 @@ def sha256_text(text: str) -> str:
         'e3b0c44298fc1c14'
     """
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def public_url(url: str) -> str:
-    """``url`` without what may be secret: no user, password, query or fragment.
-
-    Example:
-        >>> public_url("https://user:key@api.example.com/v1/?key=s#x")
-        'https://api.example.com/v1'
-    """
-    parts = urlsplit(url.strip())
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 class VerdictSource(StrEnum):
