@@ -25,6 +25,7 @@ from webresearch.cli.options import (
     WEB_HELP,
     Parser,
     add_policy_options,
+    args_json,
     check_policy_options,
     check_tasks_option,
 )
@@ -65,7 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-tokens", type=int, default=1024, help="tokens per action")
     run.add_argument("--episodes", type=int, default=200, help="episodes in all (default: 200)")
     run.add_argument("--group-size", type=int, default=1, help="rollouts per task (GRPO group)")
-    run.add_argument("--concurrency", type=int, default=64, help="episodes in flight at once")
+    run.add_argument("--concurrency", type=int, default=64,
+                     help="episodes in flight at once (with --adaptive: the most)")
+    run.add_argument("--adaptive", action="store_true",
+                     help="adapt the episodes in flight to 429s, Retry-After and the policy's "
+                          "latency, between --min-concurrency and --concurrency")
+    run.add_argument("--min-concurrency", type=int, default=1,
+                     help="with --adaptive: the fewest episodes in flight (default: 1)")
     run.add_argument("--workers", type=int, default=0,
                      help="Ray rollout workers (0: this process only; -1: one per CPU)")
     run.add_argument("--ray-address", help="a Ray cluster to join (default: a local Ray)")
@@ -203,13 +210,14 @@ async def _rollout_on(args: argparse.Namespace, web: WebBackend) -> int:
 
     config = RolloutConfig(episodes=args.episodes, group_size=args.group_size,
                            concurrency=args.concurrency, episode_timeout_s=args.timeout,
+                           adaptive=args.adaptive, min_concurrency=args.min_concurrency,
                            progress=not args.no_progress, budget_usd=args.budget_usd,
                            prices=prices_of(args, web.spec() or args.web),
                            sampling=SamplingParams(temperature=args.temperature,
                                                    max_tokens=args.max_tokens))
     run = RunRecord(policy=args.policy, model=args.model or "", config={
         "env": env_json, "rollout": config.to_json(),
-        "cli": {k: str(v) for k, v in vars(args).items()}})
+        "cli": args_json(args)})
     try:
         if args.workers:  # each worker builds its own web from the spec
             report = await _ray_rollout(args, make_env=lambda: make_env(tasks,

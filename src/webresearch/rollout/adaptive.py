@@ -10,10 +10,11 @@ The controller (pure, clock passed in, so tests drive it with a fake one):
 
 * **slow start**: the limit doubles every window in which it was reached, until the
   first sign of congestion;
-* **throttled** (any 429): the limit becomes the window's peak in flight times
-  ``1 - share of throttled tries`` (at most halved): a proportional cut toward the rate
-  the server admits, not a blind halving; no increase before ``Retry-After`` has passed;
-  no second cut while episodes above the new limit are still draining;
+* **throttled** (429s over ``target_throttled`` of the tries): the limit becomes the
+  window's peak in flight times ``1 - the excess share`` (at most halved): a
+  proportional cut toward the rate the server admits, not a blind halving; no increase
+  before ``Retry-After`` has passed; no second cut while episodes above the new limit
+  are still draining (any 429 ends slow start);
 * **slow policy** (latency past ``latency_tolerance`` times its baseline, the lowest
   window seen, drifting up slowly): cut by the ratio (gradient, as Netflix's
   concurrency-limits and TCP Vegas do on round-trip times);
@@ -51,6 +52,11 @@ class AdaptiveConfig:
     """Seconds between two decisions (one window of signals)."""
     increase: float = 0.1
     """Additive increase per window after slow start, as a share of the limit (>= 1 episode)."""
+    target_throttled: float = 0.0
+    """Share of tries answered 429 that is tolerated: above it the limit is cut by the
+    excess, at or below it the limit may grow. 0 (the default) cuts at the first 429,
+    by the share of tries throttled, which is gentle when 429s are few; a larger share
+    keeps a bursty server's bucket busier at the price of more 429s."""
     max_cut: float = 0.5
     """The most one decision cuts: the limit never falls below this share of itself."""
     latency_tolerance: float | None = 2.0
@@ -66,6 +72,7 @@ class AdaptiveConfig:
     def __post_init__(self) -> None:
         if (self.initial < 1 or self.interval_s <= 0 or self.increase <= 0
                 or not 0 < self.max_cut < 1 or self.latency_floor_s < 0 or self.history < 1
+                or not 0 <= self.target_throttled < 1
                 or (self.latency_tolerance is not None and self.latency_tolerance <= 1)):
             raise ConfigError(f"Expects initial >= 1, interval_s > 0, increase > 0, 0 < max_cut "
                               f"< 1, latency_tolerance > 1 or None, actual: {self}")
@@ -143,8 +150,11 @@ class ConcurrencyController:
         """Take one window's signals at ``now`` (seconds); return the new limit."""
         net, tolerance = signals.net, self.config.latency_tolerance
         ratio = self._latency_ratio(signals.policy_latency_s)
+        excess = net.throttled_share - self.config.target_throttled
         if net.throttled > 0:
-            self._cut(now, signals.in_flight, 1.0 - net.throttled_share, net.last_retry_after_s)
+            self._slow_start = False
+        if net.throttled > 0 and excess > 0:
+            self._cut(now, signals.in_flight, 1.0 - excess, net.last_retry_after_s)
         elif tolerance is not None and ratio is not None and ratio > tolerance:
             self._cut(now, signals.in_flight, tolerance / ratio, 0.0)
         elif now >= self._hold_until and signals.in_flight >= self.limit:
