@@ -75,7 +75,8 @@ class AdaptiveConfig:
                 or not 0 <= self.target_throttled < 1
                 or (self.latency_tolerance is not None and self.latency_tolerance <= 1)):
             raise ConfigError(f"Expects initial >= 1, interval_s > 0, increase > 0, 0 < max_cut "
-                              f"< 1, latency_tolerance > 1 or None, actual: {self}")
+                              f"< 1, 0 <= target_throttled < 1, latency_tolerance > 1 or None, "
+                              f"latency_floor_s >= 0 and history >= 1, actual: {self}")
 
 
 @dataclass(frozen=True, slots=True)
