@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -16,9 +17,12 @@ from webresearch.envs.blocklist import BENCHMARK_HOSTS, Blocklist
 from webresearch.envs.leaks import LeakProbe
 from webresearch.envs.rewards import normalize_answer
 from webresearch.errors import ConfigError
+from webresearch.evaluation import evaluate
 from webresearch.evaluation.blocking import blocking
+from webresearch.evaluation.tables import to_markdown
 from webresearch.policies import OraclePolicy
 from webresearch.replay.schema import EpisodeRecord
+from webresearch.replay.store import ReplayStore
 from webresearch.rollout import RolloutConfig, rollout
 from webresearch.sim.served import served_spec
 from webresearch.sim.server import SimInternet
@@ -201,3 +205,23 @@ def test_the_oracle_sees_the_answer_on_the_simulated_web(served: bool) -> None:
              if e.leaks]
     assert all(leak.step < len(e.steps) - 1 for leak, e in zip(first, episodes, strict=False))
     assert EpisodeRecord.from_json(episodes[0].to_json()) == episodes[0]
+
+
+def test_an_evaluation_blocks_by_default_and_its_tables_report_leak_rates(
+        tmp_path: Path) -> None:
+    made: list[WebResearchEnv] = []
+
+    def make_env() -> WebResearchEnv:
+        made.append(WebResearchEnv(web="sim", tasks=tasks))
+        return made[-1]
+
+    tasks = WebResearchEnv(web="sim").tasks[:4]
+    with ReplayStore(tmp_path / "store") as store:
+        report = asyncio.run(evaluate(policy=OraclePolicy(tasks), tasks=tasks,
+                                      make_env=make_env, store=store, concurrency=2))
+        run = store.run(report.run_id)
+    assert run.config["env"]["blocked_domains"] == ["benchmarks"]
+    row = report.tables["other"]["sim"]
+    assert row["answer seen"] == 100.0 * sum(bool(s.answer_seen) for s in report.scored) / 4
+    assert row["question seen"] == 0.0
+    assert "| answer seen % |" in to_markdown(report.tables)

@@ -8,7 +8,8 @@ from webresearch.errors import ConfigError
 from webresearch.rollout.summary import RolloutSummary
 from webresearch.web.costs import Prices
 
-__all__ = ["add_cost_options", "blocked_domains", "budget_note", "prices_of"]
+__all__ = ["add_blocklist_option", "add_cost_options", "blocked_domains", "budget_note",
+           "prices_of"]
 
 
 def add_cost_options(parser: argparse.ArgumentParser, *, blocked: str) -> None:
@@ -24,6 +25,11 @@ def add_cost_options(parser: argparse.ArgumentParser, *, blocked: str) -> None:
                         help="US dollars per page fetched (default: 0)")
     parser.add_argument("--read-usd", type=float, default=0.0,
                         help="US dollars per reading-agent call (default: 0)")
+    add_blocklist_option(parser, blocked)
+
+
+def add_blocklist_option(parser: argparse.ArgumentParser, blocked: str) -> None:
+    """``--blocked-domains``, whose default is ``blocked``."""
     parser.add_argument("--blocked-domains", default=blocked,
                         help="comma-separated hosts (or host/path) whose results are withheld "
                              "and pages refused; 'benchmarks' names the hosts of benchmark "

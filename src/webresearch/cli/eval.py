@@ -9,6 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from webresearch.cli.costs import add_blocklist_option, blocked_domains
 from webresearch.cli.options import (
     WEB_HELP,
     add_policy_options,
@@ -47,6 +48,7 @@ def add_eval_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
     parser.add_argument("--action-format", default="deepresearcher", choices=sorted(FORMATS),
                         help="the tool-call grammar the policy writes")
     parser.add_argument("--max-turns", type=int, default=10, help="tool calls before the answer")
+    add_blocklist_option(parser, "benchmarks")
     parser.add_argument("--temperature", type=float, default=0.0,
                         help="sampling temperature of a model policy")
     parser.add_argument("--judge", default="none",
@@ -97,7 +99,7 @@ async def _eval_on(args: argparse.Namespace, web: WebBackend) -> int:
 
     def make_env() -> WebResearchEnv:
         return WebResearchEnv(tasks=tasks, web=web, action_format=args.action_format,
-                              max_turns=args.max_turns)
+                              max_turns=args.max_turns, blocked_domains=blocked_domains(args))
 
     try:
         with ReplayStore(args.store) as store:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webresearch.envs.web_research import WebResearchEnv
+from webresearch.evaluation.blocking import blocking
 from webresearch.evaluation.frozen import (
     VerdictNotRecorded,
     by_judge,
@@ -18,7 +19,7 @@ from webresearch.evaluation.frozen import (
     to_record,
 )
 from webresearch.evaluation.judge import Judge
-from webresearch.evaluation.tables import Scored, domain_tables, score
+from webresearch.evaluation.tables import Scored, domain_tables, leaks_seen, score
 from webresearch.policies.base import Policy, SamplingParams
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
@@ -73,6 +74,7 @@ async def evaluate(
     concurrency: int = 64,
     sampling: SamplingParams | None = None,
     judge_concurrency: int = 16,
+    blocked_domains: Sequence[str] | None = ("benchmarks",),
 ) -> EvalReport:
     """Answer every task once, record it, and score the final answers (F1, EM, and MBE).
 
@@ -81,6 +83,9 @@ async def evaluate(
     the judge's identity and prompt; a verdict the same judge recorded before is read
     back, not asked again, and one by another judge is never reused (:func:`rescore`
     scores a run from its records alone).
+
+    Envs that chose no blocklist (``blocked_domains`` unset) block ``blocked_domains``: by
+    default the hosts of the benchmarks' copies (``None``: envs are used as made).
     """
     run = run or RunRecord(policy=policy.name, notes="evaluation")
     known = {r.run_id for r in store.runs()}
@@ -90,6 +95,8 @@ async def evaluate(
     todo = [t for t in tasks if t.id not in done]
     if todo:
         config = RolloutConfig(concurrency=concurrency, sampling=sampling, progress=True)
+        if blocked_domains is not None:
+            make_env = blocking(make_env, blocked_domains)
         await rollout(make_env, policy, todo, config, store=store, run=run)
     episodes = _in_task_order(store.episodes(run.run_id), tasks)  # read back, not kept
     if judge is None:
@@ -164,7 +171,7 @@ def _in_task_order(episodes: Iterable[EpisodeRecord],
 def _scored(episode: EpisodeRecord, verdict: VerdictRecord | None) -> Scored:
     f1, em = score(episode)
     mbe = float(verdict.correct) if verdict is not None else None
-    return Scored(episode.episode_id, episode.task.dataset, f1, em, mbe)
+    return Scored(episode.episode_id, episode.task.dataset, f1, em, mbe, *leaks_seen(episode))
 
 
 async def _judge_all(episodes: Sequence[EpisodeRecord], judge: Judge, concurrency: int,

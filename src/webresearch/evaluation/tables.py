@@ -11,7 +11,8 @@ from typing import Any
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.status import EpisodeStatus
 
-__all__ = ["DOMAINS", "Scored", "domain_tables", "score", "to_markdown"]
+__all__ = ["DOMAINS", "LEAK_METRICS", "Scored", "domain_tables", "leaks_seen", "score",
+           "to_markdown"]
 
 DOMAINS: dict[str, tuple[str, ...]] = {
     "in-domain": ("nq", "tq", "hotpotqa", "2wiki"),
@@ -33,6 +34,23 @@ class Scored:
     em: float
     mbe: float | None
     """1.0 correct, 0.0 incorrect, ``None`` when no judge was asked."""
+    answer_seen: bool | None = None
+    """Whether an observation showed a gold answer (``None``: not measured)."""
+    question_seen: bool | None = None
+    """Whether an observation showed the question's own text (``None``: not measured)."""
+
+
+LEAK_METRICS = ("answer seen", "question seen")
+"""The leak rows of a table (percent of its episodes), when the episodes measured them."""
+
+
+def leaks_seen(episode: EpisodeRecord) -> tuple[bool | None, bool | None]:
+    """Whether the episode's observations showed a gold answer, and the question's text
+    (``None`` for both when its record did not measure leaks)."""
+    if episode.leaks is None:
+        return None, None
+    kinds = {str(leak.kind) for leak in episode.leaks}
+    return "answer" in kinds, "question" in kinds
 
 
 def score(episode: EpisodeRecord) -> tuple[float, float]:
@@ -75,20 +93,29 @@ def _row(items: Sequence[Scored]) -> dict[str, Any]:
     """Sums are exact (``fsum``), so a table does not depend on the episodes' order: scored
     again from the store, in commit order, it is the same to the last bit."""
     judged = [s.mbe for s in items if s.mbe is not None]
-    return {"F1": 100 * fsum(s.f1 for s in items) / len(items),
-            "EM": 100 * fsum(s.em for s in items) / len(items),
-            "MBE": 100 * fsum(judged) / len(judged) if judged else None, "n": len(items)}
+    row = {"F1": 100 * fsum(s.f1 for s in items) / len(items),
+           "EM": 100 * fsum(s.em for s in items) / len(items),
+           "MBE": 100 * fsum(judged) / len(judged) if judged else None, "n": len(items)}
+    measured = [s for s in items if s.answer_seen is not None]
+    if measured:
+        row["answer seen"] = 100 * sum(bool(s.answer_seen) for s in measured) / len(measured)
+        row["question seen"] = 100 * sum(bool(s.question_seen) for s in measured) / len(measured)
+    return row
 
 
 def _average(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     mbe = [r["MBE"] for r in rows if r["MBE"] is not None]
-    return {"F1": fsum(r["F1"] for r in rows) / len(rows), "EM": fsum(r["EM"] for r in rows)
-            / len(rows), "MBE": fsum(mbe) / len(mbe) if len(mbe) == len(rows) else None,
-            "n": sum(r["n"] for r in rows)}
+    average = {"F1": fsum(r["F1"] for r in rows) / len(rows), "EM": fsum(r["EM"] for r in rows)
+               / len(rows), "MBE": fsum(mbe) / len(mbe) if len(mbe) == len(rows) else None,
+               "n": sum(r["n"] for r in rows)}
+    if all(LEAK_METRICS[0] in r for r in rows):
+        average.update({m: fsum(r[m] for r in rows) / len(rows) for m in LEAK_METRICS})
+    return average
 
 
 def to_markdown(tables: dict[str, dict[str, Any]]) -> str:
-    """One Markdown table per domain: datasets as columns, F1 / EM / MBE as rows.
+    """One Markdown table per domain: datasets as columns, F1 / EM / MBE as rows (and, when
+    measured, the percent of episodes shown a gold answer and the question's text).
 
     Example:
         >>> rows = [Scored("e", "nq", 0.5, 0.0, 1.0), Scored("f", "popqa", 1.0, 1.0, None)]
@@ -104,5 +131,9 @@ def to_markdown(tables: dict[str, dict[str, Any]]) -> str:
             cells = ["-" if rows[n][metric] is None else f"{rows[n][metric]:.1f}" for n in names]
             lines.append(f"| {metric} | " + " | ".join(cells) + " |")
         lines.append("| n | " + " | ".join(str(rows[n]["n"]) for n in names) + " |")
+        for metric in LEAK_METRICS:
+            if any(metric in rows[n] for n in names):
+                cells = [f"{rows[n][metric]:.1f}" if metric in rows[n] else "-" for n in names]
+                lines.append(f"| {metric} % | " + " | ".join(cells) + " |")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
