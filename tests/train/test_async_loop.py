@@ -47,7 +47,7 @@ def simulated(seed: int = 0) -> tuple[SimulatedPolicy, SimulatedLearner]:
             SimulatedLearner(s_per_token=2e-5, overhead_s=0.005))
 
 
-def run(store: ReplayStore, config: AsyncConfig, **options: Any) -> list[AsyncStepLog]:
+def run(store: ReplayStore, config: TrainConfig, **options: Any) -> list[AsyncStepLog]:
     policy, learner = simulated()
     options = {"policy": policy, **options}
     return asyncio.run(train_async(learner=options.pop("learner", learner), make_env=make_env,
