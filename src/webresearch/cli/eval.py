@@ -56,6 +56,8 @@ def add_eval_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
                              "judges each answer (MBE, model-based evaluation)")
     parser.add_argument("--judge-model", default="gpt-4o-mini",
                         help="the judging model's name on --judge's server")
+    parser.add_argument("--judge-usd", type=float, default=0.0,
+                        help="US dollars per judge call, for the bill line (default: 0)")
     parser.add_argument("--store", type=Path, default=Path("runs/store"),
                         help="replay store that records the evaluation's episodes (the "
                              "judge's verdicts are cached beside it)")
@@ -133,6 +135,8 @@ def _print_report(args: argparse.Namespace, report: EvalReport, how: str) -> int
     print(f"run {report.run_id} in {args.store}: {len(report.scored)} episodes {how}; "
           f"{SCALE}\n")
     print(to_markdown(report.tables))
+    if report.asked:
+        print(f"\njudge: {report.asked} calls, ${report.asked * args.judge_usd:.4f}")
     if args.json:
         print(json.dumps({"run_id": report.run_id, "tables": report.tables}))
     if report.all_broken:
