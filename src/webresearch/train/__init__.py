@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
+from webresearch.train.config import AsyncConfig, AsyncStepLog, TrainConfig, TrainLog
 from webresearch.train.learner import GRPOConfig, GRPOLearner, StepMetrics, add_lora
-from webresearch.train.loop import (
-    AsyncConfig,
-    AsyncStepLog,
-    Learner,
-    TrainConfig,
-    TrainLog,
-    train,
-    train_async,
-)
+from webresearch.train.loop import Learner, train, train_async
 from webresearch.train.loss import LOSS_TYPES, LossConfig, group_advantages, grpo_loss
 
 __all__ = ["LOSS_TYPES", "AsyncConfig", "AsyncStepLog", "GRPOConfig", "GRPOLearner", "Learner",

@@ -66,19 +66,11 @@ WeightSync = Callable[[Learner], Awaitable[None] | None]
 """Pushes the learner's weights to the policy (plain or async)."""
 
 
-async def train(
-    *,
-    policy: Policy,
-    learner: Learner,
-    make_env: Callable[[], WebResearchEnv],
-    tasks: Sequence[Task],
-    store: ReplayStore,
-    config: TrainConfig,
-    run: RunRecord | None = None,
-    runner: Runner | None = None,
-    sync_weights: WeightSync | None = None,
-    on_step: Callable[[TrainLog], None] | None = None,
-) -> list[TrainLog]:
+async def train(*, policy: Policy, learner: Learner, make_env: Callable[[], WebResearchEnv],
+                tasks: Sequence[Task], store: ReplayStore, config: TrainConfig,
+                run: RunRecord | None = None, runner: Runner | None = None,
+                sync_weights: WeightSync | None = None,
+                on_step: Callable[[TrainLog], None] | None = None) -> list[TrainLog]:
     """Train ``learner.model`` with GRPO on ``tasks``, step by step; every episode is recorded.
 
     Each step rolls out ``config.groups_per_step`` tasks ``config.group_size`` times with
@@ -165,12 +157,9 @@ def _runner(make_env: Callable[[], WebResearchEnv], tasks: Sequence[Task], confi
 
 
 class GroupConsumer:
-    """The learner's side of one run: ready groups from the store, a step, the weights pushed.
-
-    It follows the run with a :class:`~webresearch.replay.GroupCursor`, takes the oldest
-    ``groups_per_step`` ready groups (skipping those grown staler than ``max_staleness``),
-    trains on them, pushes the new weights, releases the groups to the producers' gate,
-    and checkpoints the learner with its cursor.
+    """The learner's side of one run: it takes ready groups from the store (skipping the
+    stale), steps, pushes the weights, releases the groups to the producers' gate, and
+    checkpoints the learner with its cursor.
 
     Args:
         learner: Trained in place.
