@@ -3,7 +3,10 @@
 Starts ``webresearch serve-web`` with a real rate limit over every client
 (``--rate-limit-rps``, 60 by default: a token bucket ``--burst`` deep; a request past
 it is answered 429 with ``Retry-After``) and a log-normal latency (median
-``--latency-ms``) on every request, then runs oracle episodes
+``--latency-ms``) on every request. Refused requests count against the limit (the
+bucket owes up to a burst), as hosted APIs that count unsuccessful requests do
+(OpenAI's); ``--lenient`` makes them free, a plain token bucket, where hammering costs
+the client only 429s. The client then runs oracle episodes
 through the live backend at it for ``--seconds`` each: once per fixed concurrency of
 the sweep, and once with ``RolloutConfig(adaptive=True)`` between 1 and the largest
 of the sweep. The client is told nothing of the limit (no client-side rate).
@@ -14,7 +17,7 @@ answer (F1 1.0): a call that failed after its retries makes the oracle answer
 429s over the tries the client sent (its own counters, :mod:`webresearch.net.pressure`).
 
     python benchmarks/adaptive.py [--seconds 25] [--rps 60] [--burst 10] [--latency-ms 200]
-                                  [--sweep 4,8,16,32,64] [--target-429 0.0]
+                                  [--sweep 4,8,16,32,64] [--target-429 0.0] [--lenient]
 
 The last line is one JSON object: ``best_fixed_concurrency``,
 ``best_fixed_episodes_per_min``, ``best_fixed_429_rate``, ``adaptive_episodes_per_min``,
@@ -94,6 +97,9 @@ def main() -> None:
     parser.add_argument("--rps", type=float, default=60.0, help="the server's rate limit")
     parser.add_argument("--burst", type=int, default=10, help="the rate limit's bucket depth")
     parser.add_argument("--retry-after-s", type=float, default=1.0)
+    parser.add_argument("--lenient", action="store_true",
+                        help="a plain token bucket: refused requests cost the client nothing "
+                             "(by default they count against the limit, as OpenAI's do)")
     parser.add_argument("--latency-ms", type=float, default=200.0,
                         help="median latency of a request (log-normal, so that episodes do "
                              "not march in step)")
@@ -103,7 +109,8 @@ def main() -> None:
     args = parser.parse_args()
     sweep = [int(c) for c in args.sweep.split(",") if c]
     flags = ["--rate-limit-rps", str(args.rps), "--rate-limit-burst", str(args.burst),
-             "--retry-after-s", str(args.retry_after_s), "--latency", "lognormal"]
+             "--retry-after-s", str(args.retry_after_s), "--latency", "lognormal",
+             *([] if args.lenient else ["--rate-limit-counts-refused"])]
     runs: list[dict[str, Any]] = []
     with sim_server(args.latency_ms, flags) as base:
         for concurrency in sweep:
@@ -116,6 +123,7 @@ def main() -> None:
     best = max(runs, key=lambda r: (r["episodes_per_min"], -r["429_rate"]))
     print(json.dumps({
         "rps": args.rps, "latency_ms": args.latency_ms, "seconds": args.seconds,
+        "refused_count": not args.lenient, "target_429": args.target_429,
         "best_fixed_concurrency": best["concurrency"],
         "best_fixed_episodes_per_min": best["episodes_per_min"],
         "best_fixed_429_rate": best["429_rate"],

@@ -130,6 +130,9 @@ def _add_serve_web(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         kind = int if name in ("seed", "pad_kb", "rate_limit_burst") else float
         serve.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
                            help=f"fault injection: {name} (see webresearch.sim.Faults)")
+    serve.add_argument("--rate-limit-counts-refused", action="store_true", default=None,
+                       help="refused requests count against --rate-limit-rps too (as "
+                            "OpenAI's API counts unsuccessful requests)")
     serve.add_argument("--latency", default="fixed", choices=("fixed", "lognormal", "heavy"),
                        help="how --latency-ms is drawn: fixed, lognormal or heavy-tailed")
 

@@ -55,6 +55,10 @@ class Faults:
     answered 429 at once with ``Retry-After: retry_after_s`` and takes no token."""
     rate_limit_burst: int = 1
     """Depth of the rate limit's bucket (requests admitted at once after a quiet spell)."""
+    rate_limit_counts_refused: bool = False
+    """Refused requests take a token too (the bucket owes up to one burst), as APIs that
+    count unsuccessful requests against the limit do (OpenAI's): hammering then lowers
+    what gets through."""
 
     def __post_init__(self) -> None:
         if self.latency not in LATENCIES:
@@ -107,17 +111,22 @@ class TokenBucket:
         [True, False, True, False]
     """
 
-    def __init__(self, rate: float, burst: int, *, now: float) -> None:
+    def __init__(self, rate: float, burst: int, *, now: float,
+                 counts_refused: bool = False) -> None:
         if rate <= 0 or burst < 1:
             raise ConfigError(f"Expects rate > 0 and burst >= 1, actual: {rate}, {burst}")
         self.rate, self.burst = rate, float(burst)
         self.tokens, self.at = float(burst), now
+        self.counts_refused = counts_refused
 
     def admit(self, now: float) -> bool:
-        """Take a token at ``now`` (seconds, never going back) if one is there."""
+        """Take a token at ``now`` (seconds, never going back) if one is there; a refused
+        request takes one too with ``counts_refused`` (down to a debt of one burst)."""
         self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
         self.at = now
         if self.tokens >= 1.0:
             self.tokens -= 1.0
             return True
+        if self.counts_refused:
+            self.tokens = max(-self.burst, self.tokens - 1.0)
         return False

@@ -92,8 +92,9 @@ class SimInternet:
         self.state = _State(site or SimSite.of(WorldConfig()), self.faults, api_key, quota,
                             robots_disallow, rng=random.Random(self.faults.seed))
         if self.faults.rate_limit_rps > 0:
-            self.state.bucket = TokenBucket(self.faults.rate_limit_rps,
-                                            self.faults.rate_limit_burst, now=time.monotonic())
+            self.state.bucket = TokenBucket(
+                self.faults.rate_limit_rps, self.faults.rate_limit_burst, now=time.monotonic(),
+                counts_refused=self.faults.rate_limit_counts_refused)
         self.host, self.port = host, port
         self.app = web.Application()
         self.app[STATE] = self.state
