@@ -66,3 +66,14 @@ def test_a_bad_rate_limit_is_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError, match=re.escape("Expects rate_limit_rps >= 0 and "
                                                     "rate_limit_burst >= 1")):
         Faults(**kwargs)  # type: ignore[arg-type]
+
+
+def test_refused_requests_can_be_made_to_count_against_the_limit() -> None:
+    """Hammering a bucket that counts refusals lets less through than waiting would."""
+    lenient = TokenBucket(10.0, 2, now=0.0)
+    strict = TokenBucket(10.0, 2, now=0.0, counts_refused=True)
+    hammered = [t / 100 for t in range(100)]  # 100 requests/s for one second
+    assert sum(lenient.admit(t) for t in hammered) == 11  # burst + rate: refusals are free
+    assert sum(strict.admit(t) for t in hammered) < 6
+    assert strict.tokens >= -strict.burst  # the debt is bounded: a pause pays it off
+    assert strict.admit(1.0 + 0.4) and strict.admit(1.4)

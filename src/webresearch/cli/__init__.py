@@ -36,7 +36,7 @@ from webresearch.envs.backends import make_web
 from webresearch.envs.config import BROWSE_SCOPES
 from webresearch.envs.formats import FORMATS
 from webresearch.envs.web_research import WebResearchEnv
-from webresearch.errors import WebResearchError
+from webresearch.errors import ConfigError, WebResearchError
 from webresearch.net.secrets import RedactingFilter
 from webresearch.policies import Policy, SamplingParams
 from webresearch.policies.factory import READERS, make_policy, shared_reader
@@ -173,6 +173,9 @@ def serve_web_command(base_url: str, world_seed: int = 0) -> str:
 
 async def _rollout(args: argparse.Namespace) -> int:
     check_policy_options(args)
+    if args.adaptive and args.workers:
+        raise ConfigError(f"Expects --adaptive on the local runner (--workers 0): Ray workers "
+                          f"keep a fixed number in flight, actual: --workers {args.workers}")
     if args.web.startswith("corpus:"):
         spec, _, retriever = args.web.removeprefix("corpus:").partition("#")
         print(opening_note(spec, retriever or "bm25"), file=sys.stderr, flush=True)
