@@ -150,6 +150,7 @@ async def _inject_faults(request: web.Request, handler: Any) -> web.StreamRespon
     """Log every request and hit pages and search calls with the configured faults."""
     state = request.app[STATE]
     faulty = request.path.startswith(("/wiki/", "/serper/", "/searxng/", "/brave/"))
+    fault: Fault | None
     if faulty and state.bucket is not None and not state.bucket.admit(time.monotonic()):
         fault = Fault("limited", 0.0)  # over the real rate limit: refused at once
     else:
