@@ -32,8 +32,7 @@ optional cap over the whole script: the training phases stop early so that the s
 evaluations included, ends within about that time (then a slower machine trains fewer
 steps). Each phase prints its progress as it goes.
 
-What it reaches, and what did not work on the way, is in the README's training
-section.
+What it reaches, and what did not work on the way, is in docs/reports/training.md.
 """
 
 from __future__ import annotations

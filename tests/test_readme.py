@@ -152,6 +152,13 @@ CHECKS: dict[str, Check] = {
     ".venv/bin/webresearch rollout --workers 32 --ray-address auto --policy hf "
     "--model runs/tiny": Check("parse"),
     ".venv/bin/pip install -e '.[ray]'": Check("extra", arg="ray"),
+    ".venv/bin/webresearch rollout --policy oracle --episodes 100 --search-usd 0.001 "
+    "--budget-usd 0.05": Check("run"),
+    ".venv/bin/webresearch rollout --web live --tasks questions.jsonl --policy openai "
+    "--base-url http://127.0.0.1:8000/v1 --model qwen --episodes 4096 --adaptive "
+    "--min-concurrency 4 --concurrency 256": Check("parse"),  # tests/rollout/ drive it
+    ".venv/bin/python benchmarks/adaptive.py": Check("help"),
+    ".venv/bin/python benchmarks/long_horizon.py": Check("help"),
     # Evaluation
     ".venv/bin/webresearch data deepresearcher --split dev": Check("parse"),  # the network;
     # tests/cli/test_data.py fetches from a loopback server
@@ -160,6 +167,9 @@ CHECKS: dict[str, Check] = {
     ".venv/bin/webresearch eval --tasks questions.jsonl --policy openai --base-url "
     "http://127.0.0.1:8000/v1 --model qwen --web live --judge https://api.openai.com/v1 "
     "--judge-model gpt-4o-mini": Check("parse"),
+    ".venv/bin/webresearch eval --from-store --run RUN_ID --store runs/store": Check("run"),
+    ".venv/bin/webresearch eval --tasks data/deepresearcher_dev.jsonl --policy heuristic "
+    "--blocked-domains benchmarks,example.org": Check("run"),
     # The simulated web and the live web
     ".venv/bin/webresearch rollout --policy oracle --episodes 500": Check("run"),
     ".venv/bin/webresearch rollout --policy no-tool --episodes 500": Check("run"),
@@ -175,6 +185,15 @@ CHECKS: dict[str, Check] = {
     ".venv/bin/webresearch eval --tasks data/deepresearcher_dev.jsonl --web "
     "corpus:vital-articles --policy heuristic": Check("parse"),
     ".venv/bin/python benchmarks/corpus.py": Check("help"),
+    # A retriever server: servers, the network, a cluster (tests/corpus/test_serve_corpus.py,
+    # tests/corpus/test_retriever_server.py, tests/distributed/test_corpus_shards.py)
+    ".venv/bin/webresearch data wiki18": Check("parse"),
+    ".venv/bin/webresearch serve-corpus data/wiki-18.jsonl --retriever bm25 --workers 4":
+        Check("parse"),
+    ".venv/bin/webresearch serve-corpus data/wiki-18.jsonl --ray-shards 8 --ray-address auto "
+    "--shard-dir /shared/wiki-18.shards": Check("parse"),
+    ".venv/bin/webresearch rollout --web retriever:http://127.0.0.1:8000 --tasks questions.jsonl "
+    "--policy heuristic": Check("parse"),
     # Recording and replaying runs
     ".venv/bin/webresearch replay runs runs/store": Check("run"),
     ".venv/bin/webresearch replay episodes runs/store --status answered --min-reward 0.5":
@@ -192,6 +211,8 @@ CHECKS: dict[str, Check] = {
     ".venv/bin/python benchmarks/learner.py": Check("help"),
     ".venv/bin/python benchmarks/extract.py": Check("help"),
     ".venv/bin/python benchmarks/quickstart.py": Check("help"),
+    ".venv/bin/webresearch rollout --policy oracle --episodes 500 --search-usd 0.001":
+        Check("run"),
     ".venv/bin/python benchmarks/train_grpo.py": Check("help"),
 }
 
