@@ -50,7 +50,9 @@ class AdaptiveConfig:
     """Episodes in flight at the start (clamped to the bounds)."""
     interval_s: float = 0.5
     """Seconds between two decisions (one window of signals)."""
-    increase: float = 0.1
+    slow_start: float = 2.0
+    """Growth factor per window during slow start."""
+    increase: float = 0.05
     """Additive increase per window after slow start, as a share of the limit (>= 1 episode)."""
     target_throttled: float = 0.0
     """Share of tries answered 429 that is tolerated: above it the limit is cut by the
@@ -70,13 +72,15 @@ class AdaptiveConfig:
     """Windows kept in the trace (the latest)."""
 
     def __post_init__(self) -> None:
-        if (self.initial < 1 or self.interval_s <= 0 or self.increase <= 0
-                or not 0 < self.max_cut < 1 or self.latency_floor_s < 0 or self.history < 1
-                or not 0 <= self.target_throttled < 1
-                or (self.latency_tolerance is not None and self.latency_tolerance <= 1)):
-            raise ConfigError(f"Expects initial >= 1, interval_s > 0, increase > 0, 0 < max_cut "
-                              f"< 1, 0 <= target_throttled < 1, latency_tolerance > 1 or None, "
-                              f"latency_floor_s >= 0 and history >= 1, actual: {self}")
+        tolerance = self.latency_tolerance
+        if (self.initial < 1 or self.interval_s <= 0 or self.slow_start <= 1
+                or self.increase <= 0 or not 0 < self.max_cut < 1
+                or not 0 <= self.target_throttled < 1 or self.latency_floor_s < 0
+                or self.history < 1 or (tolerance is not None and tolerance <= 1)):
+            raise ConfigError(f"Expects initial >= 1, interval_s > 0, slow_start > 1, increase "
+                              f"> 0, 0 < max_cut < 1, 0 <= target_throttled < 1, "
+                              f"latency_tolerance > 1 or None, latency_floor_s >= 0 and "
+                              f"history >= 1, actual: {self}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +131,7 @@ class ConcurrencyController:
         ...                       in_flight=32))
         24
         >>> c.update(2.0, Signals(in_flight=24)), c.update(3.0, Signals(in_flight=24))
-        (24, 26)
+        (24, 25)
     """
 
     def __init__(self, *, low: int, high: int, now: float,
@@ -159,7 +163,7 @@ class ConcurrencyController:
         elif tolerance is not None and ratio is not None and ratio > tolerance:
             self._cut(now, signals.in_flight, tolerance / ratio, 0.0)
         elif now >= self._hold_until and signals.in_flight >= self.limit:
-            grown = (self._limit * 2 if self._slow_start
+            grown = (self._limit * self.config.slow_start if self._slow_start
                      else self._limit + max(1.0, self._limit * self.config.increase))
             self._limit = min(float(self.high), grown)
         return self.limit
