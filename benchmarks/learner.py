@@ -26,7 +26,7 @@ from webresearch.policies.hf import HFPolicy
 from webresearch.policies.tiny import build_tiny_model
 from webresearch.rollout import RolloutConfig, rollout
 from webresearch.train import GRPOConfig, GRPOLearner
-from webresearch.train.learner import _pad
+from webresearch.train.learner import pad_batch
 
 
 def digits(submission: Submission, golds: object) -> float:
@@ -56,7 +56,7 @@ def main() -> None:
 
     def bare() -> None:
         for start in range(0, len(episodes), args.micro_batch):
-            ids, _, _ = _pad(torch, episodes[start:start + args.micro_batch])
+            ids, _, _ = pad_batch(torch, episodes[start:start + args.micro_batch])
             logits = policy.model(input_ids=ids.clamp(min=0),
                                   attention_mask=(ids >= 0).long()).logits  # (b, L, V)
             scores = torch.log_softmax(logits[:, :-1].float(), dim=-1)

@@ -12,7 +12,7 @@ from webresearch.errors import ConfigError, WebResearchError
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.train.loss import LossConfig, group_advantages, grpo_loss
 
-__all__ = ["GRPOConfig", "GRPOLearner", "StepMetrics", "add_lora"]
+__all__ = ["GRPOConfig", "GRPOLearner", "StepMetrics", "add_lora", "pad_batch"]
 
 
 def add_lora(model: Any, *, rank: int = 16, alpha: int = 32, dropout: float = 0.0) -> Any:
@@ -176,7 +176,7 @@ class GRPOLearner:
                     tokens: int) -> dict[str, float]:
         """Forward, loss and backward for a few sequences; returns their share of the metrics."""
         torch = self.torch
-        ids, mask, old = _pad(torch, batch)  # (b, L) each
+        ids, mask, old = pad_batch(torch, batch)  # (b, L) each
         target_mask = mask[:, 1:]  # a token's log-prob comes from the position before it
         logprobs, entropy = self._logprobs(self.model, ids, entropy_at=target_mask)  # (b, L-1)
         recorded = old[:, 1:]
@@ -281,7 +281,7 @@ def _check(episode: EpisodeRecord) -> EpisodeRecord:
     return episode
 
 
-def _pad(torch: Any, batch: list[EpisodeRecord]) -> tuple[Any, Any, Any]:
+def pad_batch(torch: Any, batch: list[EpisodeRecord]) -> tuple[Any, Any, Any]:
     """Right-pad ids (with -1), mask and recorded log-probs to one length: ``(b, L)`` each."""
     width = max(len(_check(e).token_ids or ()) for e in batch)
     ids, mask, old = [], [], []
