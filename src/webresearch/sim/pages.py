@@ -39,7 +39,7 @@ def render_content(world: World, entity: Entity) -> PageContent:
             blocks += [("li", item) for item in items]
     blocks.append(("h2", ("History",)))
     for _ in range(rng.randint(2, 14)):
-        blocks.append(("p", (" ".join(_filler(rng, entity.name) for _ in range(3)),)))
+        blocks.append(("p", (" ".join(filler_sentence(rng, entity.name) for _ in range(3)),)))
     return PageContent(f"{entity.name} - Simpedia", entity.url, tuple(blocks))
 
 
@@ -50,7 +50,7 @@ def render_html(content: PageContent, rng: random.Random) -> str:
     body = "\n".join(b for b in body.split("\n") if not b.startswith("<tr>"))
     infobox = f'<table class="infobox">{"".join(table_rows)}</table>'
     head, _, rest = body.partition("\n")
-    trending = html.escape(_filler(rng, "Simpedia"))
+    trending = html.escape(filler_sentence(rng, "Simpedia"))
     return (
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(content.title)}</title>"
@@ -178,7 +178,7 @@ _THINGS = ("the river trade", "a new railway", "the great fire", "the salt tax",
 _ADJECTIVES = ("detailed", "controversial", "celebrated", "brief", "forgotten", "lively")
 
 
-def _filler(rng: random.Random, name: str) -> str:
+def filler_sentence(rng: random.Random, name: str) -> str:
     return rng.choice(_FILLER).format(
         name=name, year=rng.randint(1000, 2020), thing=rng.choice(_THINGS),
         adjective=rng.choice(_ADJECTIVES),

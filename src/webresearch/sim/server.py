@@ -18,7 +18,7 @@ from aiohttp import web
 
 from webresearch.sim.fault_routes import add_test_routes, broken_body
 from webresearch.sim.faults import Fault, Faults, TokenBucket
-from webresearch.sim.pages import _filler
+from webresearch.sim.pages import filler_sentence
 from webresearch.sim.web import HOST, SimSite
 from webresearch.sim.world import WorldConfig
 from webresearch.tasks import Task
@@ -188,7 +188,7 @@ def page_html(state: _State, page_id: str) -> str | None:
         rng = random.Random(page_id)
         extra, size = [], len(html)
         while size < state.faults.pad_kb * 1024:
-            paragraph = " ".join(_filler(rng, page_id.replace("_", " ")) for _ in range(4))
+            paragraph = " ".join(filler_sentence(rng, page_id.replace("_", " ")) for _ in range(4))
             extra.append(f"<h3>Notes</h3><p>{paragraph}</p>")
             size += len(extra[-1])
         html = html.replace("</article>", "".join(extra) + "</article>")
