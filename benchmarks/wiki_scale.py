@@ -199,12 +199,12 @@ def _id_batches(n: int, picks: set[int], out: dict[int, list[int]], batch: int =
     """Passages of 100 Zipf-ranked tokens as the synthetic generator draws them (no
     titles or topics), stop words dropped; ``out`` gets the tokens of rows in ``picks``."""
     from webresearch.corpus.analyzer import STOPWORDS
-    from webresearch.corpus.synthetic import FUNCTION_WORDS, _ranks
+    from webresearch.corpus.synthetic import FUNCTION_WORDS, zipf_ranks
 
     stops = np.array([i for i, w in enumerate(FUNCTION_WORDS) if w in STOPWORDS])
     rng = np.random.default_rng(0)
     for start in range(0, n, batch):
-        ranks = _ranks(rng.random((min(batch, n - start), 100)), 3_000_000, 1.0)
+        ranks = zipf_ranks(rng.random((min(batch, n - start), 100)), 3_000_000, 1.0)
         for row in [r for r in picks if start <= r < start + len(ranks)]:
             out[row] = ranks[row - start].tolist()
         keep = ~np.isin(ranks, stops)

@@ -13,7 +13,8 @@ def add_index_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     index = commands.add_parser(
         "index", help="build (or check) the search index of a JSONL corpus or named corpus")
     index.add_argument("corpus", help="a JSONL file, or a named corpus (vital-articles)")
-    index.add_argument("--retriever", default="bm25", help="bm25 or dense")
+    index.add_argument("--retriever", default="bm25", help="bm25, bm25-stream (a corpus of "
+                       "millions of passages: streaming build, memory-mapped) or dense")
     index.add_argument("--index-dir", type=Path, help="where the index lives (default: beside)")
     index.add_argument("--query", help="search this and print the top hits")
     index.add_argument("-k", type=int, default=5, help="hits to print")

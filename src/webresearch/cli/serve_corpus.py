@@ -27,7 +27,9 @@ def add_serve_corpus_command(commands: argparse._SubParsersAction[argparse.Argum
         description=_DESCRIPTION)
     serve.add_argument("corpus", help="a JSONL file (FlashRAG 'contents' or title/text "
                                       "records), or a named corpus (vital-articles)")
-    serve.add_argument("--retriever", default="bm25", help="bm25 or dense (default: bm25)")
+    serve.add_argument("--retriever", default="bm25",
+                       help="bm25, bm25-stream (millions of passages: streaming build, "
+                            "memory-mapped) or dense (default: bm25)")
     serve.add_argument("--index-dir", type=Path, help="where the index lives (default: beside)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     serve.add_argument("--port", type=int, default=8000,

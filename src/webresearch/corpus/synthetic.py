@@ -69,7 +69,7 @@ def _vocabulary(spec: SyntheticSpec, rng: np.random.Generator) -> list[str]:
                                                               strict=True)]
 
 
-def _ranks(u: np.ndarray, size: int, exponent: float, low: int = 0) -> np.ndarray:
+def zipf_ranks(u: np.ndarray, size: int, exponent: float, low: int = 0) -> np.ndarray:
     """Ranks in ``[low, size)`` from uniforms ``u``: the inverse CDF of the density
     ``x ** -exponent`` on ``[1, size - low + 1)`` (a continuous Zipf law, no table)."""
     top = size - low + 1.0
@@ -88,13 +88,13 @@ def synthetic_passages(spec: SyntheticSpec) -> Iterator[tuple[str, str]]:
     made, left, title, topic = 0, 0, "", np.zeros(6, dtype=np.int64)
     while made < spec.passages:
         batch = min(4096, spec.passages - made)
-        words = _ranks(rng.random((batch, spec.words)), len(vocab), spec.zipf)  # (batch, words)
+        words = zipf_ranks(rng.random((batch, spec.words)), len(vocab), spec.zipf)  # (batch, words)
         mask = rng.random((batch, spec.words)) < spec.topic_share
         picks = rng.integers(0, len(topic), (batch, spec.words))
         for row, row_mask, row_picks in zip(words, mask, picks, strict=True):
             if left == 0:  # a new article: its title and topic words
                 left = int(rng.geometric(1 / spec.article_passages))
-                title_ids = _ranks(rng.random(3), len(vocab), spec.zipf, low=content)
+                title_ids = zipf_ranks(rng.random(3), len(vocab), spec.zipf, low=content)
                 rare = rng.integers(content, len(vocab), 3)
                 topic = np.concatenate([title_ids, rare])
                 title = " ".join(vocab[t].capitalize()
