@@ -33,7 +33,7 @@ from typing import Any
 
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.replay.store import ReplayStore
-from webresearch.sim.web import SimWeb
+from webresearch.sim.sim_web import SimWeb
 from webresearch.train import AsyncConfig, TrainConfig, train, train_async
 from webresearch.train.simulated import (
     GenerationCost,

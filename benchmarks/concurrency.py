@@ -46,7 +46,7 @@ from webresearch.policies.scripted import OraclePolicy
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout import RolloutConfig, rollout
 from webresearch.sim.server import served_tasks
-from webresearch.sim.web import SimWeb
+from webresearch.sim.sim_web import SimWeb
 from webresearch.tasks import Task
 
 

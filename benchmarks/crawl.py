@@ -38,9 +38,9 @@ from webresearch.crawlers.live import LiveWeb, LiveWebConfig
 from webresearch.net.http import HttpConfig
 from webresearch.net.rate_limit import Rate
 from webresearch.net.safety import UrlPolicy
-from webresearch.sim.web import SimSite
+from webresearch.sim.sim_web import SimSite
 from webresearch.sim.world import WorldConfig
-from webresearch.web.base import Page
+from webresearch.web.backend import Page
 
 
 def free_port() -> int:

@@ -26,9 +26,9 @@ import gymnasium as gym
 import webresearch  # noqa: F401 - registers WebResearch-v0
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.policies import OraclePolicy
-from webresearch.policies.base import ChatMessage
+from webresearch.policies.policy import ChatMessage
 from webresearch.rollout import RolloutConfig, rollout
-from webresearch.sim.web import SimSite
+from webresearch.sim.sim_web import SimSite
 
 
 def sync_loop(env: gym.Env[str, str], policy: OraclePolicy, episodes: int) -> tuple[int, float]:

@@ -21,8 +21,8 @@ import torch
 
 from webresearch.envs.rewards import Submission
 from webresearch.envs.web_research import WebResearchEnv
-from webresearch.policies.base import SamplingParams
 from webresearch.policies.hf import HFPolicy
+from webresearch.policies.policy import SamplingParams
 from webresearch.policies.tiny import build_tiny_model
 from webresearch.rollout import RolloutConfig, rollout
 from webresearch.train import GRPOConfig, GRPOLearner

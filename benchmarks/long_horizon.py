@@ -43,14 +43,14 @@ from typing import Any
 
 from webresearch.envs.config import EnvConfig
 from webresearch.envs.web_research import WebResearchEnv
-from webresearch.policies.base import ChatMessage
+from webresearch.policies.policy import ChatMessage
 from webresearch.policies.scripted import LongPolicy
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout import RolloutConfig, rollout
-from webresearch.sim.web import SimWeb
+from webresearch.sim.sim_web import SimWeb
 from webresearch.tasks import Task
-from webresearch.web.base import Page, SearchResults, WebBackend
+from webresearch.web.backend import Page, SearchResults, WebBackend
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 

@@ -32,7 +32,7 @@ ENGINE = {"dtype": "float32", "max_model_len": 8192, "enforce_eager": True,
 
 async def measure(policy: Any, prompts: int, max_tokens: int) -> dict[str, float]:
     from webresearch.envs.web_research import WebResearchEnv
-    from webresearch.policies.base import SamplingParams
+    from webresearch.policies.policy import SamplingParams
     from webresearch.rollout import RolloutConfig, rollout
 
     sampling = SamplingParams(temperature=1.0, max_tokens=max_tokens, stop=(), seed=0)

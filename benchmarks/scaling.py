@@ -36,7 +36,7 @@ def _cases() -> list[Case]:
     from webresearch.crawlers.charset import decode
     from webresearch.crawlers.content import convert
     from webresearch.crawlers.extract import html_to_text
-    from webresearch.crawlers.search.base import clean
+    from webresearch.crawlers.search.client import clean
     from webresearch.crawlers.search.engines import BraveSearch, SearXNG, SerperSearch
     from webresearch.envs.formats import get_format
     from webresearch.envs.rewards import f1_score, normalize_answer, squad_normalize

@@ -37,7 +37,7 @@ from webresearch.policies.scripted import OraclePolicy
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout import RolloutConfig, RolloutStats, rollout
-from webresearch.sim.web import SimWeb
+from webresearch.sim.sim_web import SimWeb
 from webresearch.tasks import Task
 
 FAULTS = ["--latency", "lognormal", "--rate-429", "0.03", "--retry-after-s", "0.05",

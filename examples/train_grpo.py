@@ -38,8 +38,8 @@ import torch
 
 from webresearch.envs.rewards import Submission, get_reward
 from webresearch.envs.web_research import WebResearchEnv
-from webresearch.policies.base import SamplingParams
 from webresearch.policies.hf import HFPolicy
+from webresearch.policies.policy import SamplingParams
 from webresearch.policies.tiny import build_tiny_model
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout import Runner

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from webresearch.policies.base import Completion, Policy, PromptLike, SamplingParams
+from webresearch.policies.policy import Completion, Policy, PromptLike, SamplingParams
 
 
 class ReloadingVLLM(Policy):

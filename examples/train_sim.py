@@ -49,8 +49,8 @@ from pathlib import Path
 import torch
 
 from webresearch.envs.web_research import WebResearchEnv
-from webresearch.policies.base import SamplingParams
 from webresearch.policies.hf import HFPolicy
+from webresearch.policies.policy import SamplingParams
 from webresearch.policies.tiny import build_tiny_model
 from webresearch.replay.store import ReplayStore
 from webresearch.sim.tasks import generate_tasks

@@ -6,7 +6,7 @@ a plain diskcache (``Cache``, ``FanoutCache``, ``Index``, ``Deque``), ``pickle``
 ``torch.load`` without ``weights_only=True``, ``numpy.load`` with ``allow_pickle`` not
 ``False``, and yaml's unsafe loaders. Names are resolved through the module's imports
 (``import numpy as np``, ``from diskcache import Cache``). Only the safe opener,
-``webresearch/net/safe_disk.py``, may build a diskcache itself.
+``webresearch/safe_disk.py``, may build a diskcache itself.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-SAFE_OPENER = "webresearch/net/safe_disk.py"
+SAFE_OPENER = "webresearch/safe_disk.py"
 
 _DISKCACHE = {f"diskcache.{name}" for name in (
     "Cache", "FanoutCache", "Index", "Deque", "DjangoCache", "core.Cache", "fanout.FanoutCache",
@@ -159,7 +159,7 @@ UNSAFE = {
 }
 
 SAFE = {
-    "open-cache": "from webresearch.net.safe_disk import open_cache\nopen_cache('d', timeout_s=1)",
+    "open-cache": "from webresearch.safe_disk import open_cache\nopen_cache('d', timeout_s=1)",
     "torch-weights": "import torch\ntorch.load('f', weights_only=True)",
     "numpy-default": "import numpy as np\nnp.load('f', mmap_mode='r')",
     "numpy-false": "import numpy as np\nnp.load('f', allow_pickle=False)",

@@ -25,7 +25,7 @@ def test_import_is_light() -> None:
 def test_facade_is_complete() -> None:
     for name in webresearch.__all__:
         assert getattr(webresearch, name) is not None, name
-    assert webresearch.SimWeb.__module__ == "webresearch.sim.web"
+    assert webresearch.SimWeb.__module__ == "webresearch.sim.sim_web"
 
 
 def test_the_facade_holds_every_name_the_readme_imports_and_nothing_private() -> None:

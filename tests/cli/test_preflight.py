@@ -138,7 +138,7 @@ def test_an_hf_policy_gets_the_threads_and_a_scripted_one_leaves_torch_alone(
 
 def test_replay_reads_its_store_once_per_command(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import webresearch.replay.web as replay_web
+    import webresearch.replay.replay_web as replay_web
 
     store = tmp_path / "store"
     assert main(["rollout", "--episodes", "6", "--store", str(store), "--no-progress"]) == 0

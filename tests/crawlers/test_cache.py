@@ -16,7 +16,7 @@ from tests.net.test_safe_disk import Trap
 from tests.replay.conftest import write_lock_held
 from webresearch.crawlers.cache import WebCache
 from webresearch.net.single_flight import SingleFlight
-from webresearch.web.base import Page, SearchHit, SearchResults
+from webresearch.web.backend import Page, SearchHit, SearchResults
 
 PAGE = Page(url="https://a.test/x?utm_source=z", final_url="https://a.test/x", status=200,
             title="T", text="body", fetched_at=1.0, links=("https://a.test/y",))

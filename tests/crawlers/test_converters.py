@@ -21,7 +21,7 @@ from webresearch.errors import ConfigError
 from webresearch.net.http import HttpClient, HttpConfig
 from webresearch.net.safety import UrlPolicy
 from webresearch.sim.server import SimInternet
-from webresearch.sim.web import SimSite
+from webresearch.sim.sim_web import SimSite
 from webresearch.sim.world import WorldConfig
 
 PAGE = SimSite.of(WorldConfig()).html("Pogre_Works").encode()

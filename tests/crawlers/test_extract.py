@@ -41,7 +41,7 @@ def test_links_skip_fragments_scripts_and_duplicates() -> None:
 
 def test_the_fallback_gives_the_same_text() -> None:
     from webresearch.crawlers.extract_bs4 import html_to_text_bs4
-    from webresearch.sim.web import SimSite
+    from webresearch.sim.sim_web import SimSite
     from webresearch.sim.world import WorldConfig
 
     site = SimSite.of(WorldConfig())

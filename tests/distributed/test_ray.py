@@ -21,12 +21,12 @@ from webresearch.envs.web_research import WebResearchEnv
 from webresearch.net.http import HttpConfig
 from webresearch.net.rate_limit import Rate
 from webresearch.net.safety import UrlPolicy
-from webresearch.policies.base import Completion, Policy, PromptLike, SamplingParams
+from webresearch.policies.policy import Completion, Policy, PromptLike, SamplingParams
 from webresearch.policies.scripted import OraclePolicy
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout import RolloutConfig
 from webresearch.sim.server import SimInternet, served_tasks
-from webresearch.sim.web import SimWeb
+from webresearch.sim.sim_web import SimWeb
 from webresearch.tasks import Task
 
 pytestmark = pytest.mark.ray

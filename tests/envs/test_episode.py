@@ -8,7 +8,7 @@ from pathlib import Path
 
 from webresearch.envs.episode import EpisodeState, StepTiming
 from webresearch.tasks import Task
-from webresearch.web.base import Page, SearchHit, SearchResults
+from webresearch.web.backend import Page, SearchHit, SearchResults
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "webresearch"
 FIELDS = {f.name for f in dataclasses.fields(EpisodeState)}

@@ -15,10 +15,10 @@ from tests.conftest import answer, browse, search
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError
 from webresearch.net.rate_limit import Rate
-from webresearch.policies.base import Completion, Policy, PromptLike, SamplingParams, as_prompt
+from webresearch.policies.policy import Completion, Policy, PromptLike, SamplingParams, as_prompt
 from webresearch.policies.reader import LLMReader
 from webresearch.replay import ReplayStore
-from webresearch.replay.web import ReplayWeb
+from webresearch.replay.replay_web import ReplayWeb
 from webresearch.rollout import RolloutConfig, rollout
 from webresearch.web import MockWeb, SearchHit
 from webresearch.web.reader import Extract, KeywordReader, Reader, ReadRequest
@@ -208,7 +208,7 @@ class Forbidden(Reader):
 
 def test_runs_with_a_reader_replay_exactly_offline(tmp_path: Path) -> None:
     from webresearch.policies.scripted import OraclePolicy
-    from webresearch.sim.web import SimWeb
+    from webresearch.sim.sim_web import SimWeb
 
     tasks = SimWeb().default_tasks()[:20]
     reader = LLMReader(JsonPolicy(REPLY))

@@ -26,7 +26,7 @@ from webresearch.evaluation import (
 )
 from webresearch.evaluation.judge import parse_judgement
 from webresearch.policies import NoToolPolicy, OraclePolicy
-from webresearch.policies.base import Completion, Policy, PromptLike, SamplingParams
+from webresearch.policies.policy import Completion, Policy, PromptLike, SamplingParams
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.tasks import Task

@@ -14,7 +14,7 @@ import pytest
 from webresearch.envs.config import EnvConfig
 from webresearch.errors import ConfigError
 from webresearch.integrations.trl import make_rollout_func, task_dataset
-from webresearch.policies.base import Completion, Policy
+from webresearch.policies.policy import Completion, Policy
 from webresearch.policies.types import PromptLike, SamplingParams, as_prompt
 
 TASKS = [{"question": "Who founded Pogre Works?", "answers": ["Kraemukreisk Jepudou"]},

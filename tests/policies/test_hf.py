@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from webresearch.envs.web_research import WebResearchEnv
-from webresearch.policies.base import Prompt, SamplingParams
+from webresearch.policies.policy import Prompt, SamplingParams
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout import RolloutConfig, rollout
 

@@ -12,8 +12,8 @@ from tests.conftest import serve_app
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import PolicyError
 from webresearch.net.retry import RetryPolicy
-from webresearch.policies.base import Prompt, SamplingParams
 from webresearch.policies.openai_compat import OpenAIPolicy
+from webresearch.policies.policy import Prompt, SamplingParams
 from webresearch.rollout import RolloutConfig, rollout
 
 ANSWER = "<think>ok</think><answer>Kraemukreisk Jepudou</answer>"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from webresearch.envs.web_research import WebResearchEnv
-from webresearch.policies.base import SamplingParams
+from webresearch.policies.policy import SamplingParams
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout import RolloutConfig, rollout
 
@@ -36,7 +36,7 @@ import asyncio, json, sys
 
 def main():
     from webresearch.envs.web_research import WebResearchEnv
-    from webresearch.policies.base import SamplingParams
+    from webresearch.policies.policy import SamplingParams
     from webresearch.policies.vllm import VLLMPolicy
     from webresearch.replay.store import ReplayStore
     from webresearch.rollout import RolloutConfig, rollout

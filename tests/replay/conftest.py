@@ -13,7 +13,7 @@ from pathlib import Path
 from webresearch.policies import ChatMessage, ScriptedPolicy
 from webresearch.replay.schema import EpisodeRecord, StepRecord
 from webresearch.tasks import Task
-from webresearch.web.base import Page, SearchHit, SearchResults
+from webresearch.web.backend import Page, SearchHit, SearchResults
 from webresearch.web.calls import WebCall
 
 TASK = Task(id="t1", question="Who?", answers=("Ada",), dataset="sim", kind="chain", hops=2)

@@ -17,11 +17,11 @@ from tests.replay.conftest import TASK, episode
 from webresearch.errors import ConfigError, DamagedRecord, RecordTooLarge, ReplayMiss
 from webresearch.replay import store as store_module
 from webresearch.replay.records import MAX_RECORD_BYTES, MAX_WRITE_BYTES
+from webresearch.replay.replay_web import ReplayWeb
 from webresearch.replay.schema import EpisodeRecord, RunRecord, StepRecord
 from webresearch.replay.store import ReplayStore
-from webresearch.replay.web import ReplayWeb
 from webresearch.replay.writer import EpisodeWriter
-from webresearch.web.base import Page, SearchHit, SearchResults
+from webresearch.web.backend import Page, SearchHit, SearchResults
 from webresearch.web.calls import WebCall
 
 SEPARATORS = st.sampled_from(["\x00", "\t", "\n", "/", "#", "\x1e", "\ud800", ""])

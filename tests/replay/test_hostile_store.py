@@ -29,7 +29,7 @@ from webresearch.replay.viewer import create_viewer
 from webresearch.status import ActionKind, EpisodeStatus
 from webresearch.tasks import Task
 from webresearch.untrusted import REPLACEMENT, loads_json, scalar_text
-from webresearch.web.base import Page, SearchHit, SearchResults
+from webresearch.web.backend import Page, SearchHit, SearchResults
 from webresearch.web.calls import WebCall
 
 ODD = ["\x00", "\ud800", "\udfff", "\u202e", "\u200f", "\u0301", "/", "#", "\t", "\n", "\\",

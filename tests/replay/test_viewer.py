@@ -21,7 +21,7 @@ from webresearch.replay.schema import EpisodeRecord, RunRecord, StepRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.viewer import CSP, create_viewer
 from webresearch.tasks import Task
-from webresearch.web.base import SearchHit, SearchResults
+from webresearch.web.backend import SearchHit, SearchResults
 from webresearch.web.calls import WebCall
 
 EVIL_URL = "javascript:document.title='pwned'"

@@ -11,7 +11,7 @@ import pytest
 from webresearch.envs.fuzz import hostile_action
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.policies import Completion, OraclePolicy, Policy, SamplingParams
-from webresearch.policies.base import PromptLike
+from webresearch.policies.policy import PromptLike
 from webresearch.replay import ReplayStore
 from webresearch.rollout import RolloutConfig, rollout
 from webresearch.status import EpisodeStatus

@@ -16,14 +16,14 @@ import pytest
 from tests.conftest import answer, search
 from webresearch.envs import WebResearchEnv
 from webresearch.errors import ConfigError
-from webresearch.policies.base import ChatMessage
+from webresearch.policies.policy import ChatMessage
 from webresearch.policies.scripted import ScriptedPolicy
 from webresearch.replay.schema import EpisodeRecord, StepRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout import RolloutConfig, rollout
 from webresearch.rollout.costs import Meter
 from webresearch.tasks import Task
-from webresearch.web.base import Page, SearchResults
+from webresearch.web.backend import Page, SearchResults
 from webresearch.web.calls import WebCall
 from webresearch.web.costs import CallRates, Cost, Prices
 from webresearch.web.reader import Extract

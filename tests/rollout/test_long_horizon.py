@@ -13,7 +13,7 @@ import pytest
 
 from webresearch.envs.config import EnvConfig
 from webresearch.envs.web_research import WebResearchEnv
-from webresearch.policies.base import ChatMessage
+from webresearch.policies.policy import ChatMessage
 from webresearch.policies.scripted import LongPolicy
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore

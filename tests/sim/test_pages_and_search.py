@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from webresearch.crawlers.extract import html_to_text
 from webresearch.sim.search import BM25Index, Document, tokenize
-from webresearch.sim.web import SimSite
+from webresearch.sim.sim_web import SimSite
 from webresearch.sim.world import WorldConfig
 
 

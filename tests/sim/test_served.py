@@ -20,9 +20,9 @@ from webresearch.policies import OraclePolicy
 from webresearch.rollout import RolloutConfig, rollout
 from webresearch.sim.served import ServedWeb, parse_served_spec, served_spec
 from webresearch.sim.server import SimInternet
-from webresearch.sim.web import SimSite
+from webresearch.sim.sim_web import SimSite
 from webresearch.sim.world import WorldConfig
-from webresearch.web.base import Page
+from webresearch.web.backend import Page
 
 
 def test_plain_live_backend_is_refused_on_loopback_and_the_preset_is_not() -> None:

@@ -25,7 +25,7 @@ from webresearch.errors import ConfigError, WebResearchError
 from webresearch.replay.cursor import GroupKey
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout import LocalRunner, RolloutConfig, RolloutReport
-from webresearch.sim.web import SimWeb
+from webresearch.sim.sim_web import SimWeb
 from webresearch.tasks import Task
 from webresearch.train import AsyncConfig, AsyncStepLog, TrainConfig, train, train_async
 from webresearch.train.checkpoints import Checkpoint

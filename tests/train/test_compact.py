@@ -14,7 +14,7 @@ from webresearch.policies.scripted import NoToolPolicy, OraclePolicy
 from webresearch.policies.tiny import build_tiny_model
 from webresearch.rollout.episode import run_episode
 from webresearch.train.compact import CompactFormat
-from webresearch.web.base import SearchHit, SearchResults
+from webresearch.web.backend import SearchHit, SearchResults
 
 
 def test_results_show_the_url_and_snippet_of_each_hit_and_failures() -> None:

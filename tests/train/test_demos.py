@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from webresearch.envs.formats import Answer, get_format
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError
-from webresearch.policies.base import SamplingParams
 from webresearch.policies.heuristic import HeuristicPolicy
+from webresearch.policies.policy import SamplingParams
 from webresearch.policies.scripted import NoToolPolicy, OraclePolicy
 from webresearch.replay.store import ReplayStore
 from webresearch.sim.tasks import generate_tasks

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError, WebResearchError
-from webresearch.policies.base import SamplingParams
+from webresearch.policies.policy import SamplingParams
 from webresearch.policies.scripted import NoToolPolicy, OraclePolicy
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.tasks import Task

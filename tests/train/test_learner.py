@@ -12,7 +12,7 @@ import pytest
 from webresearch.envs.rewards import Submission
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError, WebResearchError
-from webresearch.policies.base import SamplingParams
+from webresearch.policies.policy import SamplingParams
 from webresearch.replay.store import ReplayStore
 from webresearch.status import EpisodeStatus
 from webresearch.train import GRPOConfig, GRPOLearner, LossConfig, TrainConfig, train

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from webresearch.envs.web_research import WebResearchEnv
-from webresearch.policies.base import SamplingParams
+from webresearch.policies.policy import SamplingParams
 from webresearch.replay.store import ReplayStore
 from webresearch.sim.tasks import generate_tasks
 from webresearch.sim.world import World, WorldConfig

@@ -13,7 +13,7 @@ import pytest
 
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError, WebResearchError
-from webresearch.policies.base import Completion, Policy, PromptLike, SamplingParams, as_prompt
+from webresearch.policies.policy import Completion, Policy, PromptLike, SamplingParams, as_prompt
 from webresearch.policies.scripted import OraclePolicy, ScriptedPolicy
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore

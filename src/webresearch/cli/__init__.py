@@ -47,7 +47,7 @@ from webresearch.replay.viewer import add_view_command, view
 from webresearch.rollout import RolloutConfig, RolloutReport, rollout
 from webresearch.rollout.local import episode_count
 from webresearch.tasks import Task
-from webresearch.web.base import WebBackend
+from webresearch.web.backend import WebBackend
 
 __all__ = ["build_parser", "main", "serve_web_command"]
 
@@ -140,7 +140,7 @@ def _add_serve_web(commands: argparse._SubParsersAction[argparse.ArgumentParser]
 async def _serve_web(args: argparse.Namespace) -> int:
     from webresearch.sim.faults import Faults  # noqa: PLC0415 - the server is optional
     from webresearch.sim.server import SimInternet  # noqa: PLC0415
-    from webresearch.sim.web import SimSite  # noqa: PLC0415
+    from webresearch.sim.sim_web import SimSite  # noqa: PLC0415
     from webresearch.sim.world import WorldConfig  # noqa: PLC0415
 
     options = {k: v for k, v in vars(args).items() if v is not None and k in Faults.__annotations__}

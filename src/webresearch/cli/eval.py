@@ -24,12 +24,12 @@ from webresearch.errors import ConfigError
 from webresearch.evaluation.judge import Judge, OpenAIJudge
 from webresearch.evaluation.run import EvalReport, evaluate, rescore
 from webresearch.evaluation.tables import to_markdown
-from webresearch.policies.base import SamplingParams
 from webresearch.policies.factory import make_policy
+from webresearch.policies.policy import SamplingParams
 from webresearch.replay.schema import RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.tasks import load_tasks
-from webresearch.web.base import WebBackend
+from webresearch.web.backend import WebBackend
 
 __all__ = ["SCALE", "add_eval_command", "run_eval"]
 

@@ -11,7 +11,7 @@ from webresearch.envs.backends import make_web
 from webresearch.errors import ConfigError
 from webresearch.net.urls import public_text
 from webresearch.policies.factory import MODEL_POLICIES, POLICIES
-from webresearch.web.base import WebBackend
+from webresearch.web.backend import WebBackend
 
 __all__ = ["WEB_HELP", "HelpFormatter", "Parser", "add_policy_options", "args_json",
            "check_policy_options", "check_tasks_option", "help_missing"]

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 
 from webresearch.errors import ConfigError
-from webresearch.web.base import WebBackend
+from webresearch.web.backend import WebBackend
 
 __all__ = ["TORCH_THREADS_HELP", "check_policy_server", "check_web", "set_torch_threads",
            "torch_threads"]

@@ -23,7 +23,7 @@ from webresearch.net.retry import RetryPolicy
 from webresearch.net.safety import UrlPolicy
 from webresearch.net.urls import endpoint, server_url
 from webresearch.untrusted import loads_json, scalar_text
-from webresearch.web.base import Page, SearchHit, SearchResults, WebBackend
+from webresearch.web.backend import Page, SearchHit, SearchResults, WebBackend
 from webresearch.web.snippets import snippet
 
 __all__ = ["RetrieverWeb", "RetrieverWebConfig", "UnexpectedAnswer", "parse_hits"]

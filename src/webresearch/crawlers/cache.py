@@ -1,7 +1,7 @@
 """A disk cache of pages and search results shared by every process, and single-flight requests.
 
 Built on ``diskcache.Cache`` (one SQLite database), opened through
-:func:`~webresearch.net.safe_disk.open_cache`: nothing in it is ever unpickled, and
+:func:`~webresearch.safe_disk.open_cache`: nothing in it is ever unpickled, and
 a file that is damaged or not a cache is refused. A cache failure costs the cache,
 never the step: a cache that cannot be opened (a full disk, a damaged file) is
 logged and the web is used without it; a read that fails is a miss; a write that
@@ -34,9 +34,9 @@ import diskcache
 from diskcache.core import MODE_BINARY, UNKNOWN
 
 from webresearch.errors import StoreError
-from webresearch.net.safe_disk import SafeDisk, open_cache
 from webresearch.net.urls import normalize_query, normalize_url
-from webresearch.web.base import Page, SearchHit, SearchResults
+from webresearch.safe_disk import SafeDisk, open_cache
+from webresearch.web.backend import Page, SearchHit, SearchResults
 
 __all__ = ["CacheStats", "WebCache"]
 

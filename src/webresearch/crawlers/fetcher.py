@@ -12,7 +12,7 @@ from webresearch.net.http import HttpClient
 from webresearch.net.safety import UrlPolicy
 from webresearch.net.single_flight import SingleFlight
 from webresearch.net.urls import normalize_url
-from webresearch.web.base import Page
+from webresearch.web.backend import Page
 
 __all__ = ["PageFetcher", "cache_scope"]
 

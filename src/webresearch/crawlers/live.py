@@ -27,7 +27,7 @@ from webresearch.net.rate_limit import (
 from webresearch.net.secrets import Secret
 from webresearch.net.single_flight import SingleFlight
 from webresearch.untrusted import scalar_text
-from webresearch.web.base import Page, SearchResults, WebBackend
+from webresearch.web.backend import Page, SearchResults, WebBackend
 
 __all__ = ["LiveWeb", "LiveWebConfig", "default_cache_dir"]
 

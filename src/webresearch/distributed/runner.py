@@ -22,7 +22,7 @@ from webresearch.distributed.services import (
 from webresearch.distributed.worker import Job, RolloutWorker, Settings
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError
-from webresearch.policies.base import Policy
+from webresearch.policies.policy import Policy
 from webresearch.replay.schema import EpisodeRecord, RunRecord, new_id
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout.local import (

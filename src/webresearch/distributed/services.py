@@ -10,7 +10,7 @@ from typing import Any
 from webresearch.distributed.cluster import NAMESPACE, node_id, require_ray
 from webresearch.errors import StateError, WebResearchError
 from webresearch.net.rate_limit import LocalAuthority, Rate
-from webresearch.policies.base import Completion, Policy, PromptLike, SamplingParams
+from webresearch.policies.policy import Completion, Policy, PromptLike, SamplingParams
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.writer import EpisodeWriter

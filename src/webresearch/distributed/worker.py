@@ -12,7 +12,7 @@ from typing import Any
 from webresearch.distributed.services import RayAuthority
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.net.rate_limit import use_authority
-from webresearch.policies.base import Policy, SamplingParams
+from webresearch.policies.policy import Policy, SamplingParams
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.writer import EpisodeWriter

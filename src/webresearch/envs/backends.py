@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from webresearch.errors import ConfigError, unknown_name_error
-from webresearch.web.base import WebBackend
+from webresearch.web.backend import WebBackend
 
 __all__ = ["WEB_BACKENDS", "make_web", "register_web"]
 
 
 def _sim(arg: str) -> WebBackend:
-    from webresearch.sim.web import SimWeb, SimWebConfig  # noqa: PLC0415 - built on demand
+    from webresearch.sim.sim_web import SimWeb, SimWebConfig  # noqa: PLC0415 - built on demand
     from webresearch.sim.world import WorldConfig  # noqa: PLC0415
 
     if not arg:
@@ -38,7 +38,7 @@ def _live(arg: str) -> WebBackend:
 
 
 def _replay(arg: str) -> WebBackend:
-    from webresearch.replay.web import ReplayWeb  # noqa: PLC0415
+    from webresearch.replay.replay_web import ReplayWeb  # noqa: PLC0415
 
     if not arg:
         raise ConfigError("Expects 'replay:<store directory>[#<run id>]', actual: 'replay:'")
@@ -47,7 +47,7 @@ def _replay(arg: str) -> WebBackend:
 
 
 def _corpus(arg: str) -> WebBackend:
-    from webresearch.corpus.web import CorpusWeb  # noqa: PLC0415
+    from webresearch.corpus.corpus_web import CorpusWeb  # noqa: PLC0415
 
     return CorpusWeb(arg)
 

@@ -22,7 +22,7 @@ from webresearch.envs.formats import ActionFormat
 from webresearch.envs.rewards import RewardFn
 from webresearch.errors import ConfigError, ConfigTypeError, did_you_mean
 from webresearch.tasks import Task
-from webresearch.web.base import WebBackend
+from webresearch.web.backend import WebBackend
 from webresearch.web.reader import KeywordReader, Reader, ReaderSource
 
 __all__ = ["BROWSE_SCOPES", "FORMAT_ERROR_MODES", "EnvConfig", "check_option_names"]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from webresearch.envs.formats import ActionFormat, Invalid, ToolCall
-from webresearch.envs.formats.base import string_list
+from webresearch.envs.formats.action_format import string_list
 from webresearch.errors import did_you_mean
 
 __all__ = ["DirectTools"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from webresearch.net.urls import normalize_url
 from webresearch.tasks import Task
-from webresearch.web.base import Page, SearchResults
+from webresearch.web.backend import Page, SearchResults
 from webresearch.web.calls import WebCall
 from webresearch.web.leaks import Leak
 from webresearch.web.reader import Extract

@@ -10,12 +10,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from webresearch.envs.blocklist import Blocklist
+from webresearch.envs.browsing import PageReader, refusal
 from webresearch.envs.config import EnvConfig
 from webresearch.envs.episode import EpisodeState
 from webresearch.envs.formats import ActionFormat, ToolCall
 from webresearch.envs.leaks import MAX_LEAKS, LeakProbe
-from webresearch.envs.reading import PageReader, refusal
-from webresearch.web.base import Page, SearchResults, WebBackend
+from webresearch.web.backend import Page, SearchResults, WebBackend
 from webresearch.web.calls import WebCall
 from webresearch.web.leaks import LeakSource
 from webresearch.web.reader import Reader

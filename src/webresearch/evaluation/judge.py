@@ -156,7 +156,7 @@ class OpenAIJudge(Judge):
                              prompt_sha256=sha256_text(JUDGE_PROMPT))
 
     async def _judge(self, question: str, answer: str, golds: Sequence[str]) -> Judgement:
-        from webresearch.policies.base import SamplingParams  # noqa: PLC0415
+        from webresearch.policies.policy import SamplingParams  # noqa: PLC0415
 
         prompt = judge_prompt(question, answer, golds)
         key = verdict_key(self._identity.key, question, answer, golds)

@@ -20,7 +20,7 @@ from webresearch.evaluation.frozen import (
 )
 from webresearch.evaluation.judge import Judge
 from webresearch.evaluation.tables import Scored, domain_tables, leaks_seen, score
-from webresearch.policies.base import Policy, SamplingParams
+from webresearch.policies.policy import Policy, SamplingParams
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.verdicts import JudgeIdentity, VerdictRecord, VerdictSource

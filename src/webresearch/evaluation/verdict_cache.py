@@ -1,7 +1,7 @@
 """The judge's verdicts on disk: JSON text in a never-unpickling diskcache.
 
 A verdict is kept as one JSON line (``{"correct": true, "rationale": "..."}``) in a
-cache opened through :func:`~webresearch.net.safe_disk.open_cache`, so nothing read
+cache opened through :func:`~webresearch.safe_disk.open_cache`, so nothing read
 back is ever unpickled: a pickled value planted in the folder (by hand, or by an
 older version that used a plain ``diskcache.Cache``) is a damaged record, logged
 and answered as a miss, and the judge is asked again. A folder that cannot be
@@ -19,7 +19,7 @@ from pathlib import Path
 import diskcache
 
 from webresearch.errors import StoreError
-from webresearch.net.safe_disk import open_cache
+from webresearch.safe_disk import open_cache
 from webresearch.untrusted import loads_json
 
 __all__ = ["CachedVerdict", "VerdictCache"]

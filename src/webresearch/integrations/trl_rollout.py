@@ -26,7 +26,7 @@ from webresearch.integrations.trl_budget import (
     TokenCounter,
     result_share,
 )
-from webresearch.policies.base import Completion, Policy, Prompt
+from webresearch.policies.policy import Completion, Policy, Prompt
 from webresearch.policies.types import PromptLike, SamplingParams, as_prompt
 from webresearch.replay.schema import EpisodeRecord, StepRecord
 from webresearch.status import EpisodeStatus

@@ -35,12 +35,12 @@ from typing import TYPE_CHECKING, Any
 
 from webresearch._lazy import require
 from webresearch.envs.config import EnvConfig, TaskSource
-from webresearch.envs.formats.base import Answer
+from webresearch.envs.formats.action_format import Answer
 from webresearch.envs.outcomes import EpisodeOutcome
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError, DependencyNotInstalled
 from webresearch.integrations.episodes import make_env
-from webresearch.policies.base import ChatMessage
+from webresearch.policies.policy import ChatMessage
 from webresearch.policies.tokens import TokenAssembler
 from webresearch.policies.types import SamplingParams
 from webresearch.tasks import Task, task_from_record

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from webresearch.errors import ConfigError
-from webresearch.net.safe_disk import retry_while_locked
+from webresearch.safe_disk import retry_while_locked
 
 __all__ = ["LocalAuthority", "Rate", "RateAuthority", "RateLimiter", "SqliteAuthority",
            "default_authority", "use_authority"]

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from webresearch._lazy import lazy_getattr
-from webresearch.policies.base import (
+from webresearch.policies.factory import SCRIPTED_POLICIES, make_scripted_policy
+from webresearch.policies.policy import (
     ChatMessage,
     Completion,
     Policy,
@@ -17,7 +18,6 @@ from webresearch.policies.base import (
     SamplingParams,
     as_prompt,
 )
-from webresearch.policies.factory import SCRIPTED_POLICIES, make_scripted_policy
 from webresearch.policies.scripted import NoToolPolicy, OraclePolicy, ScriptedPolicy
 from webresearch.policies.tokens import TokenAssembler
 

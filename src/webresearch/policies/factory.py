@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from webresearch.envs.formats import ActionFormat
 from webresearch.errors import ConfigError, unknown_name_error
-from webresearch.policies.base import Policy
+from webresearch.policies.policy import Policy
 from webresearch.policies.scripted import NoToolPolicy, OraclePolicy, ScriptedPolicy
 from webresearch.tasks import Task
 from webresearch.web.reader import KeywordReader, Reader

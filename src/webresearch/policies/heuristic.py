@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 
 from webresearch.envs.formats import ActionFormat, get_format
-from webresearch.policies.base import ChatMessage
+from webresearch.policies.policy import ChatMessage
 from webresearch.policies.scripted import ScriptedPolicy
 from webresearch.sim.search import tokenize
 

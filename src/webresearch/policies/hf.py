@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from webresearch.errors import DependencyNotInstalled
-from webresearch.policies.base import (
+from webresearch.policies.policy import (
     Completion,
     Policy,
     Prompt,

@@ -12,7 +12,7 @@ from webresearch.net.http import HttpClient, HttpConfig
 from webresearch.net.retry import RetryPolicy
 from webresearch.net.safety import UrlPolicy
 from webresearch.net.secrets import Secret, redact
-from webresearch.policies.base import (
+from webresearch.policies.policy import (
     Completion,
     Policy,
     Prompt,

@@ -15,7 +15,7 @@ from webresearch.untrusted import embedded_object, loads_json
 from webresearch.web.reader import Extract, Reader, ReadRequest
 
 if TYPE_CHECKING:
-    from webresearch.policies.base import Policy
+    from webresearch.policies.policy import Policy
 
 __all__ = ["READER_SYSTEM_PROMPT", "LLMReader", "parse_extract", "reader_prompt"]
 

@@ -9,7 +9,7 @@ from collections.abc import Generator, Sequence
 
 from webresearch.envs.formats import ActionFormat, get_format
 from webresearch.errors import PolicyError
-from webresearch.policies.base import (
+from webresearch.policies.policy import (
     ChatMessage,
     Completion,
     Policy,

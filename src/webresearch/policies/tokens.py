@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from webresearch.policies.base import ChatMessage
+from webresearch.policies.policy import ChatMessage
 
 __all__ = ["TokenAssembler"]
 

@@ -16,7 +16,7 @@ import diskcache
 from diskcache.core import DBNAME
 
 from webresearch.errors import StoreError
-from webresearch.net.safe_disk import (
+from webresearch.safe_disk import (
     ReadOnlyCache,
     in_use,
     open_cache,

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from webresearch.errors import DamagedRecord
-from webresearch.net.safe_disk import busy, is_locked
 from webresearch.replay.records import check_summary, checked_content, decode, inflate, parse
+from webresearch.safe_disk import busy, is_locked
 from webresearch.untrusted import scalar_text
 
 __all__ = ["StoreReader"]

@@ -1,7 +1,7 @@
 """The trajectory store: an append-only, multi-process, crash-safe record of runs and episodes.
 
 Built on ``diskcache.Cache`` (SQLite in WAL mode), opened through
-:func:`~webresearch.net.safe_disk.open_cache`: values are JSON, text, bytes or integers,
+:func:`~webresearch.safe_disk.open_cache`: values are JSON, text, bytes or integers,
 never pickles, and no wait on another process's lock lasts longer than ``timeout_s``.
 An append is one transaction that takes the run's next sequence number and writes the
 episode (compressed JSON) and its summary together, so a reader never sees half an
@@ -47,7 +47,6 @@ from webresearch.errors import (
     WebResearchError,
     did_you_mean,
 )
-from webresearch.net.safe_disk import write_transaction
 from webresearch.replay.opening import MARK, open_store
 from webresearch.replay.records import (
     MAX_WRITE_BYTES,
@@ -59,6 +58,7 @@ from webresearch.replay.records import (
 )
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.verdicts import VerdictLog
+from webresearch.safe_disk import write_transaction
 from webresearch.untrusted import scalar_text
 
 __all__ = ["ReplayStore"]

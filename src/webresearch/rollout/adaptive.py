@@ -36,7 +36,7 @@ from typing import Any
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError
 from webresearch.net.pressure import NetPressure, PressureMeter, process_meter
-from webresearch.policies.base import Completion, Policy, PromptLike, SamplingParams
+from webresearch.policies.policy import Completion, Policy, PromptLike, SamplingParams
 
 __all__ = ["AdaptiveConfig", "AdaptiveTrace", "ConcurrencyController", "ConcurrencyGate",
            "Signals", "Steering", "TimedPolicy", "Window"]

@@ -12,7 +12,7 @@ from typing import Any
 from webresearch.envs.outcomes import EpisodeOutcome, StepOutcome
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.net.secrets import redact
-from webresearch.policies.base import ChatMessage, Completion, Policy, Prompt, SamplingParams
+from webresearch.policies.policy import ChatMessage, Completion, Policy, Prompt, SamplingParams
 from webresearch.policies.tokens import TokenAssembler
 from webresearch.replay.schema import EpisodeRecord, StepRecord
 from webresearch.status import EpisodeStatus

@@ -11,7 +11,7 @@ from typing import Any
 
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError, StateError
-from webresearch.policies.base import Policy, SamplingParams
+from webresearch.policies.policy import Policy, SamplingParams
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.writer import EpisodeWriter

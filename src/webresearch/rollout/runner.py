@@ -7,7 +7,7 @@ from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 from webresearch.envs.web_research import WebResearchEnv
-from webresearch.policies.base import Policy
+from webresearch.policies.policy import Policy
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout.local import RolloutConfig, RolloutReport, rollout

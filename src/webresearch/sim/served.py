@@ -19,7 +19,7 @@ from webresearch.net.rate_limit import Rate
 from webresearch.net.safety import UrlPolicy
 from webresearch.net.urls import endpoint, server_url
 from webresearch.sim.server import served_tasks
-from webresearch.sim.web import SimWeb, SimWebConfig
+from webresearch.sim.sim_web import SimWeb, SimWebConfig
 from webresearch.sim.world import WorldConfig
 from webresearch.tasks import Task
 

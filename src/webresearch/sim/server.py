@@ -19,7 +19,7 @@ from aiohttp import web
 from webresearch.sim.fault_routes import add_test_routes, broken_body
 from webresearch.sim.faults import Fault, Faults, TokenBucket
 from webresearch.sim.pages import filler_sentence
-from webresearch.sim.web import HOST, SimSite
+from webresearch.sim.sim_web import HOST, SimSite
 from webresearch.sim.world import WorldConfig
 from webresearch.tasks import Task
 
@@ -32,7 +32,7 @@ def served_tasks(tasks: Sequence[Task], base_url: str) -> list[Task]:
     """The tasks with their supporting pages at the server's URLs (what its search shows).
 
     Example:
-        >>> from webresearch.sim.web import SimWeb
+        >>> from webresearch.sim.sim_web import SimWeb
         >>> task = served_tasks(SimWeb().default_tasks()[:1], "http://127.0.0.1:8080")[0]
         >>> task.supporting[0].url.startswith("http://127.0.0.1:8080/wiki/")
         True

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from webresearch.envs.formats import SearchR1Format
-from webresearch.web.base import SearchResults
+from webresearch.web.backend import SearchResults
 
 __all__ = ["CompactFormat"]
 
@@ -37,7 +37,7 @@ class CompactFormat(SearchR1Format):
         '<search> Pogre Works</search>'
         >>> fmt.parse("<think>x</think><search> Pogre Works</search>")
         ToolCall(tool='search', arguments=('Pogre Works',), note='')
-        >>> from webresearch.web.base import SearchHit
+        >>> from webresearch.web.backend import SearchHit
         >>> print(fmt.render_search([SearchResults("q", (SearchHit("T", "https://a.test/T",
         ...                                                          "T is a city."),))]))
         https://a.test/T

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from webresearch.errors import ConfigError
-from webresearch.policies.base import SamplingParams
+from webresearch.policies.policy import SamplingParams
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.rollout import RolloutConfig
 from webresearch.train.checkpoints import SkippedGroup

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from webresearch.envs.formats import ActionFormat, ToolCall, get_format
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError
-from webresearch.policies.base import ChatMessage
 from webresearch.policies.heuristic import HeuristicPolicy, best_span, question_of
+from webresearch.policies.policy import ChatMessage
 from webresearch.policies.scripted import NoToolPolicy, OraclePolicy, ScriptedPolicy
 from webresearch.replay.schema import RunRecord
 from webresearch.replay.store import ReplayStore

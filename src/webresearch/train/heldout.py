@@ -11,7 +11,7 @@ import numpy as np
 
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError, WebResearchError
-from webresearch.policies.base import Policy, SamplingParams
+from webresearch.policies.policy import Policy, SamplingParams
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.rollout import RolloutConfig, rollout
 from webresearch.status import EpisodeStatus

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError, WebResearchError
-from webresearch.policies.base import Policy
+from webresearch.policies.policy import Policy
 from webresearch.replay.cursor import CursorState, GroupCursor, ReadyGroup
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from webresearch.errors import ConfigError
-from webresearch.policies.base import Completion, Policy, PromptLike, SamplingParams
+from webresearch.policies.policy import Completion, Policy, PromptLike, SamplingParams
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.train.learner import StepMetrics
 

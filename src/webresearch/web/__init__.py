@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from webresearch.web.base import Page, SearchHit, SearchResults, WebBackend
+from webresearch.web.backend import Page, SearchHit, SearchResults, WebBackend
 from webresearch.web.calls import WebCall, content_hash
 from webresearch.web.mock import MockWeb
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from webresearch.web.base import Page, SearchHit, SearchResults
+from webresearch.web.backend import Page, SearchHit, SearchResults
 from webresearch.web.reader import Extract
 
 __all__ = ["Failure", "WebCall", "content_hash", "failure_of"]

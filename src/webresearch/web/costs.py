@@ -122,7 +122,7 @@ class CallRates:
         """The bill of an episode whose steps made ``steps``' web calls.
 
         Example:
-            >>> from webresearch.web.base import SearchResults
+            >>> from webresearch.web.backend import SearchResults
             >>> call = WebCall("search", "q", SearchResults(query="q"))
             >>> cost = CallRates(search=0.25).cost([[call, call], [], [call]])
             >>> cost.usd, cost.step_usd, cost.calls

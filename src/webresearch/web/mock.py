@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 
-from webresearch.web.base import Page, SearchHit, SearchResults, WebBackend
+from webresearch.web.backend import Page, SearchHit, SearchResults, WebBackend
 
 __all__ = ["MockWeb"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from webresearch.crawlers.search.base import SearchEngine
+from webresearch.crawlers.search.client import SearchEngine
 from webresearch.crawlers.search.engines import BraveSearch, SearXNG, SerperSearch
 from webresearch.net.secrets import Secret
 

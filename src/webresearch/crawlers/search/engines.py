@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from webresearch.crawlers.search.base import SearchEngine, clean, text_field
+from webresearch.crawlers.search.client import SearchEngine, clean, text_field
 from webresearch.net.http import Response
-from webresearch.web.base import SearchHit
+from webresearch.web.backend import SearchHit
 
 __all__ = ["BraveSearch", "SearXNG", "SerperSearch"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from webresearch.envs.formats.base import Action, ActionFormat, Answer, Invalid, ToolCall
+from webresearch.envs.formats.action_format import Action, ActionFormat, Answer, Invalid, ToolCall
 from webresearch.envs.formats.deepresearcher import DeepResearcherFormat
 from webresearch.envs.formats.search_r1 import SearchR1Format
 from webresearch.errors import unknown_name_error

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from webresearch.envs.formats.base import (
+from webresearch.envs.formats.action_format import (
     Action,
     ActionFormat,
     Answer,

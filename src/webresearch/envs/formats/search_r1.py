@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from webresearch.envs.formats.base import Action, ActionFormat, Answer, Invalid, ToolCall
-from webresearch.web.base import SearchResults
+from webresearch.envs.formats.action_format import Action, ActionFormat, Answer, Invalid, ToolCall
+from webresearch.web.backend import SearchResults
 
 __all__ = ["SearchR1Format"]
 

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from webresearch.errors import InputTooDeep
 from webresearch.untrusted import loads_json, scalar_text
-from webresearch.web.base import Page, SearchResults
+from webresearch.web.backend import Page, SearchResults
 
 __all__ = ["Action", "ActionFormat", "Answer", "Invalid", "ToolCall"]
 

@@ -14,7 +14,7 @@ from webresearch.sim.search import BM25Index, Document
 from webresearch.sim.tasks import generate_tasks
 from webresearch.sim.world import BASE_URL, World, WorldConfig
 from webresearch.tasks import Task
-from webresearch.web.base import Page, SearchHit, SearchResults, WebBackend
+from webresearch.web.backend import Page, SearchHit, SearchResults, WebBackend
 
 __all__ = ["SimSite", "SimWeb", "SimWebConfig"]
 

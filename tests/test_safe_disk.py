@@ -12,7 +12,7 @@ import pytest
 
 from tests.replay.conftest import write_lock_held
 from webresearch.errors import DamagedRecord, StoreBusy, StoreDamaged, StoreError
-from webresearch.net.safe_disk import open_cache, write_transaction
+from webresearch.safe_disk import open_cache, write_transaction
 
 
 class Trap:

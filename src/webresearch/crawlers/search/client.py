@@ -12,7 +12,7 @@ from webresearch.errors import ConfigError, InputTooDeep
 from webresearch.net.http import HttpClient, Response
 from webresearch.net.secrets import Secret, redact
 from webresearch.untrusted import loads_json
-from webresearch.web.base import SearchHit, SearchResults
+from webresearch.web.backend import SearchHit, SearchResults
 
 __all__ = ["MAX_QUERY_CHARS", "SearchEngine", "clean", "text_field"]
 

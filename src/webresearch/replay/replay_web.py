@@ -10,7 +10,7 @@ from webresearch.net.urls import normalize_query, normalize_url
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.tasks import Task
-from webresearch.web.base import Page, SearchResults, WebBackend
+from webresearch.web.backend import Page, SearchResults, WebBackend
 from webresearch.web.reader import Extract, Reader, ReadRequest
 
 __all__ = ["ReplayWeb"]

@@ -12,12 +12,12 @@ from tests.crawlers.conftest import live
 from tests.replay.conftest import ReadingPolicy
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError, ReplayMiss
+from webresearch.replay.replay_web import ReplayWeb
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
-from webresearch.replay.web import ReplayWeb
 from webresearch.rollout import RolloutConfig, rollout
 from webresearch.sim.server import SimInternet
-from webresearch.sim.web import SimWeb
+from webresearch.sim.sim_web import SimWeb
 
 
 def record_live_run(directory: Path, n: int = 12) -> tuple[str, list[EpisodeRecord]]:

@@ -12,7 +12,7 @@ from webresearch.corpus.index import CorpusIndex, Hit
 from webresearch.corpus.named import NAMED_CORPORA, named_corpus
 from webresearch.errors import ConfigError
 from webresearch.untrusted import scalar_text
-from webresearch.web.base import Page, SearchHit, SearchResults, WebBackend
+from webresearch.web.backend import Page, SearchHit, SearchResults, WebBackend
 from webresearch.web.snippets import snippet
 
 __all__ = ["CorpusWeb", "CorpusWebConfig", "parse_corpus_spec"]

@@ -10,7 +10,7 @@ from webresearch.envs.episode import EpisodeState
 from webresearch.envs.formats import ActionFormat
 from webresearch.errors import ConfigError
 from webresearch.net.urls import normalize_url
-from webresearch.web.base import Page, WebBackend
+from webresearch.web.backend import Page, WebBackend
 from webresearch.web.calls import WebCall
 from webresearch.web.reader import Extract, Reader, ReaderSource, ReadRequest
 
