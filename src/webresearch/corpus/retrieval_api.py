@@ -50,7 +50,8 @@ class RetrievalLimits:
     """Longest wait for the engine's answer to one request (503 after it)."""
     body_timeout_s: float = 30.0
     """Longest wait for a request's body to arrive (408 after it: a client that sends
-    slowly holds no connection for long)."""
+    slowly holds no connection for long); also for its headers, and for an idle
+    connection's next request (the connection is closed after it)."""
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_queries", "max_topk", "max_query_chars",

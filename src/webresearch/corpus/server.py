@@ -222,8 +222,11 @@ class RetrieverServer:
         return f"{self.base_url}/retrieve"
 
     async def start(self) -> None:
+        # keepalive_timeout also bounds a request's head: aiohttp closes a connection whose
+        # headers are not complete by then (its default, an hour, let slowloris hold it)
         runner = web.AppRunner(make_app(self.searcher, self.limits), access_log=None,
-                               shutdown_timeout=5.0)
+                               shutdown_timeout=5.0,
+                               keepalive_timeout=self.limits.body_timeout_s)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_port=self.reuse_port or None,
                            backlog=1024)
