@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
 import reprlib
 import types
 import typing
@@ -130,7 +131,9 @@ class EnvConfig:
 
     def __post_init__(self) -> None:
         for name, hint in _hints().items():
-            _check_type(name, getattr(self, name), hint)
+            value = _integral(getattr(self, name), hint)
+            object.__setattr__(self, name, value)
+            _check_type(name, value, hint)
         for name in ("max_turns", "top_k", "max_queries", "max_urls", "segment_chars",
                      "reader_segment_chars", "reader_max_segments", "reader_max_tokens"):
             _check_positive(name, getattr(self, name))
@@ -238,10 +241,22 @@ def _hints() -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(EnvConfig)}
 
 
+def _integral(value: object, hint: Any) -> object:
+    """An integer of another type (numpy's, from a sweep's ``np.arange``) as an ``int``
+    where the option is one (so the config's JSON stays JSON); anything else as given."""
+    if (isinstance(value, numbers.Integral) and not isinstance(value, int)
+            and _matches(0, hint)):
+        return int(value)
+    return value
+
+
 def _check_type(name: str, value: object, hint: Any) -> None:
     if not _matches(value, hint):
+        kind = type(value)
+        kind_name = (kind.__name__ if kind.__module__ == "builtins"
+                     else f"{kind.__module__}.{kind.__qualname__}")  # numpy.bool, not bool
         raise ConfigTypeError(f"Expects {name} of type {_type_name(hint)}, actual: "
-                              f"{reprlib.repr(value)} ({type(value).__name__})")
+                              f"{reprlib.repr(value)} ({kind_name})")
 
 
 def _matches(value: object, hint: Any) -> bool:
@@ -256,6 +271,8 @@ def _matches(value: object, hint: Any) -> bool:
         return callable(value)
     if hint is int:  # a bool is an int to Python, never a count to an option
         return isinstance(value, int) and not isinstance(value, bool)
+    if origin is Sequence and isinstance(value, bytes | bytearray | memoryview):
+        return False  # a Sequence of ints to Python, never a list of records or names
     return isinstance(value, origin or hint)
 
 
