@@ -194,6 +194,15 @@ CHECKS: dict[str, Check] = {
     "--shard-dir /shared/wiki-18.shards": Check("parse"),
     ".venv/bin/webresearch rollout --web retriever:http://127.0.0.1:8000 --tasks questions.jsonl "
     "--policy heuristic": Check("parse"),
+    # Wiki-scale corpora: hours at 21M passages (tests/corpus/test_streaming.py builds small ones)
+    ".venv/bin/webresearch index data/wiki-18.jsonl --retriever bm25-stream": Check("parse"),
+    ".venv/bin/webresearch serve-corpus data/wiki-18.jsonl --retriever bm25-stream --workers 4":
+        Check("parse"),
+    ".venv/bin/webresearch rollout --web corpus:data/wiki-18.jsonl#bm25-stream --tasks "
+    "questions.jsonl --policy heuristic": Check("parse"),
+    ".venv/bin/python -m webresearch.corpus.synthetic data/synthetic.jsonl --passages 1000000 "
+    "--seed 0": Check("run", {"--passages 1000000": "--passages 1000"}),
+    ".venv/bin/python benchmarks/wiki_scale.py --passages 1000000": Check("help"),
     # Recording and replaying runs
     ".venv/bin/webresearch replay runs runs/store": Check("run"),
     ".venv/bin/webresearch replay episodes runs/store --status answered --min-reward 0.5":
