@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+import yarl
+
 from webresearch.errors import ConfigError
 
 __all__ = ["BENCHMARK_HOSTS", "Blocklist", "check_entries"]
@@ -89,12 +91,10 @@ class Blocklist:
 
     def match(self, url: str) -> str | None:
         """The entry that blocks ``url``, or ``None``."""
-        try:
-            parts = urlsplit(url)
-            host = (parts.hostname or "").removeprefix("www.")
-        except ValueError:
+        where = _where(url)
+        if where is None:
             return None
-        path = parts.path.lower().rstrip("/")
+        host, path = where
         labels = host.split(".")
         for i in range(len(labels)):  # the host and each parent domain: linear in its labels
             for entry, prefix in self.entries.get(".".join(labels[i:]), ()):
@@ -102,3 +102,22 @@ class Blocklist:
                     return entry
         return None
 
+
+
+def _where(url: str) -> tuple[str, str] | None:
+    """The host (without ``www.``) and lower-case path ``url`` reaches, as the HTTP client
+    (yarl) resolves them: IDNA (``ｋａｇｇｌｅ。com`` is ``kaggle.com``), no root dot
+    (``kaggle.com.``), percent-escapes decoded (``/%64atasets``), dot segments and empty
+    segments gone (``/x/../datasets``, ``//datasets``); ``None`` for no URL."""
+    try:
+        if not urlsplit(url.strip()).hostname:
+            return None
+        parsed = yarl.URL(url.strip())
+        host, path = parsed.host, parsed.path
+    except (ValueError, UnicodeError, TypeError):
+        return None
+    host = (host or "").rstrip(".").removeprefix("www.")
+    return host, _SLASHES.sub("/", path.lower()).rstrip("/")
+
+
+_SLASHES = re.compile("/+")
