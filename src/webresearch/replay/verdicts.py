@@ -29,10 +29,14 @@ from webresearch.replay.reading import StoreReader
 from webresearch.replay.records import compress, reason, serialize
 from webresearch.untrusted import scalar_text
 
-__all__ = ["JudgeIdentity", "VerdictLog", "VerdictRecord", "VerdictSource", "public_url",
-           "sha256_text"]
+__all__ = ["MAX_MISSING", "JudgeIdentity", "VerdictLog", "VerdictRecord", "VerdictSource",
+           "public_url", "sha256_text"]
 
 _VERSION = 1
+
+MAX_MISSING = 1024
+"""Verdict records missing in a row after which a run's listing stops: its count is damaged
+(a count of 10**12 would otherwise be walked key by key, each noted as damaged)."""
 
 
 def sha256_text(text: str) -> str:
@@ -158,8 +162,17 @@ class VerdictRecord:
         return cls(run_id=str(data["run_id"]), episode_id=str(data["episode_id"]),
                    judge=JudgeIdentity.from_json(data["judge"]), correct=data["correct"],
                    rationale=str(data["rationale"]), source=VerdictSource(data["source"]),
-                   prompt=data["prompt"], prompt_sha256=data["prompt_sha256"],
-                   reply=data["reply"], created_at=float(data["created_at"]))
+                   prompt=_optional_text(data, "prompt"),
+                   prompt_sha256=_optional_text(data, "prompt_sha256"),
+                   reply=_optional_text(data, "reply"), created_at=float(data["created_at"]))
+
+
+def _optional_text(data: dict[str, Any], name: str) -> str | None:
+    value = data[name]
+    if value is not None and not isinstance(value, str):
+        raise WebResearchError(f"Expects {name} as text or null, actual: "
+                               f"{type(value).__name__}")
+    return value
 
 
 class VerdictLog(StoreReader):
@@ -200,10 +213,16 @@ class VerdictLog(StoreReader):
         except DamagedRecord as exc:
             self._skip(exc)
             return
+        missing = 0  # records absent in a row: a count past the last record stops here
         for seq in range(count):
             key = f"vd/{run_id}/{seq:010d}"
+            if missing >= MAX_MISSING:
+                self._skip(self._damage(f"vd#{run_id}", f"a count of {count}, but the "
+                                        f"{MAX_MISSING} records before {seq} are missing"))
+                return
             try:
                 data = self._record(key)
+                missing = 0
                 try:
                     verdict = VerdictRecord.from_json(data)
                 except (KeyError, TypeError, ValueError, AttributeError,
@@ -214,4 +233,5 @@ class VerdictLog(StoreReader):
                                             f"{verdict.run_id!r:.40}")
                 yield verdict
             except DamagedRecord as exc:
+                missing = 0 if self._has(key) else missing + 1
                 self._skip(exc)
