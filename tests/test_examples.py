@@ -177,3 +177,34 @@ def test_train_sim(tmp_path: Path) -> None:
     assert figures["improvement_ci_low"] <= figures["improvement_ci_high"]
     assert (tmp_path / "training.png").read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "sft" / "config.json").exists() and (tmp_path / "grpo.pt").exists()
+
+
+def test_long_horizon_benchmark() -> None:
+    last = run("benchmarks/long_horizon.py", "--long", "2", "--short", "2", "--turns", "8",
+               "--short-turns", "2", "--think-ms", "1", "--web-ms", "1").splitlines()[-1]
+    figures = json.loads(last)
+    assert figures["episodes"] == 2 and figures["statuses"] == ["answered"]
+    assert figures["store_intact"] and figures["viewer_index_ok"]
+
+
+def test_wiki_scale_benchmark(tmp_path: Path) -> None:
+    pytest.importorskip("bm25s")
+    pytest.importorskip("numba")
+    last = run("benchmarks/wiki_scale.py", "--passages", "2000", "--ref-max", "2000",
+               "--queries", "20", "--server-workers", "1", "--folder",
+               str(tmp_path)).splitlines()[-1]
+    figures = json.loads(last)
+    for key in ("passages", "build_s", "build_peak_rss_mb", "index_disk_mb", "serve_rss_mb",
+                "p50_ms", "p95_ms", "qps_16", "parity_top10"):
+        assert key in figures, key
+    assert figures["passages"] == 2000 and figures["parity_top10"] >= 0.9
+
+
+def test_adaptive_benchmark() -> None:
+    last = run("benchmarks/adaptive.py", "--seconds", "2", "--sweep", "2,4",
+               "--rps", "20").splitlines()[-1]
+    figures = json.loads(last)
+    for key in ("best_fixed_concurrency", "best_fixed_episodes_per_min", "best_fixed_429_rate",
+                "adaptive_episodes_per_min", "adaptive_429_rate"):
+        assert key in figures, key
+    assert [one["concurrency"] for one in figures["sweep"]] == [2, 4]
