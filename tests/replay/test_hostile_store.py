@@ -194,3 +194,37 @@ def test_the_store_writes_only_scalar_text(texts: list[str]) -> None:
     assert data == scalar({"texts": texts, **{t: 1 for t in texts}})
     for text in [*data["texts"], *data]:
         assert scalar_text(text) == text  # no lone surrogate, no NUL
+
+
+def _split_pair(char: str) -> str:
+    """A character past U+FFFF as the two code points of its UTF-16 surrogate pair."""
+    value = ord(char) - 0x10000
+    return chr(0xD800 + (value >> 10)) + chr(0xDC00 + (value & 0x3FF))
+
+
+PAIRED = st.lists(TEXT | st.characters(min_codepoint=0x10000).map(_split_pair)
+                  | st.sampled_from(["\ud83d", "\ude00"]), min_size=1, max_size=4).map("".join)
+"""Text holding surrogate pairs written as two code points (as a hand-built record may)."""
+
+
+@SETTINGS
+@given(st.lists(PAIRED, min_size=8, max_size=8))
+def test_surrogate_pairs_held_as_two_code_points_read_back_as_one_character(
+        texts: list[str]) -> None:
+    run = RunRecord(run_id=texts[0], policy=texts[1])
+    page = Page(texts[2], texts[2], 200, texts[3], texts[4], 1.0, links=(texts[5],))
+    calls = (WebCall("search", texts[6], SearchResults(texts[6], (
+                 SearchHit(texts[3], texts[2], texts[7]),)), 10, 0.1),
+             WebCall("fetch", page.url, page, 0, 0.2))
+    step = StepRecord(texts[7], "search", (texts[6],), texts[4], 0.0, calls)
+    task = Task(id=texts[1], question=texts[4], answers=(texts[5],), dataset=texts[6])
+    e = EpisodeRecord(run.run_id, task, 0, "answered", 1.0, 1.0, 1.0, texts[5],
+                      ({"role": "user", "content": texts[3]},), (step,), episode_id=texts[7])
+    with tempfile.TemporaryDirectory() as tmp:
+        _write(Path(tmp), [run], [e])
+        with ReplayStore(tmp, create=False) as reader:
+            assert [r.to_json() for r in reader.runs()] == [scalar(run.to_json())]
+            assert [x.to_json() for x in reader.episodes(run.run_id)] == [scalar(e.to_json())]
+            assert reader.episode(e.episode_id).to_json() == scalar(e.to_json())
+            assert reader.run(run.run_id).run_id == scalar(run.run_id)
+            assert not reader.damaged

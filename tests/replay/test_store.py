@@ -129,7 +129,59 @@ def test_sigkill_loses_only_the_episode_in_flight(tmp_path: Path) -> None:
         proc.stdout.close()
         with ReplayStore(tmp_path) as store:  # opens after every kill
             stored = [e.episode_id for e in store.episodes(run.run_id)]  # every one decodes
+            # episodes() skips a damaged record: nothing may have been skipped, and every
+            # sequence number the run counts is an episode that reads back
+            assert not store.damaged, list(store.damaged.values())
+            assert len(stored) == store.count(run.run_id)
+            assert [store.episode(i).episode_id for i in stored] == stored  # ids index them
         assert set(committed) <= set(stored)  # every completed episode is intact
         assert len(stored) - len(committed) <= round_ + 1  # at most one in flight per kill
         assert len(set(stored)) == len(stored)
     assert len(committed) >= 8
+
+
+KILLED_AT_EACH_STATEMENT = """
+import itertools, os, signal, sys
+from tests.replay.conftest import episode
+from webresearch.replay.store import ReplayStore
+for statement in range(int(sys.argv[3])):
+    pid = os.fork()
+    if pid == 0:  # a writer that kills itself as its SQL statement number `statement` starts
+        store = ReplayStore(sys.argv[1])
+        count = itertools.count()
+        def trace(sql, count=count, statement=statement):
+            if next(count) == statement:
+                os.kill(os.getpid(), signal.SIGKILL)
+        store._cache._con.set_trace_callback(trace)
+        for group in range(2):
+            e = episode(sys.argv[2], group=statement * 10 + group, size=statement * 997)
+            store.append([e])
+            print(e.episode_id, flush=True)
+        os._exit(0)
+    os.waitpid(pid, 0)
+"""
+
+
+def test_a_writer_killed_at_any_statement_of_a_write_leaves_nothing_damaged(
+        tmp_path: Path) -> None:
+    """Every boundary between two SQL statements of a write (between two transactions
+    too, if a write were ever split) is a kill point; nothing read back may be damaged."""
+    with ReplayStore(tmp_path) as store:
+        run = store.create_run(RunRecord())
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_AT_EACH_STATEMENT, str(tmp_path),
+                             run.run_id, "80"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0
+    committed = out.split()
+    with ReplayStore(tmp_path) as store:
+        stored = [e.episode_id for e in store.episodes(run.run_id)]
+        assert not store.damaged, list(store.damaged.values())
+        assert len(stored) == store.count(run.run_id) == len(set(stored))
+        assert [store.episode(i).episode_id for i in stored] == stored
+    assert set(committed) <= set(stored) and len(stored) - len(committed) <= 80
+    assert len(committed) > 40  # the later kill points let whole writes finish

@@ -1,7 +1,8 @@
 """How the store encodes a record (compressed JSON) and checks one it reads back.
 
-What the store writes is valid Unicode scalar text (lone surrogates and NUL become
-U+FFFD, :func:`~webresearch.untrusted.scalar_text`), at most :data:`MAX_WRITE_BYTES`
+What the store writes is valid Unicode scalar text (:func:`stored_text`: a surrogate
+pair held as two code points is the character it encodes, as JSON reads it back; lone
+surrogates and NUL become U+FFFD), at most :data:`MAX_WRITE_BYTES`
 of JSON nested at most :data:`MAX_RECORD_DEPTH` deep; what it reads passes through
 :func:`~webresearch.untrusted.loads_json` with the same bounds, so whatever was written
 reads back, and a garbled record cannot make the reader's text invalid.
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from webresearch.errors import InputTooDeep
-from webresearch.untrusted import loads_json, scalar_text
+from webresearch.untrusted import REPLACEMENT, loads_json
 
 __all__ = [
     "MAX_RECORD_BYTES",
@@ -36,6 +37,7 @@ __all__ = [
     "reason",
     "serialize",
     "split_contents",
+    "stored_text",
 ]
 
 MAX_RECORD_BYTES = 1 << 28
@@ -57,11 +59,32 @@ _SUSPECT = re.compile(r"\\u0000"  # NUL
 every character past U+FFFF, is left alone: the JSON is then parsed back only for text
 that needs it)."""
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 _SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
     "episode_id": (str,), "run_id": (str,), "task_id": (str,), "dataset": (str,),
     "group": (int,), "status": (str,), "reward": (int, float, type(None))}
 """The summary fields that queries and the viewer read, with their types (an episode
 broken from outside has no reward: ``None``)."""
+
+
+def stored_text(text: str) -> str:
+    """``text`` as the store writes it and reads it back: a surrogate pair held as two code
+    points (``"\\ud83d\\ude00"`` built by hand) is the one character it encodes, as JSON's
+    escapes read back; a lone surrogate or NUL is U+FFFD. The same object if clean.
+
+    Keys (run and episode ids, content hashes) are made of this text, so that what a
+    record says of itself, read back, is what it is stored under.
+
+    Example:
+        >>> stored_text("\\ud83d\\ude00 \\ude00\\ud83d \\x00")
+        '\U0001f600 \ufffd\ufffd \ufffd'
+    """
+    if text.isascii():
+        return text if "\x00" not in text else text.replace("\x00", REPLACEMENT)
+    if _SURROGATE.search(text) is not None:  # rare: pairs joined, lone ones replaced
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text if "\x00" not in text else text.replace("\x00", REPLACEMENT)
 
 
 def serialize(data: Any, *, check_depth: bool = False) -> bytes:
@@ -202,7 +225,7 @@ def content_key(content: Any) -> str:
     while stack:  # a fixed, shallow shape, walked without recursion
         node = stack.pop()
         if isinstance(node, str):
-            data = scalar_text(node).encode()  # as stored: serialize makes it scalar text
+            data = stored_text(node).encode()  # as stored: serialize makes it scalar text
             digest.update(b"s%d:" % len(data))
             digest.update(data)
         elif isinstance(node, dict):

@@ -55,11 +55,11 @@ from webresearch.replay.records import (
     reason,
     serialize,
     split_contents,
+    stored_text,
 )
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.verdicts import VerdictLog
 from webresearch.safe_disk import write_transaction
-from webresearch.untrusted import scalar_text
 
 __all__ = ["ReplayStore"]
 
@@ -155,7 +155,7 @@ class ReplayStore(VerdictLog):
     def create_run(self, run: RunRecord) -> RunRecord:
         """Record a new run (its id must be new; its config JSON at most
         :data:`~webresearch.replay.records.MAX_RECORD_DEPTH` deep)."""
-        run_id = scalar_text(run.run_id)
+        run_id = stored_text(run.run_id)
         try:
             raw = serialize(run.to_json(), check_depth=True)
         except ValueError as exc:  # InputTooDeep
@@ -179,7 +179,7 @@ class ReplayStore(VerdictLog):
 
     def run(self, run_id: str) -> RunRecord:
         """The run ``run_id``; a clear error if it is unknown or damaged."""
-        run_id = scalar_text(run_id)
+        run_id = stored_text(run_id)
         if not self._has(f"run/{run_id}"):
             known = [r.run_id for r in self.runs()]
             raise WebResearchError(f"Expects a run of this store, actual: {run_id!r} "
@@ -230,9 +230,9 @@ class ReplayStore(VerdictLog):
                                      raw_content)
             raw = serialize(data)
             self._check_size(f"the episode {e.episode_id!r}", raw)
-            row = json.dumps({k: scalar_text(v) if isinstance(v, str) else v
+            row = json.dumps({k: stored_text(v) if isinstance(v, str) else v
                               for k, v in e.summary().items()})
-            encoded.append((scalar_text(e.run_id), scalar_text(e.episode_id), compress(raw), row))
+            encoded.append((stored_text(e.run_id), stored_text(e.episode_id), compress(raw), row))
         fresh = {h: compress(c) for h, c in contents.items()}
         added = 0
         with self._write():
@@ -253,7 +253,7 @@ class ReplayStore(VerdictLog):
 
     def count(self, run_id: str) -> int:
         """Episodes committed to ``run_id`` so far."""
-        return self._int(f"eps#{scalar_text(run_id)}")
+        return self._int(f"eps#{stored_text(run_id)}")
 
     def summaries(self, run_id: str) -> list[dict[str, Any]]:
         """The queryable fields of every readable episode of ``run_id``, in commit order
@@ -282,7 +282,7 @@ class ReplayStore(VerdictLog):
             ([1, 2], 3)
             >>> store.close()
         """
-        run_id = scalar_text(run_id)
+        run_id = stored_text(run_id)
         try:
             count = self.count(run_id)
         except DamagedRecord as exc:
@@ -298,7 +298,7 @@ class ReplayStore(VerdictLog):
 
     def episode(self, episode_id: str) -> EpisodeRecord:
         """The episode ``episode_id``; a clear error if it is unknown or damaged."""
-        key = f"eid/{scalar_text(episode_id)}"
+        key = f"eid/{stored_text(episode_id)}"
         if not self._has(key):
             raise WebResearchError(f"Expects an episode of this store, actual: {episode_id!r}")
         return self._load(f"ep/{self._text(key)}")
@@ -331,7 +331,7 @@ class ReplayStore(VerdictLog):
         """Summaries matching ``filters`` (``task_id``, ``group``, ``dataset``, ``status``,
         ``min_reward``, ``max_reward``); ``None`` values are ignored. An unknown
         ``run_id`` is an error."""
-        run_id = scalar_text(run_id) if run_id is not None else None
+        run_id = stored_text(run_id) if run_id is not None else None
         if run_id is not None and not self._has(f"run/{run_id}"):
             self.run(run_id)  # raises the unknown-run error
         runs = [run_id] if run_id is not None else [r.run_id for r in self.runs()]
