@@ -4,6 +4,7 @@ memory-mapped loading, hostile queries, and the synthetic wiki-18 generator."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +34,13 @@ class TinyShards(StreamingBM25Retriever):
     BATCH = 37
 
 
+class Tiered(TinyShards):
+    """Every term of 4 postings or more in six impact tiers."""
+
+    TIER_MIN = 4
+    TIER_FRACTIONS = (0.95, 0.9, 0.8, 0.7, 0.5)
+
+
 class PyseriniBM25(BM25Retriever):
     name, k1, b, stemmer = "bm25-pyserini-test", 0.9, 0.4, "porter"
 
@@ -48,6 +56,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return {"texts": corpus,
             "one": StreamingBM25Retriever.build(corpus, root / "one"),
             "many": TinyShards.build(iter(corpus), root / "many"),
+            "tiered": Tiered.build(iter(corpus), root / "tiered"),
             "ref": PyseriniBM25.build(corpus, root / "ref")}
 
 
@@ -62,8 +71,13 @@ def queries(corpus: list[str], count: int = 60, seed: int = 0) -> Iterator[str]:
 
 def exhaustive(index: StreamingBM25Retriever, query: str, k: int) -> list[float]:
     """Every document's score from the postings, the ``k`` best."""
+    return exhaustive_terms(index, index.term_ids(query), k)
+
+
+def exhaustive_terms(index: StreamingBM25Retriever, weights: Counter[int], k: int
+                     ) -> list[float]:
     scores = np.zeros(len(index), dtype=np.float64)
-    for term, weight in index.term_ids(query).items():
+    for term, weight in weights.items():
         lo, hi = int(index.offsets[term]), int(index.offsets[term + 1])
         np.add.at(scores, index.docs[lo:hi], weight * index.impacts[lo:hi].astype(np.float64))
     top = np.sort(scores)[::-1][:k]
@@ -90,6 +104,53 @@ def test_maxscore_top_k_is_exhaustive_top_k(built: dict[str, object], seed: int,
     for q in queries(built["texts"], count=3, seed=seed):  # type: ignore[arg-type]
         got = [s for _, s in index.search(q, k)]
         assert got == pytest.approx(exhaustive(index, q, k), rel=1e-5)
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), k=st.integers(1, 40), name=st.sampled_from(["many", "tiered"]))
+def test_frequent_term_queries_are_exhaustive_top_k(built: dict[str, object],
+                                                    data: st.DataObject, k: int,
+                                                    name: str) -> None:
+    """Queries made only of the most frequent terms (the longest lists, most tiers), each
+    repeated up to three times (a query weight), equal exhaustive BM25."""
+    index = built[name]
+    assert isinstance(index, StreamingBM25Retriever)
+    frequent = np.argsort(-np.diff(np.asarray(index.offsets)), kind="stable")[:30].tolist()
+    terms = data.draw(st.lists(st.sampled_from(frequent), min_size=1, max_size=6, unique=True))
+    weights = Counter({t: data.draw(st.integers(1, 3)) for t in terms})
+    got = [s for _, s in index.search_terms(weights, k)]
+    assert got == pytest.approx(exhaustive_terms(index, weights, k), rel=1e-5)
+
+
+def test_tiers_hold_each_terms_postings_once(built: dict[str, object]) -> None:
+    one, tiered = built["one"], built["tiered"]
+    assert isinstance(one, StreamingBM25Retriever) and isinstance(tiered, StreamingBM25Retriever)
+    assert len(tiered.tier_terms) > 100 and np.array_equal(one.offsets, tiered.offsets)
+    for row, term in enumerate(tiered.tier_terms[:200].tolist()):
+        lo, hi = int(one.offsets[term]), int(one.offsets[term + 1])
+        cuts = tiered.tier_splits[row]
+        assert cuts[0] == lo and cuts[-1] == hi and np.all(np.diff(cuts) >= 0)
+        for a, b, top in zip(cuts, cuts[1:], tiered.tier_maxima[row], strict=False):
+            assert np.all(np.diff(tiered.docs[a:b].astype(np.int64)) > 0)  # document order
+            assert b == a or tiered.impacts[a:b].max() == top
+        pairs = sorted(zip(tiered.docs[lo:hi].tolist(), tiered.impacts[lo:hi].tolist(),
+                           strict=True))
+        assert pairs == list(zip(one.docs[lo:hi].tolist(), one.impacts[lo:hi].tolist(),
+                                 strict=True))
+    for q in queries(built["texts"]):  # type: ignore[arg-type]
+        assert [s for _, s in tiered.search(q, 10)] == pytest.approx(
+            [s for _, s in one.search(q, 10)], rel=1e-6)
+
+
+def test_an_index_of_an_older_format_is_refused(built: dict[str, object],
+                                                tmp_path: Path) -> None:
+    folder = tmp_path / "old"
+    StreamingBM25Retriever.build(built["texts"][:50], folder)  # type: ignore[index]
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "format": 2}))
+    with pytest.raises(ConfigError, match=r"format 3.*actual: 2.*delete it to rebuild"):
+        StreamingBM25Retriever.load(folder)
 
 
 def test_parity_with_bm25s_configured_as_pyserini(built: dict[str, object]) -> None:

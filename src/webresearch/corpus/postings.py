@@ -1,15 +1,20 @@
-"""numba kernels of the streaming BM25 index: merging shard postings and exact top-k search.
+"""numba kernels of the streaming BM25 index: merging shard postings, impact tiers and
+exact top-k search.
 
-Postings are stored term-major, documents ascending, each with its precomputed BM25
-impact (float32). Search is term-at-a-time MaxScore (Turtle & Flood 1995): terms go from
-the highest possible contribution down; once the k-th best partial score is at least
-what all remaining terms together could add, no unseen document can enter the top k, so
-the remaining (frequent) terms only update the candidates, found by galloping search,
-and a candidate that can no longer reach the k-th score is dropped. The result is the
-exhaustive top k (ties aside), at a cost set mostly by the rarer terms. Frequent terms are
-skipped block by block (block-max): a block of 128 postings whose largest impact cannot
-lift a new document over the k-th score is read only where a candidate lies in it; the
-k-th score starts from a bound stored per term (its 10th-largest impact).
+Postings are stored term-major with their precomputed BM25 impact (float32). A frequent
+term's postings are split into impact tiers (:func:`tier_range`): tier 0 holds those of at
+least ``fractions[0]`` of the term's largest impact, tier 1 the next band, and so on, each
+in document order; a tier is a list of its own with its own largest impact. A document
+lies in at most one tier of a term, so its score is still the sum over the lists.
+
+Search (:func:`top_k`) is document-at-a-time MaxScore (Turtle & Flood 1995) over these
+lists, with per-term bounds: once the k-th best score reaches ``theta``, the lowest tiers
+of each term are made *non-essential* as long as the sum over terms of their highest
+non-essential tier's bound stays under ``theta``; then no document outside the essential
+lists can enter the top k, so only the essential lists (the high tiers, short) are walked,
+and each document found there is completed by galloping into the non-essential tiers,
+highest first, given up as soon as its bound falls under ``theta``. The result is the
+exhaustive top k (ties at the k-th score aside): frequent terms cost their high tiers.
 """
 
 from __future__ import annotations
@@ -17,15 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["BLOCK", "kth_impacts", "scatter_range", "top_k"]
-
-SHIFT = 7
-BLOCK = 1 << SHIFT
-"""Postings per block of ``blockmax`` (blocks are aligned on the global postings array,
-so one may span two terms: its maximum still bounds either)."""
-SLACK = 1e-4
-"""Relative margin under the k-th score that pruning keeps: float32 rounding of a
-document's summed impacts (a query term's weight times its impact) must not drop it."""
+__all__ = ["kth_impacts", "scatter_range", "tier_range", "top_k"]
 
 
 @njit(cache=True, nogil=True)
@@ -51,6 +48,59 @@ def scatter_range(terms: np.ndarray, docs: np.ndarray, tfs: np.ndarray, base: in
 
 
 @njit(cache=True, nogil=True)
+def tier_range(docs: np.ndarray, impacts: np.ndarray, bounds: np.ndarray,
+               fractions: np.ndarray, min_size: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reorder, in place, the postings of every term of at least ``min_size`` postings
+    (term ``t``'s are ``[bounds[t], bounds[t + 1])``) into impact tiers, document order
+    kept within each. Returns the tiered terms, their tier boundaries ``(m, tiers + 1)``
+    (positions as ``bounds``) and each tier's largest impact ``(m, tiers)``."""
+    tiers = fractions.shape[0] + 1
+    m = 0
+    for t in range(bounds.shape[0] - 1):
+        m += bounds[t + 1] - bounds[t] >= min_size
+    which = np.empty(m, dtype=np.int64)
+    splits = np.zeros((m, tiers + 1), dtype=np.int64)
+    maxes = np.zeros((m, tiers), dtype=np.float32)
+    j = 0
+    for t in range(bounds.shape[0] - 1):
+        lo, hi = bounds[t], bounds[t + 1]
+        if hi - lo < min_size:
+            continue
+        levels = _levels(impacts[lo:hi], fractions, maxes[j])
+        at = np.empty(tiers, dtype=np.int64)
+        acc = lo
+        for lv in range(tiers):
+            splits[j, lv] = at[lv] = acc
+            acc += np.sum(levels == lv)
+        splits[j, tiers] = hi
+        held_docs, held_impacts = docs[lo:hi].copy(), impacts[lo:hi].copy()
+        for i in range(hi - lo):
+            p = at[levels[i]]
+            docs[p], impacts[p] = held_docs[i], held_impacts[i]
+            at[levels[i]] = p + 1
+        which[j] = t
+        j += 1
+    return which, splits, maxes
+
+
+@njit(cache=True, nogil=True)
+def _levels(impacts: np.ndarray, fractions: np.ndarray, maxes: np.ndarray) -> np.ndarray:
+    """Each posting's tier (the first ``fractions[i] * largest`` it reaches); ``maxes``
+    gets each tier's largest impact."""
+    top = impacts.max()
+    levels = np.empty(impacts.shape[0], dtype=np.int64)
+    for i in range(impacts.shape[0]):
+        v = impacts[i]
+        lv = 0
+        while lv < fractions.shape[0] and v < fractions[lv] * top:
+            lv += 1
+        levels[i] = lv
+        maxes[lv] = max(maxes[lv], v)
+    return levels
+
+
+@njit(cache=True, nogil=True)
 def _gallop(docs: np.ndarray, lo: int, hi: int, target: int) -> int:
     """The first index in ``docs[lo:hi]`` (ascending) holding ``target`` or more, else ``hi``."""
     step = 1
@@ -68,106 +118,125 @@ def _gallop(docs: np.ndarray, lo: int, hi: int, target: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _kth(scores: np.ndarray, n: int, k: int) -> float:
-    """The ``k``-th largest of ``scores[:n]`` (``-1`` when there are fewer than ``k``)."""
-    if n < k:
-        return -1.0
-    return float(np.partition(scores[:n].copy(), n - k)[n - k])
+def _bound(ubs: np.ndarray, group: np.ndarray, ess: np.ndarray, t: int) -> float:
+    """The most term ``t`` adds to a document in none of its essential lists."""
+    return ubs[ess[t]] if ess[t] < group[t + 1] else 0.0
 
 
 @njit(cache=True, nogil=True)
-def _update(cand: np.ndarray, scores: np.ndarray, n: int, docs: np.ndarray,  # noqa: PLR0917
-            impacts: np.ndarray, s: int, e: int, w: float, floor: float) -> int:
-    """Add a term to the candidates only (no new documents); drop those under ``floor``."""
-    m = 0
-    p = s
-    for c in range(n):
-        d = cand[c]
-        sc = scores[c]
-        if p < e:
-            p = _gallop(docs, p, e, d)
-            if p < e and docs[p] == d:
-                sc += w * impacts[p]
-        if sc >= floor:
-            cand[m] = d
-            scores[m] = sc
-            m += 1
-    return m
+def _demote(ubs: np.ndarray, group: np.ndarray, ess: np.ndarray, total: float,
+            theta: float) -> float:
+    """Make lowest essential tiers non-essential (cheapest first) while the sum of the
+    terms' non-essential bounds stays under ``theta``; return that sum."""
+    while True:
+        best, rise = -1, np.inf
+        for t in range(group.shape[0] - 1):
+            if ess[t] > group[t] and ubs[ess[t] - 1] - _bound(ubs, group, ess, t) < rise:
+                best, rise = t, ubs[ess[t] - 1] - _bound(ubs, group, ess, t)
+        if best < 0 or total + rise >= theta:
+            return total
+        ess[best] -= 1
+        total += rise
 
 
 @njit(cache=True, nogil=True)
-def _union(cand: np.ndarray, scores: np.ndarray, n: int, docs: np.ndarray,  # noqa: PLR0917
-           impacts: np.ndarray, blockmax: np.ndarray, s: int, e: int, w: float, floor: float
-           ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Merge a term's postings into the candidates, leaving out hopeless documents; a
-    block whose largest impact cannot reach ``floor`` only updates the candidates in it."""
-    room = n
-    for blk in range(s >> SHIFT, ((e - 1) >> SHIFT) + 1 if e > s else s >> SHIFT):
-        if blockmax[blk] * w >= floor:
-            room += BLOCK
-    out_c = np.empty(min(room, n + e - s), dtype=np.int64)
-    out_s = np.empty(min(room, n + e - s), dtype=np.float32)
-    i, j, m = 0, s, 0
-    while i < n or j < e:
-        if j < e and blockmax[j >> SHIFT] * w < floor:  # no new document from this block
-            jb = min(((j >> SHIFT) + 1) << SHIFT, e)
-            last = docs[jb - 1]
-            while i < n and cand[i] <= last:
-                sc = scores[i]
-                j = _gallop(docs, j, jb, cand[i])
-                if j < jb and docs[j] == cand[i]:
-                    sc += w * impacts[j]
-                if sc >= floor:
-                    out_c[m] = cand[i]
-                    out_s[m] = sc
-                    m += 1
-                i += 1
-            j = jb
+def _next_doc(docs: np.ndarray, pos: np.ndarray, ends: np.ndarray, group: np.ndarray,
+              ess: np.ndarray) -> int:
+    """The smallest document at the essential lists' cursors (``-1`` when all are spent)."""
+    d = -1
+    for t in range(group.shape[0] - 1):
+        for li in range(group[t], ess[t]):
+            if pos[li] < ends[li] and (d < 0 or docs[pos[li]] < d):
+                d = docs[pos[li]]
+    return d
+
+
+@njit(cache=True, nogil=True)
+def _probe(docs: np.ndarray, impacts: np.ndarray, pos: np.ndarray, ends: np.ndarray,  # noqa: PLR0917
+           ubs: np.ndarray, weights: np.ndarray, group: np.ndarray, ess: np.ndarray,
+           matched: np.ndarray, d: int, s: float, rest: float, theta: float) -> float:
+    """Complete ``d``'s score ``s`` from the non-essential tiers of the terms not yet
+    ``matched``; ``-1`` as soon as ``s + rest`` (its bound) falls under ``theta``."""
+    for t in range(group.shape[0] - 1):
+        if matched[t]:
             continue
-        if j >= e or (i < n and cand[i] < docs[j]):
-            d, sc = cand[i], scores[i]
-            i += 1
-        elif i >= n or docs[j] < cand[i]:
-            d, sc = np.int64(docs[j]), np.float32(w * impacts[j])
-            j += 1
-        else:
-            d, sc = cand[i], np.float32(scores[i] + w * impacts[j])
-            i += 1
-            j += 1
-        if sc >= floor:
-            out_c[m] = d
-            out_s[m] = sc
-            m += 1
-    return out_c, out_s, m
+        bound = _bound(ubs, group, ess, t)
+        for li in range(ess[t], group[t + 1]):
+            if s + rest < theta:
+                return -1.0
+            p = _gallop(docs, pos[li], ends[li], d)
+            pos[li] = p
+            if p < ends[li] and docs[p] == d:
+                s += weights[t] * impacts[p]
+                rest -= bound
+                bound = 0.0
+                break
+            below = ubs[li + 1] if li + 1 < group[t + 1] else 0.0
+            rest -= bound - below
+            bound = below
+    return s if s >= theta else -1.0
 
 
 @njit(cache=True, nogil=True)
-def top_k(docs: np.ndarray, impacts: np.ndarray, blockmax: np.ndarray,  # noqa: PLR0917
-          starts: np.ndarray, ends: np.ndarray, weights: np.ndarray, maxima: np.ndarray,
-          seed: float, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best ``(doc, score)`` of a query whose terms are sorted by ``maxima``
-    (each term's largest weighted impact) descending; scores are sums of weighted impacts.
-    ``seed`` is a known lower bound of the k-th score (``-1`` for none)."""
-    t_count = starts.shape[0]
-    rest = np.zeros(t_count + 1, dtype=np.float64)  # rest[i]: the most terms i.. can add
-    for i in range(t_count - 1, -1, -1):
-        rest[i] = rest[i + 1] + maxima[i]
-    cand = np.empty(0, dtype=np.int64)
-    scores = np.empty(0, dtype=np.float32)
-    n = 0
-    for i in range(t_count):
-        kth = _kth(scores, n, k)
-        theta = max(kth, seed)
-        if theta > 0:  # scores are float32 sums: a k-th best one may round under the seed
-            theta *= 1.0 - SLACK
-        floor = theta - rest[i + 1] if theta >= 0 else -1.0  # under it, a document cannot
-        if (n >= k and rest[i] <= kth) or rest[i] < theta:    # reach the k-th score any more
-            n = _update(cand, scores, n, docs, impacts, starts[i], ends[i], weights[i], floor)
+def _essential_score(docs: np.ndarray, impacts: np.ndarray, pos: np.ndarray,  # noqa: PLR0917
+                     ends: np.ndarray, weights: np.ndarray, group: np.ndarray, ess: np.ndarray,
+                     matched: np.ndarray, d: int) -> float:
+    """``d``'s score from the essential lists at their cursors (advanced past it)."""
+    s = 0.0
+    for t in range(group.shape[0] - 1):
+        matched[t] = False
+        for li in range(group[t], ess[t]):
+            if pos[li] < ends[li] and docs[pos[li]] == d and not matched[t]:
+                s += weights[t] * impacts[pos[li]]
+                pos[li] += 1
+                matched[t] = True
+    return s
+
+
+@njit(cache=True, nogil=True)
+def top_k(docs: np.ndarray, impacts: np.ndarray, starts: np.ndarray, ends: np.ndarray,  # noqa: PLR0917
+          ubs: np.ndarray, weights: np.ndarray, group: np.ndarray, seed: float, k: int
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best ``(doc, score)`` over lists ``[starts[i], ends[i])`` of ``docs``,
+    each bounded by ``ubs[i]`` (weighted impacts). Term ``t``'s lists (its tiers, disjoint
+    in documents) are ``group[t]:group[t + 1]``, ``ubs`` descending within it; each
+    impact counts ``weights[t]`` times. ``seed`` is a known lower bound of the k-th score
+    (``-1`` for none). Ties at the k-th score keep the lower documents."""
+    terms = group.shape[0] - 1
+    pos = starts.copy()
+    ess = group[1:].copy()  # ess[t]: term t's first non-essential list
+    matched = np.zeros(terms, dtype=np.bool_)
+    top_d = np.zeros(k, dtype=np.int64)
+    top_s = np.zeros(k, dtype=np.float64)
+    size, low = 0, 0  # low: where the smallest of a full top is
+    theta = seed
+    total = _demote(ubs, group, ess, 0.0, theta)
+    while True:
+        d = _next_doc(docs, pos, ends, group, ess)
+        if d < 0:
+            break
+        s = _essential_score(docs, impacts, pos, ends, weights, group, ess, matched, d)
+        rest = total
+        for t in range(terms):
+            if matched[t]:
+                rest -= _bound(ubs, group, ess, t)
+        s = _probe(docs, impacts, pos, ends, ubs, weights, group, ess, matched, d, s, rest,
+                   theta)
+        if s < 0 or (size == k and s <= top_s[low]):
+            continue
+        if size < k:
+            top_d[size], top_s[size] = d, s
+            size += 1
         else:
-            cand, scores, n = _union(cand, scores, n, docs, impacts, blockmax, starts[i],
-                                     ends[i], weights[i], floor)
-    order = np.argsort(-scores[:n], kind="mergesort")[:k]
-    return cand[order], scores[order]
+            top_d[low], top_s[low] = d, s
+        if size == k:
+            low = int(np.argmin(top_s))
+            if top_s[low] > theta:
+                theta = top_s[low]
+                total = _demote(ubs, group, ess, total, theta)
+    order = np.argsort(top_d[:size], kind="mergesort")  # ties: the lower document first
+    order = order[np.argsort(-top_s[:size][order], kind="mergesort")]
+    return top_d[order], top_s[order]
 
 
 @njit(cache=True, nogil=True)

@@ -6,9 +6,10 @@ postings, the shard's ``(term, doc, tf)`` triples are sorted and written to disk
 the shards are merged one range of terms at a time into term-major postings, each with
 its BM25 impact precomputed (Lucene's formula, pyserini's ``k1=0.9, b=0.4``), written
 sequentially. Serving memory-maps the postings; the vocabulary is a sorted array of
-term hashes, so the process holds no dictionary. Search is exact top-k MaxScore
-(:mod:`~webresearch.corpus.postings`); its scores equal a bm25s index built with the
-same analysis, k1 and b (float32 rounding aside).
+term hashes, so the process holds no dictionary. A frequent term's postings are kept in
+impact tiers (format 3), so that search, exact top-k MaxScore over the tiers
+(:mod:`~webresearch.corpus.postings`), walks only their high tiers; its scores equal a
+bm25s index built with the same analysis, k1 and b (float32 rounding aside).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import ClassVar
@@ -34,7 +35,8 @@ __all__ = ["StreamingBM25Retriever"]
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 2
+FORMAT = 3
+"""3: frequent terms' postings in impact tiers (``tier_*.npy``); 2 (refused): one list a term."""
 SEED_DEPTH = 10
 """Each term keeps its ``SEED_DEPTH``-th largest impact: a floor for the k-th score, k <= it."""
 MAX_QUERY_TERMS = 1024
@@ -85,6 +87,11 @@ class StreamingBM25Retriever(Retriever):
     MERGE_POSTINGS: ClassVar[int] = 32_000_000
     """Postings merged at once (~0.6 GB)."""
     BATCH: ClassVar[int] = 8192
+    TIER_MIN: ClassVar[int] = 1024
+    """Terms with at least this many postings are split into impact tiers."""
+    TIER_FRACTIONS: ClassVar[tuple[float, ...]] = (0.9, 0.8, 0.7, 0.6)
+    """Tier ``i`` holds impacts of at least ``TIER_FRACTIONS[i]`` of the term's largest
+    (and under the previous fraction); the last tier holds the rest."""
 
     def __init__(self, directory: Path) -> None:
         meta = json.loads((directory / "meta.json").read_text())
@@ -96,7 +103,9 @@ class StreamingBM25Retriever(Retriever):
         self.offsets = np.load(directory / "offsets.npy", mmap_mode="r")  # (terms + 1,)
         self.maxima = np.load(directory / "maxima.npy", mmap_mode="r")  # (terms,)
         self.kth = np.load(directory / "kth.npy", mmap_mode="r")  # (terms,)
-        self.blockmax = np.asarray(np.load(directory / "blockmax.npy", mmap_mode="r"))
+        self.tier_terms = np.load(directory / "tier_terms.npy", mmap_mode="r")  # (m,) sorted
+        self.tier_splits = np.load(directory / "tier_splits.npy", mmap_mode="r")  # (m, T + 1)
+        self.tier_maxima = np.load(directory / "tier_maxima.npy", mmap_mode="r")  # (m, T)
         self.keys = np.load(directory / "vocab_keys.npy", mmap_mode="r")  # (terms,) sorted
         self.key_ids = np.load(directory / "vocab_ids.npy", mmap_mode="r")  # (terms,)
         postings = int(meta["postings"])
@@ -182,8 +191,12 @@ class StreamingBM25Retriever(Retriever):
     @classmethod
     def _merge(cls, shards: list[_Shard], lengths: np.ndarray, df: np.ndarray,
                directory: Path) -> int:
-        """Merge the shards into ``docs.u32``/``impacts.f32``; save offsets and maxima."""
-        from webresearch.corpus.postings import kth_impacts, scatter_range  # noqa: PLC0415
+        """Merge the shards into ``docs.u32``/``impacts.f32``; save offsets, maxima, tiers."""
+        from webresearch.corpus.postings import (  # noqa: PLC0415
+            kth_impacts,
+            scatter_range,
+            tier_range,
+        )
 
         n, terms = len(lengths), len(df)
         offsets = np.zeros(terms + 1, dtype=np.int64)
@@ -195,6 +208,7 @@ class StreamingBM25Retriever(Retriever):
         kth = np.zeros(terms, dtype=np.float32)
         bounds = _ranges(offsets, cls.MERGE_POSTINGS)
         at = np.stack([s.bounds(bounds) for s in shards]) if shards else np.zeros((0, 1))
+        tiers = _Tiers(len(cls.TIER_FRACTIONS) + 1)
         with (directory / "docs.u32").open("wb") as fd, \
                 (directory / "impacts.f32").open("wb") as fi:
             for r in range(len(bounds) - 1):
@@ -209,14 +223,18 @@ class StreamingBM25Retriever(Retriever):
                                   shard.read("docs", np.uint32, a, b),
                                   shard.read("tfs", np.uint16, a, b), lo, starts, idf, norm,
                                   out_docs, out_impacts, maxima)
-                kth_impacts(out_impacts, offsets[lo:hi + 1] - offsets[lo], SEED_DEPTH,
-                            kth[lo:hi])
+                local = offsets[lo:hi + 1] - offsets[lo]
+                kth_impacts(out_impacts, local, SEED_DEPTH, kth[lo:hi])
+                which, splits, maxes = tier_range(
+                    out_docs, out_impacts, local, np.asarray(cls.TIER_FRACTIONS),
+                    cls.TIER_MIN)
+                tiers.add(which + lo, splits + offsets[lo], maxes)
                 out_docs.tofile(fd)
                 out_impacts.tofile(fi)
         np.save(directory / "offsets.npy", offsets)
         np.save(directory / "maxima.npy", maxima)
         np.save(directory / "kth.npy", kth)
-        np.save(directory / "blockmax.npy", _block_maxima(directory / "impacts.f32"))
+        tiers.save(directory)
         return int(offsets[-1])
 
     @staticmethod
@@ -270,14 +288,62 @@ class StreamingBM25Retriever(Retriever):
             return []
         ids = np.fromiter(weights, dtype=np.int64, count=len(weights))
         w = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
-        maxima = self.maxima[ids].astype(np.float64) * w
         seed = float(np.max(self.kth[ids] * w)) if k <= SEED_DEPTH else -1.0
-        order = np.argsort(-maxima, kind="stable")
-        ids, w, maxima = ids[order], w[order], maxima[order]
-        rows, scores = top_k(self.docs, self.impacts, self.blockmax, self.offsets[ids],
-                             self.offsets[ids + 1], w, maxima, seed if seed > 0 else -1.0, k)
+        order = np.argsort(-(self.maxima[ids] * w), kind="stable")
+        starts, ends, ubs, group = self._lists(ids[order], w[order])
+        rows, scores = top_k(self.docs, self.impacts, starts, ends, ubs, w[order], group,
+                             seed if seed > 0 else -1.0, k)
         return [(int(r), float(s)) for r, s in zip(rows.tolist(), scores.tolist(), strict=True)
                 if s > 0]
+
+    def _lists(self, ids: np.ndarray, w: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The lists of the terms ``ids`` (their non-empty tiers, or all their postings)
+        as :func:`~webresearch.corpus.postings.top_k` takes them."""
+        starts: list[int] = []
+        ends: list[int] = []
+        ubs: list[float] = []
+        group = [0]
+        at = np.searchsorted(self.tier_terms, ids)
+        for t, weight, a in zip(ids.tolist(), w.tolist(), at.tolist(), strict=True):
+            if a < len(self.tier_terms) and self.tier_terms[a] == t:
+                cuts = self.tier_splits[a].tolist()
+                tiers = [(lo, hi, top) for lo, hi, top in zip(
+                    cuts, cuts[1:], self.tier_maxima[a].tolist(), strict=False) if hi > lo]
+            else:
+                tiers = [(int(self.offsets[t]), int(self.offsets[t + 1]),
+                          float(self.maxima[t]))]
+            for lo, hi, top in tiers:
+                starts.append(lo)
+                ends.append(hi)
+                ubs.append(top * weight)
+            group.append(len(starts))
+        return (np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64),
+                np.asarray(ubs, dtype=np.float64), np.asarray(group, dtype=np.int64))
+
+
+@dataclass
+class _Tiers:
+    """The tiered terms of a build, gathered range by range."""
+
+    tiers: int
+    terms: list[np.ndarray] = field(default_factory=list)
+    splits: list[np.ndarray] = field(default_factory=list)
+    maxima: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, terms: np.ndarray, splits: np.ndarray, maxima: np.ndarray) -> None:
+        self.terms.append(terms)
+        self.splits.append(splits)
+        self.maxima.append(maxima)
+
+    def save(self, directory: Path) -> None:
+        t = self.tiers
+        np.save(directory / "tier_terms.npy",
+                np.concatenate([np.zeros(0, dtype=np.int64), *self.terms]))
+        np.save(directory / "tier_splits.npy",
+                np.concatenate([np.zeros((0, t + 1), dtype=np.int64), *self.splits]))
+        np.save(directory / "tier_maxima.npy",
+                np.concatenate([np.zeros((0, t), dtype=np.float32), *self.maxima]))
 
 
 def _mapped(path: Path, dtype: type, size: int) -> np.ndarray:
@@ -285,17 +351,6 @@ def _mapped(path: Path, dtype: type, size: int) -> np.ndarray:
     if size == 0:
         return np.zeros(0, dtype=dtype)
     return np.asarray(np.memmap(path, dtype=dtype, mode="r", shape=(size,)))
-
-
-def _block_maxima(impacts: Path) -> np.ndarray:
-    """The largest impact of every ``BLOCK`` postings, read in chunks."""
-    from webresearch.corpus.postings import BLOCK  # noqa: PLC0415
-
-    out = []
-    with impacts.open("rb") as f:
-        while len(chunk := np.fromfile(f, dtype=np.float32, count=BLOCK << 16)):
-            out.append(np.maximum.reduceat(chunk, np.arange(0, len(chunk), BLOCK)))
-    return np.concatenate(out) if out else np.zeros(1, dtype=np.float32)
 
 
 def _ranges(offsets: np.ndarray, budget: int) -> np.ndarray:
