@@ -1,5 +1,7 @@
-"""Attacks on the retriever server found by a hostile review: a client that never
-finishes its request's headers (slowloris) holds a connection no longer than the bound."""
+"""Attacks on the retriever server and the ``retriever:`` backend found by a hostile
+review: a client that never finishes its request's headers (slowloris) holds a
+connection no longer than the bound; a server of huge passages makes the backend hold
+bounded memory; ids that are not text, and a redirect to another port."""
 
 from __future__ import annotations
 
@@ -24,3 +26,64 @@ def test_headers_that_never_end_are_closed_within_the_bound() -> None:
         assert sock.recv(65536) == b""  # closed by the server, not by our timeout
         assert time.monotonic() - started < DEADLINE_S / 2
         assert post(server.url, {"queries": ["a"], "topk": 1})[0] == 200  # it goes on
+
+
+def _hostile_app(passage_chars: int, ids: list[object], *, redirect: bool = False) -> object:
+    from aiohttp import web
+
+    counter = iter(range(10**9))
+
+    async def retrieve(request: web.Request) -> web.Response:
+        if redirect:
+            raise web.HTTPTemporaryRedirect("http://127.0.0.1:9/retrieve")
+        n = next(counter)
+        items = [{"document": {"id": doc_id if doc_id is not None else f"p{n}-{i}",
+                               "contents": f'"T{n}"\n' + "x" * passage_chars}, "score": 1.0}
+                 for i, doc_id in enumerate(ids)]
+        return web.json_response({"result": [items]})
+
+    app = web.Application()
+    app.router.add_post("/retrieve", retrieve)
+    return app
+
+
+def test_a_server_of_huge_passages_holds_bounded_memory() -> None:
+    """max_passages counted passages only: 10,000 passages of a megabyte each were kept."""
+    from tests.conftest import serve_app
+    from webresearch.corpus.remote import RetrieverWeb, RetrieverWebConfig
+
+    async def scenario(url: str) -> tuple[int, int, str | None]:
+        config = RetrieverWebConfig(url=url.removesuffix("/v1"), max_kept_chars=50_000)
+        async with RetrieverWeb(config) as web:
+            for _ in range(20):
+                found = await web.search("q", k=3)
+                assert found.error is None and len(found.hits) == 3
+            latest = (await web.fetch(found.hits[-1].url)).error
+            return web._kept_chars, len(web._passages), latest
+
+    kept, count, latest = serve_app(_hostile_app(20_000, [None, None, None]), scenario)
+    assert kept <= 50_000 + 20_010 and count <= 3 and latest is None
+
+
+def test_ids_that_are_not_text_and_a_redirect_elsewhere() -> None:
+    from tests.conftest import serve_app
+    from webresearch.corpus.remote import RetrieverWeb
+
+    async def scenario(url: str) -> list[str]:
+        async with RetrieverWeb(url.removesuffix("/v1")) as web:
+            found = await web.search("q", k=5)
+            assert found.error is None
+            pages = [await web.fetch(hit.url) for hit in found.hits]
+            assert all(page.error is None for page in pages)
+        return [hit.url for hit in found.hits]
+
+    async def redirected(url: str) -> str | None:
+        async with RetrieverWeb(url.removesuffix("/v1")) as web:  # 307 to another port
+            return (await web.search("q")).error
+
+    ids: list[object] = [7, {"a": [1]}, None, "../../etc/passwd", "x" * 5000]
+    urls = serve_app(_hostile_app(10, ids), scenario)
+    moved = serve_app(_hostile_app(10, [], redirect=True), redirected)
+    assert len(set(urls)) == 5 and all(u.startswith("retriever://127.0.0.1:") for u in urls)
+    assert all("/" not in u.split("://", 1)[1].split("/", 1)[1] for u in urls)
+    assert moved is not None and "refused" in moved

@@ -43,6 +43,9 @@ class RetrieverWebConfig:
     """Longest search snippet."""
     max_passages: int = 10_000
     """Passages kept for browsing (the most recently returned)."""
+    max_kept_chars: int = 64 * 2**20
+    """Characters of those passages kept in all (the oldest go first past it): a server
+    that answers with huge passages holds no more memory than this."""
 
     def __post_init__(self) -> None:
         server_url(self.url, _SPEC, ("", "/retrieve"))
@@ -143,6 +146,7 @@ class RetrieverWeb(WebBackend):
         self.client = HttpClient(HttpConfig(url_policy=policy, deadline_s=config.timeout_s,
                                             retry=RetryPolicy(attempts=2)))
         self._passages: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._kept_chars = 0
 
     def spec(self) -> str | None:
         plain = RetrieverWebConfig(url=self.config.url)
@@ -152,10 +156,15 @@ class RetrieverWeb(WebBackend):
         return f"retriever://{self.config.endpoint}/{quote(doc_id, safe='')}"
 
     def _keep(self, url: str, title: str, text: str) -> None:
+        old = self._passages.pop(url, None)
+        if old is not None:
+            self._kept_chars -= len(old[0]) + len(old[1])
         self._passages[url] = (title, text)
-        self._passages.move_to_end(url)
-        while len(self._passages) > self.config.max_passages:
-            self._passages.popitem(last=False)
+        self._kept_chars += len(title) + len(text)
+        while len(self._passages) > 1 and (len(self._passages) > self.config.max_passages
+                                           or self._kept_chars > self.config.max_kept_chars):
+            _, (gone_title, gone_text) = self._passages.popitem(last=False)
+            self._kept_chars -= len(gone_title) + len(gone_text)
 
     async def search(self, query: str, *, k: int = 10) -> SearchResults:
         query = scalar_text(query)
