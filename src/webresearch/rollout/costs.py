@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from collections.abc import Iterable, Iterator
 
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError
 from webresearch.replay.schema import EpisodeRecord
-from webresearch.web.costs import CallRates, Prices
+from webresearch.web.costs import CallRates, Prices, is_dollars
 
 __all__ = ["Meter", "check_budget", "web_spec"]
 
@@ -27,9 +26,9 @@ def check_budget(budget_usd: float | None) -> None:
     """A budget is ``None`` (none) or a finite number of dollars above 0."""
     if budget_usd is None:
         return
-    if isinstance(budget_usd, bool) or not isinstance(budget_usd, int | float) \
-            or not math.isfinite(budget_usd) or budget_usd <= 0:
-        raise ConfigError(f"Expects budget_usd > 0 (US dollars) or None, actual: {budget_usd!r}")
+    if not is_dollars(budget_usd) or budget_usd <= 0:
+        raise ConfigError(f"Expects budget_usd > 0 (US dollars) or None, actual: "
+                          f"{budget_usd!r:.40}")
 
 
 def web_spec(env: WebResearchEnv) -> str | None:

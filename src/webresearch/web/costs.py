@@ -24,7 +24,7 @@ from webresearch.errors import ConfigError
 from webresearch.web.calls import WebCall
 from webresearch.web.reader import Extract
 
-__all__ = ["DEFAULT_SEARCH_PRICES", "CallRates", "Cost", "Prices"]
+__all__ = ["DEFAULT_SEARCH_PRICES", "CallRates", "Cost", "Prices", "is_dollars"]
 
 DEFAULT_SEARCH_PRICES: Mapping[str, float] = MappingProxyType({
     "serper": 0.001, "brave": 0.005, "google": 0.005, "serpapi": 0.015, "bing": 0.015,
@@ -63,8 +63,8 @@ class Prices:
                   "read_usd_per_1k_tokens": self.read_usd_per_1k_tokens,
                   "judge_usd": self.judge_usd}
         for name, value in prices.items():
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise ConfigError(f"Expects a price >= 0 for {name}, actual: {value!r}")
+            if not is_dollars(value) or value < 0:
+                raise ConfigError(f"Expects a price >= 0 for {name}, actual: {value!r:.40}")
 
     def rates(self, web_spec: str | None) -> CallRates:
         """The prices that apply to the backend a web spec names (``None``: an unnamed one,
@@ -89,6 +89,22 @@ class Prices:
         return {"search_usd": dict(self.search_usd), "fetch_usd": self.fetch_usd,
                 "read_usd": self.read_usd, "read_usd_per_1k_tokens": self.read_usd_per_1k_tokens,
                 "judge_usd": self.judge_usd}
+
+
+def is_dollars(value: object) -> bool:
+    """Whether ``value`` is a finite number of dollars (an ``int`` or ``float``, not a
+    ``bool``, and not an integer too large for a float).
+
+    Example:
+        >>> is_dollars(0.5), is_dollars(True), is_dollars(10**400), is_dollars(float("nan"))
+        (True, False, False, False)
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _engine(web_spec: str | None) -> str:
