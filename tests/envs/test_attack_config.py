@@ -46,3 +46,10 @@ def test_bytes_are_no_task_list(value: object) -> None:
 def test_numpy_bool_is_named_as_numpys() -> None:
     with pytest.raises(ConfigTypeError, match=r"np.True_ \(numpy.bool\)"):
         EnvConfig(tools_in_prompt=np.True_)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("given_", "meant"), [("MAX_TURNS", "max_turns"), ("Top_K", "top_k"),
+                                              ("maxturns", "max_turns")])
+def test_a_keyword_in_other_case_gets_its_did_you_mean(given_: str, meant: str) -> None:
+    with pytest.raises(ConfigTypeError, match=f"Did you mean '{meant}'"):
+        EnvConfig(**{given_: 3})

@@ -78,3 +78,10 @@ def test_a_blocked_place_spelled_otherwise_is_still_blocked(url: str) -> None:
                                  "not a url", "http://[::1]/x"])
 def test_near_misses_are_not_blocked(url: str) -> None:
     assert BLOCK.match(url) is None
+
+
+def test_a_leak_s_domain_has_no_root_dot() -> None:
+    from webresearch.web.leaks import domain_of
+
+    assert domain_of("https://www.Kaggle.com./x") == domain_of("https://kaggle.com/") \
+        == "kaggle.com"

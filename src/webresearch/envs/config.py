@@ -231,7 +231,7 @@ def check_option_names(options: Iterable[str], also: Iterable[str] = ()) -> None
     for name in options:
         if name not in names:
             raise ConfigTypeError(f"Expects an option of EnvConfig, actual: {name!r}."
-                                  f"{did_you_mean(str(name), names)}".rstrip("."))
+                                  f"{did_you_mean(str(name).lower(), names)}".rstrip("."))
 
 
 @functools.cache

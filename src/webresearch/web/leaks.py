@@ -31,10 +31,11 @@ class LeakSource(StrEnum):
 
 
 def domain_of(url: str) -> str:
-    """The host of ``url``, lower-case, without a leading ``www.`` ("" when it has none).
+    """The host of ``url``, lower-case, without a leading ``www.`` or the root's dot (""
+    when it has none).
 
     Example:
-        >>> domain_of("https://WWW.Example.org:8080/a?b")
+        >>> domain_of("https://WWW.Example.org.:8080/a?b")
         'example.org'
         >>> domain_of("not a url")
         ''
@@ -43,7 +44,7 @@ def domain_of(url: str) -> str:
         host = urlsplit(url).hostname or ""
     except ValueError:  # a malformed URL from the web: no domain, never an exception
         return ""
-    return host.removeprefix("www.")
+    return host.rstrip(".").removeprefix("www.")
 
 
 @dataclass(frozen=True, slots=True)
