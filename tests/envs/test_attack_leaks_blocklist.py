@@ -62,9 +62,17 @@ def blocked_urls(draw: st.DrawFn) -> str:
                       for c in first)
     prefix = draw(st.sampled_from(["/", "//", "/./", "/x/../", "/a/b/../../"]))
     user = draw(st.sampled_from(["", "u@", "u:p@"]))
-    port = draw(st.sampled_from(["", ":443", ":8080"]))
+    port = draw(st.sampled_from(["", ":443", ":8080", ":99999", ":abc"]))  # shown, if not read
     sub = draw(st.sampled_from(["", "www.", "data."]))
     return f"https://{user}{sub}{_spelled(host, draw)}{port}{prefix}{escaped}/{rest}"
+
+
+@pytest.mark.parametrize("url", ["https://kaggle.com\\@evil.test/x",
+                                 "https://kaggle.com:99999/x"])
+def test_a_url_the_http_client_cannot_read_is_still_blocked_as_a_search_hit(url: str) -> None:
+    """A search hit's title and snippet are shown whatever its URL; urlsplit and browsers
+    read these hosts as kaggle.com."""
+    assert BLOCK.match(url) == "kaggle.com"
 
 
 @given(url=blocked_urls())

@@ -9,9 +9,10 @@ did not choose (:func:`webresearch.evaluation.blocking.blocking`). An entry is a
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import yarl
 
@@ -90,34 +91,47 @@ class Blocklist:
         return bool(self.entries)
 
     def match(self, url: str) -> str | None:
-        """The entry that blocks ``url``, or ``None``."""
-        where = _where(url)
-        if where is None:
-            return None
-        host, path = where
-        labels = host.split(".")
-        for i in range(len(labels)):  # the host and each parent domain: linear in its labels
-            for entry, prefix in self.entries.get(".".join(labels[i:]), ()):
-                if not prefix or path == prefix or path.startswith(prefix + "/"):
-                    return entry
+        """The entry that blocks ``url`` however it is read (:func:`_places`), or ``None``."""
+        for host, path in _places(url):
+            labels = host.split(".")
+            for i in range(len(labels)):  # the host and each parent domain: linear in labels
+                for entry, prefix in self.entries.get(".".join(labels[i:]), ()):
+                    if not prefix or path == prefix or path.startswith(prefix + "/"):
+                        return entry
         return None
 
 
-
-def _where(url: str) -> tuple[str, str] | None:
-    """The host (without ``www.``) and lower-case path ``url`` reaches, as the HTTP client
-    (yarl) resolves them: IDNA (``ｋａｇｇｌｅ。com`` is ``kaggle.com``), no root dot
-    (``kaggle.com.``), percent-escapes decoded (``/%64atasets``), dot segments and empty
-    segments gone (``/x/../datasets``, ``//datasets``); ``None`` for no URL."""
+def _places(url: str) -> list[tuple[str, str]]:
+    """Each ``(host without www., lower-case path)`` that ``url`` may reach: as the HTTP
+    client (yarl) resolves it (IDNA: ``ｋａｇｇｌｅ。com`` is ``kaggle.com``; percent-escapes
+    decoded, dot and empty segments gone: ``/x/../%64atasets``), as ``urlsplit`` reads it
+    (a port that is no number still names its host), and with ``\\`` read as ``/``, as
+    browsers do; never the root's dot (``kaggle.com.``)."""
+    url = url.strip()
+    found: list[tuple[str, str]] = []
+    for text in dict.fromkeys((url, url.replace("\\", "/"))):
+        try:
+            parts = urlsplit(text)
+            if parts.hostname:
+                path = posixpath.normpath(_SLASHES.sub("/", "/" + unquote(parts.path)))
+                found.append((_idna(parts.hostname), path))
+        except ValueError:
+            pass
     try:
-        if not urlsplit(url.strip()).hostname:
-            return None
-        parsed = yarl.URL(url.strip())
-        host, path = parsed.host, parsed.path
+        parsed = yarl.URL(url)
+        if parsed.host:
+            found.append((parsed.host, parsed.path))
     except (ValueError, UnicodeError, TypeError):
-        return None
-    host = (host or "").rstrip(".").removeprefix("www.")
-    return host, _SLASHES.sub("/", path.lower()).rstrip("/")
+        pass
+    return [(host.rstrip(".").removeprefix("www."), _SLASHES.sub("/", path.lower()).rstrip("/"))
+            for host, path in found]
+
+
+def _idna(host: str) -> str:
+    try:
+        return host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return host
 
 
 _SLASHES = re.compile("/+")
