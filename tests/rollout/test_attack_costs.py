@@ -46,3 +46,22 @@ def test_a_budget_is_positive_dollars_or_none_or_a_config_error(value: object) -
     else:
         with pytest.raises(ConfigError, match="Expects budget_usd > 0"):
             check_budget(value)  # type: ignore[arg-type]
+
+
+GOOD = {"searches": 2, "fetches": 1, "reads": 0, "cached": 1, "reader_tokens": 0,
+        "usd": 0.25, "step_usd": [0.25, 0.0]}
+
+
+@given(field=st.sampled_from(["usd", "step_usd", "searches", "reader_tokens"]),
+       value=st.one_of(st.sampled_from([float("nan"), float("inf"), -0.5, -1, "0.1", True,
+                                        10**400])))
+def test_a_recorded_cost_that_is_no_bill_is_a_value_error(field: str, value: object) -> None:
+    """What the store names as a damaged record (a NaN bill summed to a NaN run cost)."""
+    from webresearch.web.costs import Cost
+
+    assert Cost.from_json(GOOD).to_json() == GOOD
+    data = {**GOOD, field: [value] if field == "step_usd" else value}
+    if field in ("searches", "reader_tokens") and value in ("0.1", True, 10**400, -0.5):
+        return  # int() reads these as counts (-0.5 as 0); a negative count is refused
+    with pytest.raises((ValueError, OverflowError)):
+        Cost.from_json(data)

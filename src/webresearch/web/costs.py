@@ -190,7 +190,18 @@ class Cost:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Cost:
-        return cls(searches=int(data["searches"]), fetches=int(data["fetches"]),
+        """A recorded cost; a ``ValueError`` for one that is no bill (a count or a dollar
+        figure below 0, not finite or not a number), so that a damaged record is named."""
+        cost = cls(searches=int(data["searches"]), fetches=int(data["fetches"]),
                    reads=int(data["reads"]), cached=int(data["cached"]),
-                   reader_tokens=int(data["reader_tokens"]), usd=float(data["usd"]),
-                   step_usd=tuple(float(x) for x in data["step_usd"]))
+                   reader_tokens=int(data["reader_tokens"]), usd=_dollars(data["usd"]),
+                   step_usd=tuple(_dollars(x) for x in data["step_usd"]))
+        if min(cost.searches, cost.fetches, cost.reads, cost.cached, cost.reader_tokens) < 0:
+            raise ValueError(f"expects counts >= 0, actual: {data!r:.80}")
+        return cost
+
+
+def _dollars(value: Any) -> float:
+    if not is_dollars(value) or value < 0:
+        raise ValueError(f"expects dollars >= 0, actual: {value!r:.40}")
+    return float(value)
