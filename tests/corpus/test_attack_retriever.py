@@ -87,3 +87,15 @@ def test_ids_that_are_not_text_and_a_redirect_elsewhere() -> None:
     assert len(set(urls)) == 5 and all(u.startswith("retriever://127.0.0.1:") for u in urls)
     assert all("/" not in u.split("://", 1)[1].split("/", 1)[1] for u in urls)
     assert moved is not None and "refused" in moved
+
+
+def test_a_request_may_not_ask_for_more_passages_than_the_bound() -> None:
+    """1,024 queries of topk 100 (a 15 kB request) were a 71 MB answer."""
+    gated = GatedSearcher()
+    gated.gate.set()
+    with Served(RetrieverServer(gated)) as server:
+        status, answer_ = post(server.url, {"queries": ["a"] * 1024, "topk": 100})
+        assert status == 422
+        assert "Expects at most 16384 passages a request" in answer_["detail"]
+        status, answer_ = post(server.url, {"queries": ["a"] * 1024, "topk": 3})
+        assert status == 200 and len(answer_["result"]) == 1024

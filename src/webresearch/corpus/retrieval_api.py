@@ -43,6 +43,9 @@ class RetrievalLimits:
     """Largest ``topk``."""
     max_query_chars: int = 2048
     """Longest query."""
+    max_results: int = 16_384
+    """Most passages one request may ask for (queries times ``topk``): 1,024 queries of
+    ``topk`` 100 made a 15 kB request a 71 MB answer."""
     default_topk: int = 3
     """``topk`` when a request leaves it out (or sends 0 or null), as Search-R1's
     ``--topk`` does."""
@@ -55,7 +58,7 @@ class RetrievalLimits:
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_queries", "max_topk", "max_query_chars",
-                     "default_topk"):
+                     "default_topk", "max_results"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"Expects RetrievalLimits.{name} >= 1, actual: "
                                   f"{getattr(self, name)}")
@@ -182,6 +185,9 @@ def parse_request(body: bytes, limits: RetrievalLimits) -> RetrieveRequest | Rej
         return queries
     if isinstance(topk, Rejection):
         return topk
+    if len(queries) * topk > limits.max_results:
+        return Rejection(422, f"Expects at most {limits.max_results} passages a request "
+                              f"(queries x topk); got {len(queries)} x {topk}")
     if not isinstance(scores, bool):
         return Rejection(422, f"Expects return_scores to be true or false; got "
                               f"{type(scores).__name__}")
