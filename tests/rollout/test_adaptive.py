@@ -62,6 +62,11 @@ def test_the_cut_is_at_most_max_cut_and_never_below_the_floor() -> None:
     assert c.limit == 3
 
 
+def test_a_few_429s_in_many_tries_still_cut_by_min_cut() -> None:
+    c = ConcurrencyController(low=1, high=100, now=0.0, config=AdaptiveConfig(initial=20))
+    assert c.update(0.5, Signals(throttled(0.01), in_flight=20)) == 18
+
+
 def test_a_tolerated_share_of_429s_neither_cuts_nor_blocks_growth() -> None:
     config = AdaptiveConfig(initial=10, target_throttled=0.1)
     c = ConcurrencyController(low=1, high=64, now=0.0, config=config)

@@ -11,7 +11,8 @@ The controller (pure, clock passed in, so tests drive it with a fake one):
 * **slow start**: the limit doubles every window in which it was reached, until the
   first sign of congestion;
 * **throttled** (429s over ``target_throttled`` of the tries): the limit becomes the
-  window's peak in flight times ``1 - the excess share`` (at most halved): a
+  window's peak in flight times ``1 - the excess share`` (at least ``min_cut`` off, at
+  most halved): a
   proportional cut toward the rate the server admits, not a blind halving; no increase
   before ``Retry-After`` has passed; no second cut while episodes above the new limit
   are still draining (any 429 ends slow start);
@@ -59,6 +60,9 @@ class AdaptiveConfig:
     excess, at or below it the limit may grow. 0 (the default) cuts at the first 429,
     by the share of tries throttled, which is gentle when 429s are few; a larger share
     keeps a bursty server's bucket busier at the price of more 429s."""
+    min_cut: float = 0.1
+    """The least a cut for 429s takes off (a share of the limit): a 429 or two in a window
+    of many tries still backs off clearly, so the limit does not sit at the edge."""
     max_cut: float = 0.5
     """The most one decision cuts: the limit never falls below this share of itself."""
     latency_tolerance: float | None = 2.0
@@ -74,11 +78,11 @@ class AdaptiveConfig:
     def __post_init__(self) -> None:
         tolerance = self.latency_tolerance
         if (self.initial < 1 or self.interval_s <= 0 or self.slow_start <= 1
-                or self.increase <= 0 or not 0 < self.max_cut < 1
+                or self.increase <= 0 or not 0 < self.max_cut < 1 or not 0 <= self.min_cut < 1
                 or not 0 <= self.target_throttled < 1 or self.latency_floor_s < 0
                 or self.history < 1 or (tolerance is not None and tolerance <= 1)):
             raise ConfigError(f"Expects initial >= 1, interval_s > 0, slow_start > 1, increase "
-                              f"> 0, 0 < max_cut < 1, 0 <= target_throttled < 1, "
+                              f"> 0, 0 < max_cut < 1, 0 <= min_cut < 1, 0 <= target_throttled < 1, "
                               f"latency_tolerance > 1 or None, latency_floor_s >= 0 and "
                               f"history >= 1, actual: {self}")
 
@@ -159,7 +163,8 @@ class ConcurrencyController:
         if net.throttled > 0:
             self._slow_start = False
         if net.throttled > 0 and excess > 0:
-            self._cut(now, signals.in_flight, 1.0 - excess, net.last_retry_after_s)
+            self._cut(now, signals.in_flight, min(1.0 - excess, 1.0 - self.config.min_cut),
+                      net.last_retry_after_s)
         elif tolerance is not None and ratio is not None and ratio > tolerance:
             self._cut(now, signals.in_flight, tolerance / ratio, 0.0)
         elif now >= self._hold_until and signals.in_flight >= self.limit:
