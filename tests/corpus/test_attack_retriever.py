@@ -99,3 +99,30 @@ def test_a_request_may_not_ask_for_more_passages_than_the_bound() -> None:
         assert "Expects at most 16384 passages a request" in answer_["detail"]
         status, answer_ = post(server.url, {"queries": ["a"] * 1024, "topk": 3})
         assert status == 200 and len(answer_["result"]) == 1024
+
+
+def test_passages_of_one_id_in_one_answer_browse_to_their_own_text() -> None:
+    """A corpus with a duplicate id: both passages came back under one URL, and browsing
+    the first hit showed the second's text."""
+    from aiohttp import web as aioweb
+
+    from tests.conftest import serve_app
+    from webresearch.corpus.remote import RetrieverWeb
+
+    async def retrieve(request: aioweb.Request) -> aioweb.Response:
+        items = [{"document": {"id": "1", "contents": f'"T{i}"\nText {i}'}, "score": 1.0}
+                 for i in range(3)]
+        return aioweb.json_response({"result": [items]})
+
+    app = aioweb.Application()
+    app.router.add_post("/retrieve", retrieve)
+
+    async def scenario(url: str) -> list[tuple[str, str, str]]:
+        async with RetrieverWeb(url.removesuffix("/v1")) as web:
+            hits = (await web.search("q", k=3)).hits
+            return [(hit.url, hit.title, (await web.fetch(hit.url)).text) for hit in hits]
+
+    shown = serve_app(app, scenario)
+    assert len({u for u, _, _ in shown}) == 3
+    assert [(title, text) for _, title, text in shown] == [(f"T{i}", f"Text {i}")
+                                                           for i in range(3)]

@@ -181,9 +181,11 @@ class RetrieverWeb(WebBackend):
         except ValueError as exc:
             return SearchResults(query=query, error=f"the retriever server's answer: the "
                                                     f"answer is not JSON ({exc})")
-        hits = []
+        hits: list[SearchHit] = []
         for doc_id, title, text in found[:k]:
             url = self._url(doc_id)
+            if any(hit.url == url for hit in hits):  # a corpus's duplicate id: its own URL
+                url = f"{url}#{len(hits) + 1}"
             self._keep(url, title, text)
             hits.append(SearchHit(title, url, snippet(text, query, self.config.snippet_chars)))
         return SearchResults(query=query, hits=tuple(hits))
