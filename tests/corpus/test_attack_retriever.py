@@ -1,15 +1,17 @@
 """Attacks on the retriever server and the ``retriever:`` backend found by a hostile
 review: a client that never finishes its request's headers (slowloris) holds a
 connection no longer than the bound; a server of huge passages makes the backend hold
-bounded memory; ids that are not text, and a redirect to another port."""
+bounded memory; ids that are not text, and a redirect to another port; a
+hand-built backend serves one sync env after another."""
 
 from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 from tests.corpus.test_retriever_server import DEADLINE_S, GatedSearcher, Served, post
-from webresearch.corpus.retrieval_api import RetrievalLimits
+from webresearch.corpus.retrieval_api import IndexSpec, RetrievalLimits
 from webresearch.corpus.server import RetrieverServer
 
 
@@ -126,3 +128,32 @@ def test_passages_of_one_id_in_one_answer_browse_to_their_own_text() -> None:
     assert len({u for u, _, _ in shown}) == 3
     assert [(title, text) for _, title, text in shown] == [(f"T{i}", f"Text {i}")
                                                            for i in range(3)]
+
+
+def test_a_hand_built_backend_serves_one_sync_env_after_another(tmp_path: Path) -> None:
+    """Each sync env runs its own loop; the backend's session was bound to the first's, so
+    the second env's search failed ('attached to a different loop'), as evaluation's
+    blocking() (which makes each env again with the same backend) does."""
+    import warnings
+
+    from tests.conftest import search
+    from tests.corpus.test_corpus import write_corpus
+    from webresearch.corpus.remote import RetrieverWeb
+    from webresearch.envs.web_research import WebResearchEnv
+    from webresearch.evaluation.blocking import blocking
+
+    corpus = write_corpus(tmp_path / "mini.jsonl")
+    task = {"question": "Who founded Pogre Works?", "answers": ["Anna Vell"]}
+    with Served(RetrieverServer(IndexSpec(corpus=str(corpus)).open())) as server, \
+            warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        web = RetrieverWeb(server.base_url)
+        make = blocking(lambda: WebResearchEnv(web=web, tasks=[task]))
+        for _ in range(3):
+            env = make()
+            try:
+                env.reset(seed=0)
+                observation, *_ = env.step(search("Pogre Works founder"))
+                assert "founded in 1917 by Anna Vell" in observation
+            finally:
+                env.close()

@@ -11,6 +11,7 @@ a retriever usually runs on the same machine, and no other local service is reac
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -147,6 +148,8 @@ class RetrieverWeb(WebBackend):
                                             retry=RetryPolicy(attempts=2)))
         self._passages: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._kept_chars = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The loop of the client's session (its latest search's)."""
 
     def spec(self) -> str | None:
         plain = RetrieverWebConfig(url=self.config.url)
@@ -168,6 +171,7 @@ class RetrieverWeb(WebBackend):
 
     async def search(self, query: str, *, k: int = 10) -> SearchResults:
         query = scalar_text(query)
+        self._loop = asyncio.get_running_loop()
         body = {"queries": [query], "topk": k, "return_scores": True}
         response = await self.client.request("POST", self.config.retrieve_url, json=body)
         if response.error is not None:
@@ -200,5 +204,14 @@ class RetrieverWeb(WebBackend):
         return Page(url=url, final_url=url.strip(), status=200, title=title, text=text,
                     fetched_at=time.time())
 
+    async def release_loop(self) -> None:
+        """Close the client's session if it lives on the running loop, which an env that
+        does not own this backend is about to close; the next search opens a new one
+        (a second env given the same backend failed: 'attached to a different loop')."""
+        if self._loop is asyncio.get_running_loop():
+            self._loop = None
+            await self.client.aclose()
+
     async def aclose(self) -> None:
+        self._loop = None
         await self.client.aclose()
