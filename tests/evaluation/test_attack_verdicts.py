@@ -5,7 +5,6 @@ or reply is not text is damaged, never used."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -29,9 +28,7 @@ def test_a_count_far_past_the_records_stops_after_a_bounded_gap(tmp_path: Path) 
     with ReplayStore(tmp_path) as store:
         run_id = _evaluated(store)
         store._cache.set(f"vd#{run_id}", 10**12)
-        started = time.monotonic()
-        verdicts = store.verdicts(run_id)
-        assert time.monotonic() - started < 30  # was: 10**12 lookups, each noted
+        verdicts = store.verdicts(run_id)  # was: 10**12 lookups, each noted
         assert len(verdicts) == 2
         assert f"vd#{run_id}" in store.damaged
         assert len(store.damaged) <= MAX_MISSING + 1

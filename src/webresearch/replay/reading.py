@@ -13,7 +13,11 @@ from webresearch.replay.records import check_summary, checked_content, decode, i
 from webresearch.safe_disk import busy, is_locked
 from webresearch.untrusted import scalar_text
 
-__all__ = ["StoreReader"]
+__all__ = ["MAX_MISSING", "StoreReader"]
+
+MAX_MISSING = 1024
+"""Records missing in a row after which a numbered listing (runs, verdicts) stops: its
+count is damaged (a count of 10**12 would otherwise be walked key by key, each noted)."""
 
 
 class StoreReader:
@@ -77,6 +81,29 @@ class StoreReader:
         """Raise :class:`StoreBusy` if ``exc`` is SQLite's lock timeout; else return."""
         if is_locked(exc):
             raise busy(self.directory, self._cache.timeout, "replay store") from exc
+
+    def _numbered(self, count_key: str, key_of: Callable[[int], str]) -> Iterator[str]:
+        """The keys of a numbered listing ``count_key`` counts, oldest first; a missing one
+        is noted and skipped, and :data:`MAX_MISSING` missing in a row end the listing
+        (its count is damaged), noted once."""
+        try:
+            count = self._int(count_key)
+        except DamagedRecord as exc:
+            self._skip(exc)
+            return
+        missing = 0
+        for seq in range(count):
+            key = key_of(seq)
+            if missing >= MAX_MISSING:
+                self._skip(self._damage(count_key, f"a count of {count}, but the "
+                                        f"{MAX_MISSING} records before {seq} are missing"))
+                return
+            if self._has(key):
+                missing = 0
+                yield key
+            else:
+                missing += 1
+                self._skip(self._damage(key, "missing"))
 
     def _damage(self, key: str, why: str) -> DamagedRecord:
         return DamagedRecord(f"Expects a readable record {key!r} in the replay store "

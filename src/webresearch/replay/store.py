@@ -199,8 +199,7 @@ class ReplayStore(VerdictLog):
     def runs(self) -> list[RunRecord]:
         """Every readable run, oldest first (damaged ones are skipped and noted)."""
         out = []
-        for i in range(self._int("runs#")):
-            key = f"runs/{i:08d}"
+        for key in self._numbered("runs#", lambda i: f"runs/{i:08d}"):
             try:
                 run_id = self._text(key)
                 if not self._has(f"run/{run_id}"):

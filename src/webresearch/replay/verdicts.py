@@ -25,7 +25,7 @@ from typing import Any
 
 from webresearch.errors import DamagedRecord, WebResearchError
 from webresearch.net.urls import public_url
-from webresearch.replay.reading import StoreReader
+from webresearch.replay.reading import MAX_MISSING, StoreReader
 from webresearch.replay.records import compress, reason, serialize
 from webresearch.untrusted import scalar_text
 
@@ -34,9 +34,6 @@ __all__ = ["MAX_MISSING", "JudgeIdentity", "VerdictLog", "VerdictRecord", "Verdi
 
 _VERSION = 1
 
-MAX_MISSING = 1024
-"""Verdict records missing in a row after which a run's listing stops: its count is damaged
-(a count of 10**12 would otherwise be walked key by key, each noted as damaged)."""
 
 
 def sha256_text(text: str) -> str:
@@ -208,21 +205,9 @@ class VerdictLog(StoreReader):
         return list(self._verdicts(scalar_text(run_id)))
 
     def _verdicts(self, run_id: str) -> Iterator[VerdictRecord]:
-        try:
-            count = self._int(f"vd#{run_id}")
-        except DamagedRecord as exc:
-            self._skip(exc)
-            return
-        missing = 0  # records absent in a row: a count past the last record stops here
-        for seq in range(count):
-            key = f"vd/{run_id}/{seq:010d}"
-            if missing >= MAX_MISSING:
-                self._skip(self._damage(f"vd#{run_id}", f"a count of {count}, but the "
-                                        f"{MAX_MISSING} records before {seq} are missing"))
-                return
+        for key in self._numbered(f"vd#{run_id}", lambda seq: f"vd/{run_id}/{seq:010d}"):
             try:
                 data = self._record(key)
-                missing = 0
                 try:
                     verdict = VerdictRecord.from_json(data)
                 except (KeyError, TypeError, ValueError, AttributeError,
@@ -233,5 +218,4 @@ class VerdictLog(StoreReader):
                                             f"{verdict.run_id!r:.40}")
                 yield verdict
             except DamagedRecord as exc:
-                missing = 0 if self._has(key) else missing + 1
                 self._skip(exc)
