@@ -5,16 +5,16 @@ Postings are stored term-major with their precomputed BM25 impact (float32). A f
 term's postings are split into impact tiers (:func:`tier_range`): tier 0 holds those of at
 least ``fractions[0]`` of the term's largest impact, tier 1 the next band, and so on, each
 in document order; a tier is a list of its own with its own largest impact. A document
-lies in at most one tier of a term, so its score is still the sum over the lists.
+lies in at most one list of a term, so its score is the sum over the lists.
 
-Search (:func:`top_k`) is document-at-a-time MaxScore (Turtle & Flood 1995) over these
-lists, with per-term bounds: once the k-th best score reaches ``theta``, the lowest tiers
-of each term are made *non-essential* as long as the sum over terms of their highest
-non-essential tier's bound stays under ``theta``; then no document outside the essential
-lists can enter the top k, so only the essential lists (the high tiers, short) are walked,
-and each document found there is completed by galloping into the non-essential tiers,
-highest first, given up as soon as its bound falls under ``theta``. The result is the
-exhaustive top k (ties at the k-th score aside): frequent terms cost their high tiers.
+Search (:func:`top_k`) is term-at-a-time MaxScore (Turtle & Flood 1995) over the lists,
+highest bound first; the bound of what lists ``i..`` can still add counts each term
+once, with its highest remaining list. Once the k-th best partial score is at least that
+bound, no unseen document can enter the top k, so the remaining (low-tier, long) lists
+only update the candidates, found by galloping search, and a candidate that can no
+longer reach the k-th score is dropped. The k-th score starts from each term's 10th-largest
+impact and, for long queries, from the exact scores of the documents at the heads of the
+highest lists (:func:`_prelude`). The result is the exhaustive top k (ties aside).
 """
 
 from __future__ import annotations
@@ -22,7 +22,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["kth_impacts", "scatter_range", "tier_range", "top_k"]
+__all__ = ["PRELUDE", "PRELUDE_MIN", "kth_impacts", "scatter_range", "tier_range", "top_k"]
+
+PRELUDE = 256
+"""Documents scored exactly before the search, for a first k-th score (the heads of the
+highest lists: the documents of the top k hold the largest impacts)."""
+PRELUDE_MIN = 65536
+"""Queries with fewer postings than this start without it."""
 
 
 @njit(cache=True, nogil=True)
@@ -118,125 +124,121 @@ def _gallop(docs: np.ndarray, lo: int, hi: int, target: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _bound(ubs: np.ndarray, group: np.ndarray, ess: np.ndarray, t: int) -> float:
-    """The most term ``t`` adds to a document in none of its essential lists."""
-    return ubs[ess[t]] if ess[t] < group[t + 1] else 0.0
+def _kth(scores: np.ndarray, n: int, k: int) -> float:
+    """The ``k``-th largest of ``scores[:n]`` (``-1`` when there are fewer than ``k``)."""
+    if n < k:
+        return -1.0
+    return float(np.partition(scores[:n].copy(), n - k)[n - k])
 
 
 @njit(cache=True, nogil=True)
-def _demote(ubs: np.ndarray, group: np.ndarray, ess: np.ndarray, total: float,
-            theta: float) -> float:
-    """Make lowest essential tiers non-essential (cheapest first) while the sum of the
-    terms' non-essential bounds stays under ``theta``; return that sum."""
-    while True:
-        best, rise = -1, np.inf
-        for t in range(group.shape[0] - 1):
-            if ess[t] > group[t] and ubs[ess[t] - 1] - _bound(ubs, group, ess, t) < rise:
-                best, rise = t, ubs[ess[t] - 1] - _bound(ubs, group, ess, t)
-        if best < 0 or total + rise >= theta:
-            return total
-        ess[best] -= 1
-        total += rise
+def _update(cand: np.ndarray, scores: np.ndarray, n: int, docs: np.ndarray,  # noqa: PLR0917
+            impacts: np.ndarray, s: int, e: int, w: float, floor: float) -> int:
+    """Add a list to the candidates only (no new documents); drop those under ``floor``."""
+    m = 0
+    p = s
+    for c in range(n):
+        d = cand[c]
+        sc = scores[c]
+        if p < e:
+            p = _gallop(docs, p, e, d)
+            if p < e and docs[p] == d:
+                sc += w * impacts[p]
+        if sc >= floor:
+            cand[m] = d
+            scores[m] = sc
+            m += 1
+    return m
 
 
 @njit(cache=True, nogil=True)
-def _next_doc(docs: np.ndarray, pos: np.ndarray, ends: np.ndarray, group: np.ndarray,
-              ess: np.ndarray) -> int:
-    """The smallest document at the essential lists' cursors (``-1`` when all are spent)."""
-    d = -1
-    for t in range(group.shape[0] - 1):
-        for li in range(group[t], ess[t]):
-            if pos[li] < ends[li] and (d < 0 or docs[pos[li]] < d):
-                d = docs[pos[li]]
-    return d
+def _union(cand: np.ndarray, scores: np.ndarray, n: int, docs: np.ndarray,  # noqa: PLR0917
+           impacts: np.ndarray, s: int, e: int, w: float, floor: float
+           ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Merge a list's postings into the candidates, leaving out those under ``floor``."""
+    out_c = np.empty(n + e - s, dtype=np.int64)
+    out_s = np.empty(n + e - s, dtype=np.float64)
+    i, j, m = 0, s, 0
+    while i < n or j < e:
+        if j >= e or (i < n and cand[i] < docs[j]):
+            d, sc = cand[i], scores[i]
+            i += 1
+        elif i >= n or docs[j] < cand[i]:
+            d, sc = np.int64(docs[j]), w * impacts[j]
+            j += 1
+        else:
+            d, sc = cand[i], scores[i] + w * impacts[j]
+            i += 1
+            j += 1
+        if sc >= floor:
+            out_c[m] = d
+            out_s[m] = sc
+            m += 1
+    return out_c, out_s, m
 
 
 @njit(cache=True, nogil=True)
-def _probe(docs: np.ndarray, impacts: np.ndarray, pos: np.ndarray, ends: np.ndarray,  # noqa: PLR0917
-           ubs: np.ndarray, weights: np.ndarray, group: np.ndarray, ess: np.ndarray,
-           matched: np.ndarray, d: int, s: float, rest: float, theta: float) -> float:
-    """Complete ``d``'s score ``s`` from the non-essential tiers of the terms not yet
-    ``matched``; ``-1`` as soon as ``s + rest`` (its bound) falls under ``theta``."""
-    for t in range(group.shape[0] - 1):
-        if matched[t]:
-            continue
-        bound = _bound(ubs, group, ess, t)
-        for li in range(ess[t], group[t + 1]):
-            if s + rest < theta:
-                return -1.0
-            p = _gallop(docs, pos[li], ends[li], d)
-            pos[li] = p
-            if p < ends[li] and docs[p] == d:
-                s += weights[t] * impacts[p]
-                rest -= bound
-                bound = 0.0
+def _rests(ubs: np.ndarray, terms: np.ndarray, count: int) -> np.ndarray:
+    """``rest[i]``: the most lists ``i..`` add to a document: each term counts once, with
+    its largest list among them (a document lies in one list of a term at most)."""
+    rest = np.zeros(ubs.shape[0] + 1, dtype=np.float64)
+    top = np.zeros(count, dtype=np.float64)
+    for i in range(ubs.shape[0] - 1, -1, -1):
+        top[terms[i]] = max(top[terms[i]], ubs[i])
+        rest[i] = top.sum()
+    return rest
+
+
+@njit(cache=True, nogil=True)
+def _prelude(docs: np.ndarray, impacts: np.ndarray, starts: np.ndarray,  # noqa: PLR0917
+             ends: np.ndarray, weights: np.ndarray, k: int) -> float:
+    """The k-th best exact score of the documents at the heads of the first lists
+    (``PRELUDE`` postings): a lower bound of the k-th score (``-1`` if under k)."""
+    picked = np.empty(PRELUDE, dtype=np.int64)
+    m = 0
+    for i in range(starts.shape[0]):
+        take = min(ends[i] - starts[i], PRELUDE - m)
+        picked[m:m + take] = docs[starts[i]:starts[i] + take]
+        m += take
+    cand = np.unique(picked[:m])
+    scores = np.zeros(cand.shape[0], dtype=np.float64)
+    for i in range(starts.shape[0]):
+        p = starts[i]
+        for c in range(cand.shape[0]):
+            p = _gallop(docs, p, ends[i], cand[c])
+            if p == ends[i]:
                 break
-            below = ubs[li + 1] if li + 1 < group[t + 1] else 0.0
-            rest -= bound - below
-            bound = below
-    return s if s >= theta else -1.0
-
-
-@njit(cache=True, nogil=True)
-def _essential_score(docs: np.ndarray, impacts: np.ndarray, pos: np.ndarray,  # noqa: PLR0917
-                     ends: np.ndarray, weights: np.ndarray, group: np.ndarray, ess: np.ndarray,
-                     matched: np.ndarray, d: int) -> float:
-    """``d``'s score from the essential lists at their cursors (advanced past it)."""
-    s = 0.0
-    for t in range(group.shape[0] - 1):
-        matched[t] = False
-        for li in range(group[t], ess[t]):
-            if pos[li] < ends[li] and docs[pos[li]] == d and not matched[t]:
-                s += weights[t] * impacts[pos[li]]
-                pos[li] += 1
-                matched[t] = True
-    return s
+            if docs[p] == cand[c]:
+                scores[c] += weights[i] * impacts[p]
+    return _kth(scores, cand.shape[0], k)
 
 
 @njit(cache=True, nogil=True)
 def top_k(docs: np.ndarray, impacts: np.ndarray, starts: np.ndarray, ends: np.ndarray,  # noqa: PLR0917
-          ubs: np.ndarray, weights: np.ndarray, group: np.ndarray, seed: float, k: int
+          ubs: np.ndarray, weights: np.ndarray, terms: np.ndarray, seed: float, k: int
           ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best ``(doc, score)`` over lists ``[starts[i], ends[i])`` of ``docs``,
-    each bounded by ``ubs[i]`` (weighted impacts). Term ``t``'s lists (its tiers, disjoint
-    in documents) are ``group[t]:group[t + 1]``, ``ubs`` descending within it; each
-    impact counts ``weights[t]`` times. ``seed`` is a known lower bound of the k-th score
-    (``-1`` for none). Ties at the k-th score keep the lower documents."""
-    terms = group.shape[0] - 1
-    pos = starts.copy()
-    ess = group[1:].copy()  # ess[t]: term t's first non-essential list
-    matched = np.zeros(terms, dtype=np.bool_)
-    top_d = np.zeros(k, dtype=np.int64)
-    top_s = np.zeros(k, dtype=np.float64)
-    size, low = 0, 0  # low: where the smallest of a full top is
-    theta = seed
-    total = _demote(ubs, group, ess, 0.0, theta)
-    while True:
-        d = _next_doc(docs, pos, ends, group, ess)
-        if d < 0:
-            break
-        s = _essential_score(docs, impacts, pos, ends, weights, group, ess, matched, d)
-        rest = total
-        for t in range(terms):
-            if matched[t]:
-                rest -= _bound(ubs, group, ess, t)
-        s = _probe(docs, impacts, pos, ends, ubs, weights, group, ess, matched, d, s, rest,
-                   theta)
-        if s < 0 or (size == k and s <= top_s[low]):
-            continue
-        if size < k:
-            top_d[size], top_s[size] = d, s
-            size += 1
+    """The ``k`` best ``(doc, score)`` over lists ``[starts[i], ends[i])`` of ``docs``
+    sorted by ``ubs`` (their largest weighted impact) descending; list ``i`` belongs to
+    term ``terms[i]`` (a term's lists are disjoint in documents) and its impacts count
+    ``weights[i]`` times. ``seed`` is a known lower bound of the k-th score (``-1`` for
+    none). Ties at the k-th score keep the lower documents."""
+    rest = _rests(ubs, terms, terms.max() + 1 if terms.shape[0] else 0)
+    if np.sum(ends - starts) >= PRELUDE_MIN:
+        seed = max(seed, _prelude(docs, impacts, starts, ends, weights, k))
+    cand = np.empty(0, dtype=np.int64)
+    scores = np.empty(0, dtype=np.float64)
+    n = 0
+    for i in range(starts.shape[0]):
+        kth = _kth(scores, n, k)
+        theta = max(kth, seed)
+        floor = theta - rest[i + 1] if theta >= 0 else -1.0  # under it, a document cannot
+        if (n >= k and rest[i] <= kth) or rest[i] < theta:    # reach the k-th score any more
+            n = _update(cand, scores, n, docs, impacts, starts[i], ends[i], weights[i], floor)
         else:
-            top_d[low], top_s[low] = d, s
-        if size == k:
-            low = int(np.argmin(top_s))
-            if top_s[low] > theta:
-                theta = top_s[low]
-                total = _demote(ubs, group, ess, total, theta)
-    order = np.argsort(top_d[:size], kind="mergesort")  # ties: the lower document first
-    order = order[np.argsort(-top_s[:size][order], kind="mergesort")]
-    return top_d[order], top_s[order]
+            cand, scores, n = _union(cand, scores, n, docs, impacts, starts[i], ends[i],
+                                     weights[i], floor)
+    order = np.argsort(-scores[:n], kind="mergesort")[:k]  # ties: the lower document first
+    return cand[order], scores[order]
 
 
 @njit(cache=True, nogil=True)

@@ -103,9 +103,10 @@ class StreamingBM25Retriever(Retriever):
         self.offsets = np.load(directory / "offsets.npy", mmap_mode="r")  # (terms + 1,)
         self.maxima = np.load(directory / "maxima.npy", mmap_mode="r")  # (terms,)
         self.kth = np.load(directory / "kth.npy", mmap_mode="r")  # (terms,)
-        self.tier_terms = np.load(directory / "tier_terms.npy", mmap_mode="r")  # (m,) sorted
-        self.tier_splits = np.load(directory / "tier_splits.npy", mmap_mode="r")  # (m, T + 1)
-        self.tier_maxima = np.load(directory / "tier_maxima.npy", mmap_mode="r")  # (m, T)
+        tiers = [np.asarray(np.load(directory / f"tier_{part}.npy", mmap_mode="r"))
+                 for part in ("terms", "splits", "maxima")]
+        self.tier_terms, self.tier_splits, self.tier_maxima = tiers  # (m,) sorted,
+        # (m, tiers + 1) postings' bounds, (m, tiers) largest impacts: memory-mapped
         self.keys = np.load(directory / "vocab_keys.npy", mmap_mode="r")  # (terms,) sorted
         self.key_ids = np.load(directory / "vocab_ids.npy", mmap_mode="r")  # (terms,)
         postings = int(meta["postings"])
@@ -289,23 +290,23 @@ class StreamingBM25Retriever(Retriever):
         ids = np.fromiter(weights, dtype=np.int64, count=len(weights))
         w = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
         seed = float(np.max(self.kth[ids] * w)) if k <= SEED_DEPTH else -1.0
-        order = np.argsort(-(self.maxima[ids] * w), kind="stable")
-        starts, ends, ubs, group = self._lists(ids[order], w[order])
-        rows, scores = top_k(self.docs, self.impacts, starts, ends, ubs, w[order], group,
-                             seed if seed > 0 else -1.0, k)
+        starts, ends, ubs, terms = self._lists(ids, w)
+        order = np.argsort(-ubs, kind="stable")
+        rows, scores = top_k(self.docs, self.impacts, starts[order], ends[order], ubs[order],
+                             w[terms[order]], terms[order], seed if seed > 0 else -1.0, k)
         return [(int(r), float(s)) for r, s in zip(rows.tolist(), scores.tolist(), strict=True)
                 if s > 0]
 
     def _lists(self, ids: np.ndarray, w: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The lists of the terms ``ids`` (their non-empty tiers, or all their postings)
-        as :func:`~webresearch.corpus.postings.top_k` takes them."""
+        """The lists of the terms ``ids`` (their non-empty tiers, or all their postings):
+        starts, ends, largest weighted impacts and the term (index in ``ids``) of each."""
         starts: list[int] = []
         ends: list[int] = []
         ubs: list[float] = []
-        group = [0]
+        terms: list[int] = []
         at = np.searchsorted(self.tier_terms, ids)
-        for t, weight, a in zip(ids.tolist(), w.tolist(), at.tolist(), strict=True):
+        for i, (t, a) in enumerate(zip(ids.tolist(), at.tolist(), strict=True)):
             if a < len(self.tier_terms) and self.tier_terms[a] == t:
                 cuts = self.tier_splits[a].tolist()
                 tiers = [(lo, hi, top) for lo, hi, top in zip(
@@ -316,10 +317,10 @@ class StreamingBM25Retriever(Retriever):
             for lo, hi, top in tiers:
                 starts.append(lo)
                 ends.append(hi)
-                ubs.append(top * weight)
-            group.append(len(starts))
+                ubs.append(top * w[i])
+                terms.append(i)
         return (np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64),
-                np.asarray(ubs, dtype=np.float64), np.asarray(group, dtype=np.int64))
+                np.asarray(ubs, dtype=np.float64), np.asarray(terms, dtype=np.int64))
 
 
 @dataclass
