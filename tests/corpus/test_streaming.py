@@ -35,9 +35,10 @@ class TinyShards(StreamingBM25Retriever):
 
 
 class Tiered(TinyShards):
-    """Every term of 4 postings or more in six impact tiers."""
+    """Every term of 4 postings or more in six impact tiers; every query with a prelude."""
 
     TIER_MIN = 4
+    PRELUDE_MIN = 0
     TIER_FRACTIONS = (0.95, 0.9, 0.8, 0.7, 0.5)
 
 

@@ -22,13 +22,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["PRELUDE", "PRELUDE_MIN", "kth_impacts", "scatter_range", "tier_range", "top_k"]
+__all__ = ["PRELUDE", "kth_impacts", "scatter_range", "tier_range", "top_k"]
 
 PRELUDE = 256
 """Documents scored exactly before the search, for a first k-th score (the heads of the
 highest lists: the documents of the top k hold the largest impacts)."""
-PRELUDE_MIN = 65536
-"""Queries with fewer postings than this start without it."""
 
 
 @njit(cache=True, nogil=True)
@@ -215,15 +213,16 @@ def _prelude(docs: np.ndarray, impacts: np.ndarray, starts: np.ndarray,  # noqa:
 
 @njit(cache=True, nogil=True)
 def top_k(docs: np.ndarray, impacts: np.ndarray, starts: np.ndarray, ends: np.ndarray,  # noqa: PLR0917
-          ubs: np.ndarray, weights: np.ndarray, terms: np.ndarray, seed: float, k: int
-          ) -> tuple[np.ndarray, np.ndarray]:
+          ubs: np.ndarray, weights: np.ndarray, terms: np.ndarray, seed: float, k: int,
+          prelude: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best ``(doc, score)`` over lists ``[starts[i], ends[i])`` of ``docs``
     sorted by ``ubs`` (their largest weighted impact) descending; list ``i`` belongs to
     term ``terms[i]`` (a term's lists are disjoint in documents) and its impacts count
     ``weights[i]`` times. ``seed`` is a known lower bound of the k-th score (``-1`` for
-    none). Ties at the k-th score keep the lower documents."""
+    none). Queries of ``prelude`` postings or more first score the heads of the highest
+    lists exactly (:func:`_prelude`). Ties at the k-th score keep the lower documents."""
     rest = _rests(ubs, terms, terms.max() + 1 if terms.shape[0] else 0)
-    if np.sum(ends - starts) >= PRELUDE_MIN:
+    if np.sum(ends - starts) >= prelude:
         seed = max(seed, _prelude(docs, impacts, starts, ends, weights, k))
     cand = np.empty(0, dtype=np.int64)
     scores = np.empty(0, dtype=np.float64)

@@ -92,6 +92,8 @@ class StreamingBM25Retriever(Retriever):
     TIER_FRACTIONS: ClassVar[tuple[float, ...]] = (0.9, 0.8, 0.7, 0.6)
     """Tier ``i`` holds impacts of at least ``TIER_FRACTIONS[i]`` of the term's largest
     (and under the previous fraction); the last tier holds the rest."""
+    PRELUDE_MIN: ClassVar[int] = 65536
+    """Queries of this many postings or more start from exactly scored list heads."""
 
     def __init__(self, directory: Path) -> None:
         meta = json.loads((directory / "meta.json").read_text())
@@ -293,7 +295,8 @@ class StreamingBM25Retriever(Retriever):
         starts, ends, ubs, terms = self._lists(ids, w)
         order = np.argsort(-ubs, kind="stable")
         rows, scores = top_k(self.docs, self.impacts, starts[order], ends[order], ubs[order],
-                             w[terms[order]], terms[order], seed if seed > 0 else -1.0, k)
+                             w[terms[order]], terms[order], seed if seed > 0 else -1.0, k,
+                             self.PRELUDE_MIN)
         return [(int(r), float(s)) for r, s in zip(rows.tolist(), scores.tolist(), strict=True)
                 if s > 0]
 
