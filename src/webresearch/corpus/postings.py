@@ -14,7 +14,10 @@ bound, no unseen document can enter the top k, so the remaining (low-tier, long)
 only update the candidates, found by galloping search, and a candidate that can no
 longer reach the k-th score is dropped. The k-th score starts from each term's 10th-largest
 impact and, for long queries, from the exact scores of the documents at the heads of the
-highest lists (:func:`_prelude`). The result is the exhaustive top k (ties aside).
+highest lists (:func:`_prelude`). A list merged in is skipped block by block (block-max:
+a block of 128 postings whose largest impact cannot lift a new document over the k-th
+score is read only where a candidate lies in it). The result is the exhaustive top k
+(ties aside).
 """
 
 from __future__ import annotations
@@ -22,7 +25,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["PRELUDE", "kth_impacts", "scatter_range", "tier_range", "top_k"]
+__all__ = ["BLOCK", "PRELUDE", "kth_impacts", "scatter_range", "tier_range", "top_k"]
+
+SHIFT = 7
+BLOCK = 1 << SHIFT
+"""Postings per block of ``blockmax`` (blocks are aligned on the global postings array,
+so one may span two lists: its maximum still bounds either)."""
 
 PRELUDE = 256
 """Documents scored exactly before the search, for a first k-th score (the heads of the
@@ -151,13 +159,23 @@ def _update(cand: np.ndarray, scores: np.ndarray, n: int, docs: np.ndarray,  # n
 
 @njit(cache=True, nogil=True)
 def _union(cand: np.ndarray, scores: np.ndarray, n: int, docs: np.ndarray,  # noqa: PLR0917
-           impacts: np.ndarray, s: int, e: int, w: float, floor: float
+           impacts: np.ndarray, blockmax: np.ndarray, s: int, e: int, w: float, floor: float
            ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Merge a list's postings into the candidates, leaving out those under ``floor``."""
-    out_c = np.empty(n + e - s, dtype=np.int64)
-    out_s = np.empty(n + e - s, dtype=np.float64)
+    """Merge a list's postings into the candidates, leaving out those under ``floor``; a
+    block whose largest impact cannot reach ``floor`` only updates the candidates in it."""
+    room = n
+    for blk in range(s >> SHIFT, ((e - 1) >> SHIFT) + 1 if e > s else s >> SHIFT):
+        if blockmax[blk] * w >= floor:
+            room += BLOCK
+    out_c = np.empty(min(room, n + e - s), dtype=np.int64)
+    out_s = np.empty(min(room, n + e - s), dtype=np.float64)
     i, j, m = 0, s, 0
     while i < n or j < e:
+        if j < e and blockmax[j >> SHIFT] * w < floor:  # no new document from this block
+            jb = min(((j >> SHIFT) + 1) << SHIFT, e)
+            m, i, j = _update_block(cand, scores, n, i, docs, impacts, j, jb, w, floor,
+                                    out_c, out_s, m)
+            continue
         if j >= e or (i < n and cand[i] < docs[j]):
             d, sc = cand[i], scores[i]
             i += 1
@@ -173,6 +191,27 @@ def _union(cand: np.ndarray, scores: np.ndarray, n: int, docs: np.ndarray,  # no
             out_s[m] = sc
             m += 1
     return out_c, out_s, m
+
+
+@njit(cache=True, nogil=True)
+def _update_block(cand: np.ndarray, scores: np.ndarray, n: int, i: int,  # noqa: PLR0917
+                  docs: np.ndarray, impacts: np.ndarray, j: int, jb: int, w: float,
+                  floor: float, out_c: np.ndarray, out_s: np.ndarray, m: int
+                  ) -> tuple[int, int, int]:
+    """Copy the candidates up to the block ``[j, jb)``'s last document into ``out_*``
+    with the block's impacts added (none of its other documents can reach ``floor``)."""
+    last = docs[jb - 1]
+    while i < n and cand[i] <= last:
+        sc = scores[i]
+        j = _gallop(docs, j, jb, cand[i])
+        if j < jb and docs[j] == cand[i]:
+            sc += w * impacts[j]
+        if sc >= floor:
+            out_c[m] = cand[i]
+            out_s[m] = sc
+            m += 1
+        i += 1
+    return m, i, jb
 
 
 @njit(cache=True, nogil=True)
@@ -212,9 +251,10 @@ def _prelude(docs: np.ndarray, impacts: np.ndarray, starts: np.ndarray,  # noqa:
 
 
 @njit(cache=True, nogil=True)
-def top_k(docs: np.ndarray, impacts: np.ndarray, starts: np.ndarray, ends: np.ndarray,  # noqa: PLR0917
-          ubs: np.ndarray, weights: np.ndarray, terms: np.ndarray, seed: float, k: int,
-          prelude: int) -> tuple[np.ndarray, np.ndarray]:
+def top_k(docs: np.ndarray, impacts: np.ndarray, blockmax: np.ndarray,  # noqa: PLR0917
+          starts: np.ndarray, ends: np.ndarray, ubs: np.ndarray, weights: np.ndarray,
+          terms: np.ndarray, seed: float, k: int, prelude: int
+          ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best ``(doc, score)`` over lists ``[starts[i], ends[i])`` of ``docs``
     sorted by ``ubs`` (their largest weighted impact) descending; list ``i`` belongs to
     term ``terms[i]`` (a term's lists are disjoint in documents) and its impacts count
@@ -234,8 +274,8 @@ def top_k(docs: np.ndarray, impacts: np.ndarray, starts: np.ndarray, ends: np.nd
         if (n >= k and rest[i] <= kth) or rest[i] < theta:    # reach the k-th score any more
             n = _update(cand, scores, n, docs, impacts, starts[i], ends[i], weights[i], floor)
         else:
-            cand, scores, n = _union(cand, scores, n, docs, impacts, starts[i], ends[i],
-                                     weights[i], floor)
+            cand, scores, n = _union(cand, scores, n, docs, impacts, blockmax, starts[i],
+                                     ends[i], weights[i], floor)
     order = np.argsort(-scores[:n], kind="mergesort")[:k]  # ties: the lower document first
     return cand[order], scores[order]
 

@@ -105,6 +105,7 @@ class StreamingBM25Retriever(Retriever):
         self.offsets = np.load(directory / "offsets.npy", mmap_mode="r")  # (terms + 1,)
         self.maxima = np.load(directory / "maxima.npy", mmap_mode="r")  # (terms,)
         self.kth = np.load(directory / "kth.npy", mmap_mode="r")  # (terms,)
+        self.blockmax = np.asarray(np.load(directory / "blockmax.npy", mmap_mode="r"))
         tiers = [np.asarray(np.load(directory / f"tier_{part}.npy", mmap_mode="r"))
                  for part in ("terms", "splits", "maxima")]
         self.tier_terms, self.tier_splits, self.tier_maxima = tiers  # (m,) sorted,
@@ -238,6 +239,7 @@ class StreamingBM25Retriever(Retriever):
         np.save(directory / "maxima.npy", maxima)
         np.save(directory / "kth.npy", kth)
         tiers.save(directory)
+        np.save(directory / "blockmax.npy", _block_maxima(directory / "impacts.f32"))
         return int(offsets[-1])
 
     @staticmethod
@@ -294,9 +296,9 @@ class StreamingBM25Retriever(Retriever):
         seed = float(np.max(self.kth[ids] * w)) if k <= SEED_DEPTH else -1.0
         starts, ends, ubs, terms = self._lists(ids, w)
         order = np.argsort(-ubs, kind="stable")
-        rows, scores = top_k(self.docs, self.impacts, starts[order], ends[order], ubs[order],
-                             w[terms[order]], terms[order], seed if seed > 0 else -1.0, k,
-                             self.PRELUDE_MIN)
+        rows, scores = top_k(self.docs, self.impacts, self.blockmax, starts[order],
+                             ends[order], ubs[order], w[terms[order]], terms[order],
+                             seed if seed > 0 else -1.0, k, self.PRELUDE_MIN)
         return [(int(r), float(s)) for r, s in zip(rows.tolist(), scores.tolist(), strict=True)
                 if s > 0]
 
@@ -355,6 +357,17 @@ def _mapped(path: Path, dtype: type, size: int) -> np.ndarray:
     if size == 0:
         return np.zeros(0, dtype=dtype)
     return np.asarray(np.memmap(path, dtype=dtype, mode="r", shape=(size,)))
+
+
+def _block_maxima(impacts: Path) -> np.ndarray:
+    """The largest impact of every ``BLOCK`` postings, read in chunks."""
+    from webresearch.corpus.postings import BLOCK  # noqa: PLC0415
+
+    out = []
+    with impacts.open("rb") as f:
+        while len(chunk := np.fromfile(f, dtype=np.float32, count=BLOCK << 16)):
+            out.append(np.maximum.reduceat(chunk, np.arange(0, len(chunk), BLOCK)))
+    return np.concatenate(out) if out else np.zeros(1, dtype=np.float32)
 
 
 def _ranges(offsets: np.ndarray, budget: int) -> np.ndarray:
