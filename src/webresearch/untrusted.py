@@ -36,21 +36,26 @@ about 3; a deeper document is refused, not walked."""
 REPLACEMENT = "\ufffd"
 """What stands in for a character that cannot be carried."""
 
-_UNCARRIABLE = re.compile("[\x00\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def scalar_text(text: str) -> str:
-    """``text`` with lone surrogates and NUL replaced by U+FFFD; the same object if clean.
+    """``text`` with lone surrogates and NUL replaced by U+FFFD, and a surrogate pair held
+    as two code points (``"\\ud83d\\ude00"`` built by hand, or decoded from JSON's
+    escapes by a lax reader) joined into the one character it encodes, as JSON reads it
+    back; the same object if clean.
 
     Example:
         >>> scalar_text("a \\ud800 b\\x00c")
         'a \\ufffd b\\ufffdc'
+        >>> scalar_text("\\ud83d\\ude00 \\ude00\\ud83d")
+        '\U0001f600 \\ufffd\\ufffd'
         >>> scalar_text("café 🙂").encode("utf-8")
         b'caf\\xc3\\xa9 \\xf0\\x9f\\x99\\x82'
     """
-    if text.isascii():
-        return text if "\x00" not in text else text.replace("\x00", REPLACEMENT)
-    return _UNCARRIABLE.sub(REPLACEMENT, text)
+    if not text.isascii() and _SURROGATE.search(text) is not None:  # rare
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text if "\x00" not in text else text.replace("\x00", REPLACEMENT)
 
 
 def scalar_fields(value: object, texts: tuple[str, ...], tuples: tuple[str, ...] = ()) -> None:

@@ -64,3 +64,13 @@ def test_a_run_config_with_nan_exports_as_valid_json(tmp_path: Path, suffix: str
         meta = pq.read_schema(tmp_path / "out.parquet").metadata[b"webresearch.runs"]
         first = json.loads(meta, parse_constant=_refuse)[0]
     assert first["config"] == {"temperature": "NaN", "cap": "Infinity"}
+
+
+def test_a_surrogate_pair_held_as_two_code_points_exports_as_its_character() -> None:
+    from webresearch.replay.export import episode_line
+    from webresearch.replay.schema import EpisodeRecord
+    from webresearch.tasks import Task
+
+    task = Task(id="t", question="Smile \ud83d\ude00 or \ud800?", answers=("a",))
+    line = episode_line(EpisodeRecord("r", task, 0, "timeout", None, None, None))
+    assert json.loads(line)["task"]["question"] == "Smile \U0001f600 or \ufffd?"

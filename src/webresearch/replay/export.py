@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from webresearch.errors import DependencyNotInstalled, StoreError, WebResearchError
-from webresearch.replay.records import reason
+from webresearch.replay.records import reason, stored_text
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
-from webresearch.untrusted import loads_json, scalar_text
+from webresearch.untrusted import loads_json
 
 __all__ = ["episode_line", "export_store", "import_store", "write_atomically"]
 
@@ -64,7 +64,7 @@ def episode_line(episode: EpisodeRecord, kind: str | None = None) -> str:
 
 def _line_of(data: dict[str, Any]) -> str:
     # json.dumps escapes NUL; a lone surrogate it writes as is: made U+FFFD here
-    return scalar_text(strict_json(data, ensure_ascii=False)) + "\n"
+    return stored_text(strict_json(data, ensure_ascii=False)) + "\n"
 
 
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
@@ -222,7 +222,7 @@ def _write_parquet(out: IO[bytes], runs: list[RunRecord], episodes: Iterator[Epi
 
 
 def _scalar(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: scalar_text(v) if isinstance(v, str) else v for k, v in row.items()}
+    return {k: stored_text(v) if isinstance(v, str) else v for k, v in row.items()}
 
 
 def _read_parquet(path: Path) -> tuple[list[RunRecord], Iterator[EpisodeRecord]]:

@@ -98,7 +98,13 @@ class StoreReader:
                 self._skip(self._damage(count_key, f"a count of {count}, but the "
                                         f"{MAX_MISSING} records before {seq} are missing"))
                 return
-            if self._has(key):
+            try:
+                present = self._has(key)
+            except DamagedRecord as exc:  # there, but unreadable (a pickle, say)
+                missing = 0
+                self._skip(exc)
+                continue
+            if present:
                 missing = 0
                 yield key
             else:

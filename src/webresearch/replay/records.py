@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from webresearch.errors import InputTooDeep
-from webresearch.untrusted import REPLACEMENT, loads_json
+from webresearch.untrusted import loads_json, scalar_text
 
 __all__ = [
     "MAX_RECORD_BYTES",
@@ -59,8 +59,6 @@ _SUSPECT = re.compile(r"\\u0000"  # NUL
 every character past U+FFFF, is left alone: the JSON is then parsed back only for text
 that needs it)."""
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
 _SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
     "episode_id": (str,), "run_id": (str,), "task_id": (str,), "dataset": (str,),
     "group": (int,), "status": (str,), "reward": (int, float, type(None))}
@@ -80,11 +78,7 @@ def stored_text(text: str) -> str:
         >>> stored_text("\\ud83d\\ude00 \\ude00\\ud83d \\x00")
         '\U0001f600 \ufffd\ufffd \ufffd'
     """
-    if text.isascii():
-        return text if "\x00" not in text else text.replace("\x00", REPLACEMENT)
-    if _SURROGATE.search(text) is not None:  # rare: pairs joined, lone ones replaced
-        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return text if "\x00" not in text else text.replace("\x00", REPLACEMENT)
+    return scalar_text(text)
 
 
 def serialize(data: Any, *, check_depth: bool = False) -> bytes:

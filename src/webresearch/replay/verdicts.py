@@ -26,8 +26,7 @@ from typing import Any
 from webresearch.errors import DamagedRecord, WebResearchError
 from webresearch.net.urls import public_url
 from webresearch.replay.reading import MAX_MISSING, StoreReader
-from webresearch.replay.records import compress, reason, serialize
-from webresearch.untrusted import scalar_text
+from webresearch.replay.records import compress, reason, serialize, stored_text
 
 __all__ = ["MAX_MISSING", "JudgeIdentity", "VerdictLog", "VerdictRecord", "VerdictSource",
            "public_url", "sha256_text"]
@@ -185,7 +184,7 @@ class VerdictLog(StoreReader):
         """Record ``verdicts`` (each of a run this store holds); return how many."""
         encoded: list[tuple[str, bytes]] = []
         for verdict in verdicts:
-            run_id = scalar_text(verdict.run_id)
+            run_id = stored_text(verdict.run_id)
             if not self._has(f"run/{run_id}"):
                 raise WebResearchError(f"Expects verdicts on a run of this store, actual: "
                                        f"{run_id!r}; nothing was written")
@@ -202,7 +201,7 @@ class VerdictLog(StoreReader):
     def verdicts(self, run_id: str) -> list[VerdictRecord]:
         """Every readable verdict on ``run_id``'s episodes, oldest first (damaged ones are
         skipped and noted, as damaged episodes are)."""
-        return list(self._verdicts(scalar_text(run_id)))
+        return list(self._verdicts(stored_text(run_id)))
 
     def _verdicts(self, run_id: str) -> Iterator[VerdictRecord]:
         for key in self._numbered(f"vd#{run_id}", lambda seq: f"vd/{run_id}/{seq:010d}"):
