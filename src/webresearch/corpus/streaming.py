@@ -89,9 +89,10 @@ class StreamingBM25Retriever(Retriever):
     BATCH: ClassVar[int] = 8192
     TIER_MIN: ClassVar[int] = 1024
     """Terms with at least this many postings are split into impact tiers."""
-    TIER_FRACTIONS: ClassVar[tuple[float, ...]] = (0.9, 0.8, 0.7, 0.6)
+    TIER_FRACTIONS: ClassVar[tuple[float, ...]] = (0.8, 0.6)
     """Tier ``i`` holds impacts of at least ``TIER_FRACTIONS[i]`` of the term's largest
-    (and under the previous fraction); the last tier holds the rest."""
+    (and under the previous fraction); the last tier holds the rest. Three tiers measured
+    better than five at 2M and 5M passages (a candidate gallops into every tier)."""
     PRELUDE_MIN: ClassVar[int] = 65536
     """Queries of this many postings or more start from exactly scored list heads."""
 
