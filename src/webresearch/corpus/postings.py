@@ -32,6 +32,9 @@ BLOCK = 1 << SHIFT
 """Postings per block of ``blockmax`` (blocks are aligned on the global postings array,
 so one may span two lists: its maximum still bounds either)."""
 
+SLACK = 1e-9
+"""Relative margin under the k-th score when pruning (scores are float64 sums of float32
+impacts: a bound summed in another order must not drop a passage tied at the k-th)."""
 PRELUDE = 256
 """Documents scored exactly before the search, for a first k-th score (the heads of the
 highest lists: the documents of the top k hold the largest impacts)."""
@@ -268,8 +271,8 @@ def top_k(docs: np.ndarray, impacts: np.ndarray, blockmax: np.ndarray,  # noqa: 
     scores = np.empty(0, dtype=np.float64)
     n = 0
     for i in range(starts.shape[0]):
-        kth = _kth(scores, n, k)
-        theta = max(kth, seed)
+        kth = _kth(scores, n, k) * (1.0 - SLACK)  # a margin for rounding: the same scores
+        theta = max(kth, seed * (1.0 - SLACK))  # summed in another order may differ by ulps
         floor = theta - rest[i + 1] if theta >= 0 else -1.0  # under it, a document cannot
         if (n >= k and rest[i] <= kth) or rest[i] < theta:    # reach the k-th score any more
             n = _update(cand, scores, n, docs, impacts, starts[i], ends[i], weights[i], floor)
