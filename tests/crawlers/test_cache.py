@@ -12,8 +12,8 @@ from typing import Any
 import diskcache
 import pytest
 
-from tests.net.test_safe_disk import Trap
 from tests.replay.conftest import write_lock_held
+from tests.test_safe_disk import Trap
 from webresearch.crawlers.cache import WebCache
 from webresearch.net.single_flight import SingleFlight
 from webresearch.web.backend import Page, SearchHit, SearchResults

@@ -14,8 +14,8 @@ a decoding of it whose every character remembers the span of the text it came fr
 - its ASCII letters and digits alone (a key split by any separators);
 - the bytes of every hex run (of the decoding, and of its letters and digits and the
   text's) and of every base64 run (standard or URL-safe, at each of the four
-  character offsets; also with everything but base64's alphabet taken out, for base64
-  wrapped over lines), each read as UTF-8 and as UTF-16 in either byte order.
+  character offsets; also with white space taken out, for base64 wrapped over lines),
+  each read as UTF-8 and as UTF-16 in either byte order.
 
 Each view is searched, ASCII case folded, for any run of a secret at least
 :data:`WINDOW` characters long (the whole secret when it is shorter), as the set of the
@@ -58,7 +58,7 @@ _TOKEN = re.compile(
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _HEX_RUN = re.compile(f"[0-9A-Fa-f]{{{2 * _MIN_LENGTH},}}")
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{11,}")
-_B64_CHARS = re.compile(r"[A-Za-z0-9+/_-]+")
+_NOT_SPACE = re.compile(r"\S+")
 _URLSAFE = str.maketrans("-_", "+/")
 
 
@@ -285,7 +285,7 @@ def secret_spans(text: str, needles: Needles) -> list[tuple[int, int]]:
     spans = [span for view in views for span in _find(view, needles.chars)]
     spans += _find(alnums[0], needles.alnum)
     packed = [*_hex(decoded), *(p for a in alnums for p in _hex(a)), *_base64(decoded),
-              *_base64(_only(decoded, _B64_CHARS))]
+              *_base64(_only(decoded, _NOT_SPACE))]
     for view in packed:
         spans += _find(view, needles.octets)
     return _merged(spans)
