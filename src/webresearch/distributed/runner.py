@@ -215,6 +215,7 @@ class RayRunner:
         with the episodes that finished.
         """
         config = config or RolloutConfig()
+        _check_local_only(config)
         await self.start()
         batch, total = new_id(), episode_count(tasks, config)
 
@@ -308,6 +309,22 @@ async def ray_rollout(
     async with RayRunner(make_env, make_policy, ray_config, concurrency=config.concurrency,
                          store=store) as runner:
         return await runner.run(tasks, config, run=run, policy_version=policy_version)
+
+
+def _check_local_only(config: RolloutConfig) -> None:
+    """A clear error for what only the local runner does, never a setting ignored.
+
+    Example:
+        >>> _check_local_only(RolloutConfig(budget_usd=1.0))
+        Traceback (most recent call last):
+        ...
+        webresearch.errors.ConfigError: Expects a RolloutConfig without budget_usd on Ray ...
+    """
+    for name in ("budget_usd", "adaptive"):
+        value = getattr(config, name)
+        if value not in (None, False):
+            raise ConfigError(f"Expects a RolloutConfig without {name} on Ray workers (only "
+                              f"the local runner enforces it), actual: {value!r}")
 
 
 def _remote_policy_factory(server: Any, name: str, tokenizer: Any) -> Callable[[], Policy]:
