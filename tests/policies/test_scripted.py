@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 
 import pytest
 
+from webresearch import policies
+from webresearch.cli import build_parser, main
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError, PolicyError
-from webresearch.policies import NoToolPolicy, OraclePolicy, make_scripted_policy
+from webresearch.policies import (
+    SCRIPTED_POLICIES,
+    LongPolicy,
+    NoToolPolicy,
+    OraclePolicy,
+    make_scripted_policy,
+)
 from webresearch.rollout import run_episode
 from webresearch.tasks import SupportingPage, Task
 from webresearch.web import MockWeb, SearchHit
@@ -64,3 +74,19 @@ def test_heuristic_searcher_beats_the_floor_through_the_tools() -> None:
     search_only = asyncio.run(run_episode(WebResearchEnv(action_format="search-r1"),
                                           HeuristicPolicy("search-r1"), tasks[0]))
     assert search_only.tool_calls == 1 and search_only.status == "answered"
+
+
+
+def test_the_long_policy_is_a_cli_choice_that_uses_the_whole_turn_budget(
+        tmp_path: Path) -> None:
+    """``--policy long`` (in the facade too) makes ``--max-turns`` tool calls, then
+    answers: the episode ends answered, not truncated; ``eval`` takes it as well."""
+    assert make_scripted_policy("long", tasks=[], max_turns=5).turns == 5
+    assert "long" in SCRIPTED_POLICIES and policies.LongPolicy is LongPolicy
+    assert build_parser().parse_args(["eval", "--policy", "long"]).policy == "long"
+    out = tmp_path / "eps.jsonl"
+    assert main(["rollout", "--policy", "long", "--max-turns", "5", "--episodes", "2",
+                 "--no-progress", "--output", str(out), "--store", str(tmp_path / "store")]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 2
+    assert [(r["status"], len(r["steps"])) for r in records] == [("answered", 6)] * 2

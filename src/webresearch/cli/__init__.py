@@ -212,7 +212,7 @@ async def _rollout_on(args: argparse.Namespace, web: WebBackend) -> int:
     def build_policy() -> Policy:
         set_torch_threads(args)  # where the policy is built (a Ray policy actor too)
         return make_policy(args.policy, tasks=tasks, fmt=args.action_format, model=args.model,
-                           base_url=args.base_url)
+                           base_url=args.base_url, max_turns=args.max_turns)
 
     config = RolloutConfig(episodes=args.episodes, group_size=args.group_size,
                            concurrency=args.concurrency, episode_timeout_s=args.timeout,

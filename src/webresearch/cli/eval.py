@@ -90,7 +90,7 @@ async def _eval_on(args: argparse.Namespace, web: WebBackend) -> int:
     tasks = WebResearchEnv(tasks=args.tasks, web=web).tasks
     set_torch_threads(args)
     policy = make_policy(args.policy, tasks=tasks, fmt=args.action_format, model=args.model,
-                         base_url=args.base_url)
+                         base_url=args.base_url, max_turns=args.max_turns)
     judge: Judge | None = None
     if args.judge != "none":
         judge = OpenAIJudge(args.judge, args.judge_model, cache_dir=args.store.parent / "judge")

@@ -18,7 +18,12 @@ from webresearch.policies.policy import (
     SamplingParams,
     as_prompt,
 )
-from webresearch.policies.scripted import NoToolPolicy, OraclePolicy, ScriptedPolicy
+from webresearch.policies.scripted import (
+    LongPolicy,
+    NoToolPolicy,
+    OraclePolicy,
+    ScriptedPolicy,
+)
 from webresearch.policies.tokens import TokenAssembler
 
 if TYPE_CHECKING:
@@ -34,6 +39,7 @@ __all__ = [
     "Completion",
     "HFPolicy",
     "HeuristicPolicy",
+    "LongPolicy",
     "NoToolPolicy",
     "OpenAIPolicy",
     "OraclePolicy",

@@ -8,23 +8,27 @@ from collections.abc import Sequence
 from webresearch.envs.formats import ActionFormat
 from webresearch.errors import ConfigError, unknown_name_error
 from webresearch.policies.policy import Policy
-from webresearch.policies.scripted import NoToolPolicy, OraclePolicy, ScriptedPolicy
+from webresearch.policies.scripted import LongPolicy, NoToolPolicy, OraclePolicy, ScriptedPolicy
 from webresearch.tasks import Task
 from webresearch.web.reader import KeywordReader, Reader
 
 __all__ = ["MODEL_POLICIES", "POLICIES", "READERS", "SCRIPTED_POLICIES", "make_policy",
            "make_scripted_policy", "shared_reader"]
 
-SCRIPTED_POLICIES = ("oracle", "no-tool", "heuristic")
+SCRIPTED_POLICIES = ("oracle", "no-tool", "heuristic", "long")
 
 
 def make_scripted_policy(name: str, *, tasks: Sequence[Task],
-                         fmt: str | ActionFormat = "deepresearcher") -> ScriptedPolicy:
-    """Build a scripted policy by name (``oracle`` needs the tasks it will meet).
+                         fmt: str | ActionFormat = "deepresearcher",
+                         max_turns: int = 127) -> ScriptedPolicy:
+    """Build a scripted policy by name (``oracle`` needs the tasks it will meet; ``long``
+    makes ``max_turns`` tool calls, the env's whole budget, then answers).
 
     Example:
         >>> make_scripted_policy("no-tool", tasks=[]).name
         'no-tool'
+        >>> make_scripted_policy("long", tasks=[], max_turns=128).turns
+        128
     """
     if name == "oracle":
         return OraclePolicy(tasks, fmt)
@@ -34,6 +38,8 @@ def make_scripted_policy(name: str, *, tasks: Sequence[Task],
         from webresearch.policies.heuristic import HeuristicPolicy  # noqa: PLC0415 - loads sim
 
         return HeuristicPolicy(fmt)
+    if name == "long":
+        return LongPolicy(max_turns, fmt)
     raise unknown_name_error("scripted policy", name, SCRIPTED_POLICIES)
 
 
@@ -43,15 +49,17 @@ READERS = ("none", "keyword", *MODEL_POLICIES)
 
 
 def make_policy(name: str, *, tasks: Sequence[Task], fmt: str | ActionFormat = "deepresearcher",
-                model: str | None = None, base_url: str | None = None) -> Policy:
-    """The policy called ``name`` (model backends import their dependencies only here).
+                model: str | None = None, base_url: str | None = None,
+                max_turns: int = 127) -> Policy:
+    """The policy called ``name`` (model backends import their dependencies only here;
+    ``max_turns``: the env's tool-call budget, which the ``long`` policy uses up).
 
     Example:
         >>> make_policy("heuristic", tasks=[]).name
         'heuristic'
     """
     if name in SCRIPTED_POLICIES:
-        return make_scripted_policy(name, tasks=tasks, fmt=fmt)
+        return make_scripted_policy(name, tasks=tasks, fmt=fmt, max_turns=max_turns)
     if name not in MODEL_POLICIES:
         raise unknown_name_error("policy", name, POLICIES)
     if not model:
