@@ -10,13 +10,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import numbers
+import re
 import reprlib
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from webresearch.envs.blocklist import check_entries
 from webresearch.envs.formats import ActionFormat
@@ -105,7 +106,7 @@ class EnvConfig:
     reader: Reader | ReaderSource | None = None
     """``None``: browse shows a page's raw text, a segment per call. A reading agent (a
     :class:`~webresearch.web.reader.Reader`, or any policy, which reads through an
-    :class:`~webresearch.policies.reader.LLMReader`): browse gives the page to it segment
+    :class:`~webresearch.web.reader.LLMReader`): browse gives the page to it segment
     by segment with the question, and the agent sees only what it extracts
     (DeepResearcher's browse)."""
     browse_scope: str = "any"
@@ -133,24 +134,20 @@ class EnvConfig:
         for name, hint in _hints().items():
             value = _integral(getattr(self, name), hint)
             object.__setattr__(self, name, value)
-            _check_type(name, value, hint)
-        for name in ("max_turns", "top_k", "max_queries", "max_urls", "segment_chars",
-                     "reader_segment_chars", "reader_max_segments", "reader_max_tokens"):
-            _check_positive(name, getattr(self, name))
-        if self.max_observation_chars < 256:
-            raise ConfigError(
-                f"Expects max_observation_chars >= 256, actual: {self.max_observation_chars}"
-            )
-        _check_positive("max_action_chars", self.max_action_chars)
-        _check_blocked_domains(self)
-        if self.browse_scope not in BROWSE_SCOPES:
-            raise ConfigError(f"Expects browse_scope in {list(BROWSE_SCOPES)}, actual: "
-                              f"{self.browse_scope!r}")
-        if self.on_format_error not in FORMAT_ERROR_MODES:
-            raise ConfigError(
-                f"Expects on_format_error in {list(FORMAT_ERROR_MODES)}, "
-                f"actual: {self.on_format_error!r}"
-            )
+            if not _matches(value, hint):
+                _refuse(name, value)
+        for name, least in _MINIMUM.items():
+            if getattr(self, name) < least:
+                raise ConfigError(f"Expects {name} >= {least}, actual: {getattr(self, name)!r}")
+        for name, choices in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"Expects {name} in {list(choices)}, actual: "
+                                  f"{getattr(self, name)!r}")
+        if self.blocked_domains is not None:
+            if not all(isinstance(entry, str) for entry in self.blocked_domains):
+                _refuse("blocked_domains", self.blocked_domains)
+            check_entries(self.blocked_domains)
+            object.__setattr__(self, "blocked_domains", tuple(self.blocked_domains))
 
     @classmethod
     def of(cls, base: EnvConfig | None = None, /, **options: Any) -> EnvConfig:
@@ -177,8 +174,8 @@ class EnvConfig:
             >>> data["web"], data["max_turns"], data["unrecorded"]
             ('sim:seed=3', 4, [])
         """
-        data: dict[str, Any] = {name: getattr(self, name) for name in _PLAIN}
-        unrecorded: list[str] = []
+        data: dict[str, Any] = {name: getattr(self, name) for name in _hints()
+                                if name not in _OBJECTS}
         data["tasks"] = _tasks_json(self.tasks)
         data["web"] = self.web if isinstance(self.web, str) else self.web.spec()
         data["action_format"] = (self.action_format if isinstance(self.action_format, str)
@@ -186,42 +183,23 @@ class EnvConfig:
         data["reward"] = self.reward if self.reward is None or isinstance(self.reward, str) \
             else None
         data["reader"] = "keyword" if type(self.reader) is KeywordReader else None
-        for name, given in (("web", self.web), ("reward", self.reward), ("reader", self.reader)):
-            if given is not None and data[name] is None:
-                unrecorded.append(name)
-        data["unrecorded"] = unrecorded
+        data["unrecorded"] = [name for name in ("web", "reward", "reader")
+                              if getattr(self, name) is not None and data[name] is None]
         return data
 
 
-_PLAIN = ("max_turns", "on_format_error", "top_k", "max_queries", "max_urls", "segment_chars",
-          "max_observation_chars", "max_action_chars", "date", "seed", "browse_scope",
-          "reader_segment_chars", "reader_max_segments", "reader_max_tokens",
-          "tools_in_prompt", "blocked_domains")
-"""Options that are plain JSON values."""
-
-
-def _check_blocked_domains(config: EnvConfig) -> None:
-    """A sequence of strings (not one string), each a host or host/path; kept as a tuple."""
-    entries = config.blocked_domains
-    if entries is None:
-        return
-    if isinstance(entries, str) or not all(isinstance(e, str) for e in entries):
-        raise ConfigTypeError(f"Expects blocked_domains of type "
-                              f"{_type_name(_hints()['blocked_domains'])}, actual: "
-                              f"{reprlib.repr(entries)} ({type(entries).__name__})")
-    check_entries(entries)
-    object.__setattr__(config, "blocked_domains", tuple(entries))
+_OBJECTS = ("tasks", "web", "action_format", "reward", "reader")
+"""Options that are no plain JSON value."""
+_MINIMUM = {"max_turns": 1, "top_k": 1, "max_queries": 1, "max_urls": 1, "segment_chars": 1,
+            "reader_segment_chars": 1, "reader_max_segments": 1, "reader_max_tokens": 1,
+            "max_observation_chars": 256, "max_action_chars": 1}
+_CHOICES = {"browse_scope": BROWSE_SCOPES, "on_format_error": FORMAT_ERROR_MODES}
 
 
 def _tasks_json(tasks: TaskSource) -> str | list[dict[str, Any]]:
     if isinstance(tasks, str | Path):
         return str(tasks) if str(tasks) == "default" else str(Path(tasks).resolve())
     return [t.to_json() if isinstance(t, Task) else dict(t) for t in tasks]
-
-
-def _check_positive(name: str, value: int) -> None:
-    if value < 1:
-        raise ConfigError(f"Expects {name} >= 1, actual: {value!r}")
 
 
 def check_option_names(options: Iterable[str], also: Iterable[str] = ()) -> None:
@@ -250,13 +228,12 @@ def _integral(value: object, hint: Any) -> object:
     return value
 
 
-def _check_type(name: str, value: object, hint: Any) -> None:
-    if not _matches(value, hint):
-        kind = type(value)
-        kind_name = (kind.__name__ if kind.__module__ == "builtins"
-                     else f"{kind.__module__}.{kind.__qualname__}")  # numpy.bool, not bool
-        raise ConfigTypeError(f"Expects {name} of type {_type_name(hint)}, actual: "
-                              f"{reprlib.repr(value)} ({kind_name})")
+def _refuse(name: str, value: object) -> NoReturn:
+    kind = type(value)
+    kind_name = (kind.__name__ if kind.__module__ == "builtins"
+                 else f"{kind.__module__}.{kind.__qualname__}")  # numpy.bool, not bool
+    raise ConfigTypeError(f"Expects {name} of type {_type_name(_hints()[name])}, actual: "
+                          f"{reprlib.repr(value)} ({kind_name})")
 
 
 def _matches(value: object, hint: Any) -> bool:
@@ -271,19 +248,11 @@ def _matches(value: object, hint: Any) -> bool:
         return callable(value)
     if hint is int:  # a bool is an int to Python, never a count to an option
         return isinstance(value, int) and not isinstance(value, bool)
-    if origin is Sequence and isinstance(value, bytes | bytearray | memoryview):
-        return False  # a Sequence of ints to Python, never a list of records or names
+    if origin is Sequence and isinstance(value, str | bytes | bytearray | memoryview):
+        return False  # a Sequence to Python, never a list of records or names
     return isinstance(value, origin or hint)
 
 
 def _type_name(hint: Any) -> str:
     """``hint`` as it is written: ``str | Path | Sequence[Mapping[str, Any] | Task]``."""
-    if isinstance(hint, list):
-        return "[" + ", ".join(_type_name(h) for h in hint) + "]"
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return " | ".join(_type_name(arg) for arg in args)
-    name = "None" if hint is type(None) else getattr(hint, "__name__", str(hint))
-    if typing.get_origin(hint) is not None:
-        name = typing.get_origin(hint).__name__
-    return f"{name}[{', '.join(_type_name(a) for a in args)}]" if args else name
+    return hint.__name__ if isinstance(hint, type) else re.sub(r"[\w.]+\.", "", str(hint))
