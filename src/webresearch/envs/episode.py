@@ -89,8 +89,10 @@ class EpisodeState:
     # Every write to an episode's state is one of these methods (tests/envs/test_episode.py).
 
     def begin_step(self) -> None:
-        """Start a step (an action, a direct tool call or an answer): no web calls yet."""
+        """Start a step (an action, a direct tool call or an answer): no web calls yet,
+        no reader tokens spent."""
         self.step_calls = []
+        self.reader_tokens = 0
 
     def act(self, text: str) -> None:
         """Record the agent's text for a turn, as a response and in the transcript."""
@@ -150,10 +152,6 @@ class EpisodeState:
     def shown(self, url: str, index: int) -> None:
         """Record that segment ``index`` of ``url`` was shown (or read): the next is next."""
         self.next_segment[url] = index + 1
-
-    def begin_reading(self) -> None:
-        """Start a browse step's reading: no reader tokens spent yet."""
-        self.reader_tokens = 0
 
     def read(self, call: WebCall, extract: Extract) -> None:
         """Record one reading of a segment: the call, its tokens and whether it was cached."""

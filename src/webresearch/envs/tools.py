@@ -155,7 +155,6 @@ class ToolRunner:
         state.note_error(*refused.values())
         if self.reading is None:
             return "\n\n".join(refused.get(u) or self._read(u, state) for u in urls)
-        state.begin_reading()
         unique = [u for u in dict.fromkeys(urls) if u not in refused]
         reading = self.reading
         bodies = await _gather(lambda u: self._read_with(reading, u, state), unique)
