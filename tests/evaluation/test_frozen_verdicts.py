@@ -262,6 +262,34 @@ def test_the_eval_command_scores_from_the_store_with_no_judge_call(
     assert "never reused" in err and "judge" in err and url in err
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_an_exported_store_imported_elsewhere_gives_the_same_tables_with_no_judge_call(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str) -> None:
+    from webresearch.cli import main
+
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text("".join(json.dumps(t.to_json()) + "\n" for t in TASKS), encoding="utf-8")
+    here, there, out = tmp_path / "here", tmp_path / "there", tmp_path / f"export{suffix}"
+    with threaded_judge() as (url, calls):
+        assert main(["eval", "--tasks", str(tasks), "--judge", url, "--store", str(here),
+                     "--run", "ev1", "--json"]) == 0
+        first = json.loads(capsys.readouterr().out.splitlines()[-1])
+        asked = len(calls)
+    assert asked > 0 and first["tables"]["other"]["Avg"]["MBE"] is not None
+    assert main(["replay", "export", str(here), "--out", str(out)]) == 0
+    for _ in range(2):  # imported twice: no verdict is recorded twice
+        assert main(["replay", "import", str(there), str(out)]) == 0
+    with ReplayStore(here) as a, ReplayStore(there) as b:
+        assert b.verdicts("ev1") == a.verdicts("ev1") and len(a.verdicts("ev1")) == len(TASKS)
+    capsys.readouterr()
+    assert main(["eval", "--from-store", "--store", str(there), "--run", "ev1", "--json"]) == 0
+    printed = capsys.readouterr().out
+    assert json.loads(printed.splitlines()[-1]) == first and "no judge call" in printed
+    assert len(calls) == asked  # the judge's server is gone: nothing could have asked it
+
+
 def test_from_store_needs_a_run_and_tasks_are_needed_otherwise(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from webresearch.cli import main

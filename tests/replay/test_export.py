@@ -1,16 +1,21 @@
-"""Export to JSONL and Parquet and import back: the same records, nothing twice."""
+"""Export to JSONL and Parquet and import back: the same records (judge verdicts too),
+nothing twice."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.replay.conftest import episode
 from webresearch.errors import WebResearchError
 from webresearch.replay.export import export_store, import_store
 from webresearch.replay.schema import RunRecord
 from webresearch.replay.store import ReplayStore
+from webresearch.replay.verdicts import JudgeIdentity, VerdictRecord, VerdictSource
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
@@ -35,3 +40,41 @@ def test_round_trip(tmp_path: Path, suffix: str) -> None:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with ReplayStore(tmp_path) as store, pytest.raises(WebResearchError, match="does not exist"):
         import_store(store, tmp_path / "none.jsonl")
+
+
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
+VERDICTS = st.lists(st.builds(
+    lambda group, correct, rationale, source, prompt, reply, model, created: (
+        group, VerdictRecord("", "", JudgeIdentity(model, "http://j.test/v1", seed=group),
+                             correct, rationale, source, prompt, None, reply, created)),
+    st.integers(0, 2), st.booleans(), TEXT, st.sampled_from(VerdictSource),
+    st.none() | TEXT, st.none() | TEXT, st.sampled_from(["j", "judge-ü"]),
+    st.floats(0, 2e9, allow_nan=False)), max_size=6)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(made=VERDICTS)
+def test_judge_verdicts_travel_with_their_episodes(suffix: str,
+                                                    made: list[tuple[int, VerdictRecord]]
+                                                    ) -> None:
+    """Whatever text a verdict holds, an import holds the same verdicts, in order, once."""
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        with ReplayStore(root / "a") as source:
+            run = source.create_run(RunRecord(policy="p"))
+            episodes = [episode(run.run_id, group=g) for g in range(3)]
+            source.append(episodes)
+            verdicts = [VerdictRecord(run.run_id, episodes[g].episode_id, v.judge, v.correct,
+                                      v.rationale, v.source, v.prompt, None, v.reply,
+                                      v.created_at) for g, v in made]
+            source.add_verdicts(verdicts)
+            recorded = source.verdicts(run.run_id)
+            export_store(source, root / f"out{suffix}")
+        with ReplayStore(root / "b") as target:
+            for _ in range(2):
+                import_store(target, root / f"out{suffix}")
+            assert target.verdicts(run.run_id) == recorded
+            assert len(recorded) == len(made)

@@ -1,5 +1,9 @@
 """Export a store to JSONL or Parquet, and import it back (ids kept, nothing duplicated).
 
+The runs' judge verdicts (:mod:`~webresearch.replay.verdicts`) travel with their episodes,
+so that ``webresearch eval --from-store`` on the imported store gives the same tables with
+no judge call.
+
 An export is written to an unpredictable temporary name beside the target, created
 exclusively (``tempfile.mkstemp``: a symlink planted there is never followed), and
 renamed once complete, so a failure (a full disk, a damaged store) never leaves a
@@ -24,6 +28,7 @@ from webresearch.errors import DependencyNotInstalled, StoreError, WebResearchEr
 from webresearch.replay.records import reason, stored_text
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
+from webresearch.replay.verdicts import VerdictRecord
 from webresearch.untrusted import loads_json
 
 __all__ = ["episode_line", "export_store", "import_store", "write_atomically"]
@@ -35,18 +40,22 @@ T = TypeVar("T")
 def export_store(store: ReplayStore, path: str | Path, *, run_id: str | None = None) -> int:
     """Write the store's runs and episodes (or one run's) to ``.jsonl`` or ``.parquet``.
 
-    Returns the number of episodes written. JSONL holds one ``{"type": "run" | "episode",
-    ...}`` object a line; Parquet one row an episode (its queryable fields as columns,
-    the whole record as JSON in ``record``) and the runs in the file's metadata.
+    Returns the number of episodes written. JSONL holds one ``{"type": "run" | "episode" |
+    "verdict", ...}`` object a line; Parquet one row an episode (its queryable fields as
+    columns, the whole record as JSON in ``record``) and the runs and verdicts in the
+    file's metadata.
     """
     path = Path(path)
     _check_target(path)
     runs = [store.run(run_id)] if run_id is not None else store.runs()
     episodes = (e for run in runs for e in store.episodes(run.run_id))
+    verdicts = [v for run in runs for v in store.verdicts(run.run_id)]
     if path.suffix == ".parquet":
         pa, pq = _pyarrow()  # before any file is made
-        return write_atomically(path, lambda out: _write_parquet(out, runs, episodes, pa, pq))
-    return write_atomically(path, lambda out: _write_jsonl(out, runs, episodes))
+        metadata = {b"webresearch.runs": strict_json([r.to_json() for r in runs]).encode(),
+                    b"webresearch.verdicts": strict_json([v.to_json() for v in verdicts]).encode()}
+        return write_atomically(path, lambda out: _write_parquet(out, episodes, metadata, pa, pq))
+    return write_atomically(path, lambda out: _write_jsonl(out, runs, episodes, verdicts))
 
 
 def episode_line(episode: EpisodeRecord, kind: str | None = None) -> str:
@@ -125,23 +134,27 @@ def _write_error(path: Path, exc: OSError) -> StoreError:
     return StoreError(f"Expects to write {str(path)!r}, actual: {exc.strerror or exc}")
 
 
-def _write_jsonl(out: IO[bytes], runs: list[RunRecord], episodes: Iterator[EpisodeRecord]
-                 ) -> int:
+def _write_jsonl(out: IO[bytes], runs: list[RunRecord], episodes: Iterator[EpisodeRecord],
+                 verdicts: list[VerdictRecord]) -> int:
     count = 0
     for run in runs:
         out.write(_line_of({"type": "run", **run.to_json()}).encode())
     for episode in episodes:
         out.write(episode_line(episode, "episode").encode())
         count += 1
+    for verdict in verdicts:
+        out.write(_line_of({"type": "verdict", **verdict.to_json()}).encode())
     return count
 
 
 def import_store(store: ReplayStore, path: str | Path) -> int:
-    """Read an export into ``store``; return how many episodes were new."""
+    """Read an export into ``store``; return how many episodes were new (verdicts already
+    in ``store`` are not added again)."""
     path = Path(path)
     if not path.is_file():
         raise WebResearchError(f"Expects an export file, actual: {str(path)!r} does not exist")
-    runs, episodes = (_read_parquet(path) if path.suffix == ".parquet" else _read_jsonl(path))
+    runs, verdicts, episodes = (_read_parquet(path) if path.suffix == ".parquet"
+                                else _read_jsonl(path))
     known = {r.run_id for r in store.runs()}
     for run in runs:
         if run.run_id not in known:
@@ -152,16 +165,28 @@ def import_store(store: ReplayStore, path: str | Path) -> int:
         if len(batch) == _BATCH:
             added += store.append(batch)
             batch = []
-    return added + store.append(batch)
+    added += store.append(batch)
+    known_verdicts = {_key(v) for r in {v.run_id for v in verdicts} for v in store.verdicts(r)}
+    store.add_verdicts([v for v in verdicts if _key(v) not in known_verdicts])
+    return added
 
 
-def _read_jsonl(path: Path) -> tuple[list[RunRecord], Iterator[EpisodeRecord]]:
+def _key(verdict: VerdictRecord) -> str:
+    return json.dumps(verdict.to_json(), sort_keys=True)
+
+
+def _read_jsonl(path: Path
+                ) -> tuple[list[RunRecord], list[VerdictRecord], Iterator[EpisodeRecord]]:
     runs: list[RunRecord] = []
+    verdicts: list[VerdictRecord] = []
     lines = path.read_bytes().split(b"\n")
     for number, line in enumerate(lines, 1):
         data = _line(path, number, line)
-        if data is not None and data.pop("type", None) == "run":
+        kind = data.pop("type", None) if data is not None else None
+        if kind == "run":
             runs.append(_parse(RunRecord.from_json, data, f"{path}:{number}"))
+        elif kind == "verdict":
+            verdicts.append(_parse(VerdictRecord.from_json, data, f"{path}:{number}"))
         elif data is not None and "steps" not in data:
             raise WebResearchError(f"{path}:{number}: expects a run or an episode record, "
                                    f"actual: keys {sorted(data)[:8]}")
@@ -172,7 +197,7 @@ def _read_jsonl(path: Path) -> tuple[list[RunRecord], Iterator[EpisodeRecord]]:
             if data is not None and data.pop("type", None) == "episode":
                 yield _parse(EpisodeRecord.from_json, data, f"{path}:{number}")
 
-    return runs, episodes()
+    return runs, verdicts, episodes()
 
 
 def _line(path: Path, number: int, line: bytes) -> dict[str, Any] | None:
@@ -199,7 +224,7 @@ def _parse(read: Callable[[dict[str, Any]], T], data: dict[str, Any], where: str
         return read(data)
     except (KeyError, TypeError, ValueError, AttributeError, RecursionError,
             WebResearchError) as exc:
-        raise WebResearchError(f"{where}: expects a run or an episode record, actual: "
+        raise WebResearchError(f"{where}: expects a run, episode or verdict record, actual: "
                                f"{reason(exc)}") from exc
 
 
@@ -212,11 +237,10 @@ def _pyarrow() -> Any:
     return pa, pq
 
 
-def _write_parquet(out: IO[bytes], runs: list[RunRecord], episodes: Iterator[EpisodeRecord],
-                   pa: Any, pq: Any) -> int:
+def _write_parquet(out: IO[bytes], episodes: Iterator[EpisodeRecord],
+                   metadata: dict[bytes, bytes], pa: Any, pq: Any) -> int:
     rows = [{**_scalar(e.summary()), "record": episode_line(e).rstrip("\n")} for e in episodes]
     table = pa.Table.from_pylist(rows) if rows else pa.table({"record": pa.array([], pa.string())})
-    metadata = {b"webresearch.runs": strict_json([r.to_json() for r in runs]).encode()}
     pq.write_table(table.replace_schema_metadata(metadata), out)
     return len(rows)
 
@@ -225,13 +249,16 @@ def _scalar(row: dict[str, Any]) -> dict[str, Any]:
     return {k: stored_text(v) if isinstance(v, str) else v for k, v in row.items()}
 
 
-def _read_parquet(path: Path) -> tuple[list[RunRecord], Iterator[EpisodeRecord]]:
+def _read_parquet(path: Path
+                  ) -> tuple[list[RunRecord], list[VerdictRecord], Iterator[EpisodeRecord]]:
     pa, pq = _pyarrow()
     try:
         table = pq.read_table(path)
         metadata = table.schema.metadata or {}
         runs = [_parse(RunRecord.from_json, r, f"{path}: runs")
                 for r in loads_json(metadata.get(b"webresearch.runs", b"[]"))]
+        verdicts = [_parse(VerdictRecord.from_json, v, f"{path}: verdicts")
+                    for v in loads_json(metadata.get(b"webresearch.verdicts", b"[]"))]
         records = table.column("record").to_pylist()
     except (pa.ArrowException, OSError, ValueError, KeyError, TypeError) as exc:
         raise WebResearchError(f"{path}: expects a Parquet export of a store, actual: "
@@ -250,4 +277,4 @@ def _read_parquet(path: Path) -> tuple[list[RunRecord], Iterator[EpisodeRecord]]
                                        f"{type(data).__name__}")
             yield _parse(EpisodeRecord.from_json, data, where)
 
-    return runs, episodes()
+    return runs, verdicts, episodes()
