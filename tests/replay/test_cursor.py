@@ -74,6 +74,22 @@ def test_a_group_is_ready_when_complete_or_past_its_deadline(store: tuple[Replay
     assert [e.group for e in cursor.load(cursor.ready()[1])] == [0, 2]
 
 
+def test_expired_groups_are_ready_at_once_and_later_ones_still_wait(
+        store: tuple[ReplayStore, str]) -> None:
+    """What a resumed run does with its dead producer's partial groups: they are ready as
+    they are, without the deadline; the new producer's groups wait as before."""
+    s, run = store
+    cursor = GroupCursor(s, run, group_size=3, deadline_s=600.0, clock=Clock())
+    dead, live = GroupKey("dead", 0), GroupKey("live", 0)
+    s.append([member(run, dead, 0), member(run, dead, 2)])
+    cursor.refresh()
+    cursor.expire()
+    s.append([member(run, live, 0)])
+    cursor.refresh()
+    assert [(g.key, g.complete, len(g.episode_ids)) for g in cursor.ready()] == [(dead, False, 2)]
+    assert [g.key for g in cursor.pending()] == [dead, live]
+
+
 def test_late_members_of_a_resolved_group_are_left_out(store: tuple[ReplayStore, str]) -> None:
     s, run = store
     clock = Clock()

@@ -3,11 +3,11 @@
 Producers record each group's episodes under ids that name the group
 (:class:`GroupKey`); a :class:`GroupCursor` reads the run's new summaries
 incrementally, collects them into groups, and says which are ready: all ``group_size``
-members are in, or ``deadline_s`` passed since the first one arrived (a member lost to
-a crash never comes; the group is then used as it is). A reader marks the groups it
-consumed or skipped as *resolved*; :meth:`GroupCursor.state` is what a restarted reader
-needs to resolve none twice and skip none: a watermark (every episode before it belongs
-to a resolved group) and the resolved groups with episodes past it.
+members are in, or ``deadline_s`` passed since the first one arrived, or its producer is
+gone (a member lost to a crash never comes; the group is used as it is). A reader marks
+the groups it consumed or skipped as *resolved*; :meth:`GroupCursor.state` is what a
+restarted reader needs to resolve none twice and skip none: a watermark (every episode
+before it belongs to a resolved group) and the resolved groups with episodes past it.
 """
 
 from __future__ import annotations
@@ -224,15 +224,19 @@ class GroupCursor:
         """The unresolved groups (ready or not) whose oldest episode predates ``version``."""
         return [g for g in self.pending() if g.version < version]
 
+    def expire(self) -> None:
+        """Make every pending group ready as it is: its producer is gone (a resumed run's)."""
+        for group in self._open.values():
+            group.first_seen = -float("inf")
+
     def resolve(self, keys: Iterable[GroupKey]) -> None:
         """Mark groups consumed or skipped: they are never handed out again."""
         for key in keys:
             group = self._open.pop(key, None)
             if group is None:
                 raise WebResearchError(f"Expects a pending group, actual: {key.id!r}")
-            complete = len(group.members) >= self.group_size
-            self._resolved[key.id] = (max(s for _, s, _ in group.members.values()) if complete
-                                      else _INCOMPLETE)
+            seqs = [s for _, s, _ in group.members.values()]
+            self._resolved[key.id] = max(seqs) if len(seqs) >= self.group_size else _INCOMPLETE
 
     def load(self, group: ReadyGroup) -> list[EpisodeRecord]:
         """The group's episodes, by member index."""
@@ -241,8 +245,7 @@ class GroupCursor:
     # ---------------------------------------------------------------- resume
     def state(self) -> CursorState:
         """Where this cursor stands: pass it to a new cursor to carry on from here."""
-        firsts = [min(s for _, s, _ in g.members.values()) for g in self._open.values()]
-        watermark = min(firsts, default=max(self._next, self._start))
+        watermark = min((g.first_seq for g in self.pending()), default=max(self._next, self._start))
         resolved = tuple(sorted(g for g, last in self._resolved.items()
                                 if last in (_INCOMPLETE, _UNKNOWN) or last >= watermark))
         return CursorState(run_id=self.run_id, watermark=watermark, resolved=resolved)

@@ -91,8 +91,7 @@ def save_checkpoint(directory: Path, *, step: int, save_learner: Callable[[Path]
     save_learner(temporary / "learner.pt")
     (temporary / "cursor.json").write_text(json.dumps(checkpoint.to_json()), encoding="utf-8")
     _sync(temporary)
-    if final.exists():  # a step re-taken after a restart that kept it: replace it
-        shutil.rmtree(final)
+    shutil.rmtree(final, ignore_errors=True)  # a step re-taken after a restart that kept it
     temporary.replace(final)
     _sync(directory)
     if keep is not None:
@@ -103,9 +102,7 @@ def save_checkpoint(directory: Path, *, step: int, save_learner: Callable[[Path]
 
 def latest_checkpoint(directory: Path) -> Checkpoint | None:
     """The newest whole checkpoint in ``directory`` (``None`` when there is none)."""
-    if not directory.is_dir():
-        return None
-    steps = _steps(directory)
+    steps = _steps(directory) if directory.is_dir() else []
     if not steps:
         return None
     try:
@@ -121,10 +118,8 @@ def _steps(directory: Path) -> list[Path]:
 
 
 def _sync(path: Path) -> None:
-    """Flush a directory's entries (and the files in it) to disk."""
-    for item in [*path.iterdir(), path] if path.is_dir() else [path]:
-        if item.is_dir() and item != path:
-            continue
+    """Flush a directory's files and its entries to disk."""
+    for item in [*(p for p in path.iterdir() if not p.is_dir()), path]:
         fd = os.open(item, os.O_RDONLY)
         try:
             os.fsync(fd)

@@ -47,7 +47,7 @@ class TrainConfig:
     group within the staleness bound when they finish in order."""
     group_deadline_s: float | None = None
     """A group with members missing (lost in a crash) is used as it is this long after
-    its first member arrived; ``None``: the episode deadline plus 30 s."""
+    its first member arrived (a resumed run's at once); ``None``: episode deadline + 30 s."""
     wait_timeout_s: float | None = None
     """Longest wait of the learner for enough ready groups; ``None``: twice the episode
     deadline plus 60 s. Past it the run fails (the producers are stuck)."""

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError, WebResearchError
 from webresearch.policies.policy import Policy
-from webresearch.replay.cursor import CursorState, GroupCursor, ReadyGroup
+from webresearch.replay.cursor import GroupCursor, ReadyGroup
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout import LocalRunner, Runner, with_config
@@ -85,8 +85,7 @@ async def train(*, policy: Policy, learner: Learner, make_env: Callable[[], WebR
     """
     logs = await train_async(
         learner=learner, make_env=make_env, tasks=tasks, store=store, config=config,
-        policy=policy, runner=runner, run=run or RunRecord(policy=policy.name,
-                                                           notes="GRPO training"),
+        policy=policy, runner=runner, run=run,
         sync_weights=sync_weights or (lambda _: None),  # by default the policy holds the model
         on_step=(lambda log: on_step(log.log)) if on_step else None)
     return [log.log for log in logs]
@@ -122,7 +121,7 @@ async def train_async(*, learner: Learner, make_env: Callable[[], WebResearchEnv
     probe = make_env()
     try:
         await consumer.open(with_config(run or RunRecord(
-            policy=policy.name if policy is not None else "runner", notes="asynchronous GRPO"),
+            policy=policy.name if policy is not None else "runner", notes="GRPO training"),
             probe, config.rollout()))
     finally:
         await probe.aclose()
@@ -179,19 +178,18 @@ class GroupConsumer:
         """Resume from the newest checkpoint, or record ``new_run``."""
         c = self.config
         checkpoint = latest_checkpoint(c.checkpoint_dir) if c.checkpoint_dir else None
-        state: CursorState | None = None
         if checkpoint is not None:
             await asyncio.to_thread(self.learner.load, checkpoint.learner_path)
-            self.run, state = self.store.run(checkpoint.cursor.run_id), checkpoint.cursor
-            self.step = checkpoint.step
+            self.run, self.step = self.store.run(checkpoint.cursor.run_id), checkpoint.step
             logger.info("resumed at step %d from %s", self.step, checkpoint.path)
         else:
             self.run = self.store.create_run(new_run)
-        deadline = c.group_deadline_s or c.episode_timeout_s + 30.0
         self.cursor = GroupCursor(self.store, self.run.run_id, group_size=c.group_size,
-                                  deadline_s=deadline, state=state)
+                                  deadline_s=c.group_deadline_s or c.episode_timeout_s + 30.0,
+                                  state=checkpoint.cursor if checkpoint else None)
         await asyncio.to_thread(self.cursor.refresh)
-        if checkpoint is not None:  # the policy may have been rebuilt from the initial weights
+        if checkpoint is not None:  # the dead run's groups grow no more; the policy may
+            self.cursor.expire()  # have been rebuilt from the initial weights
             await self._push()
 
     async def _push(self) -> None:

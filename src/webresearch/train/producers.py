@@ -58,8 +58,7 @@ class GroupProducers:
         """Groups started (or found unresolved) and not yet released."""
         self.version = version
         """The policy version the runner serves now (new groups are sampled with it)."""
-        self.started = 0
-        self.committed = 0
+        self.started = self.committed = 0
         self.token = new_id()[:8]
         """This process's producer token, in every group id (a restart takes a new one)."""
         self.arrived = asyncio.Event()
