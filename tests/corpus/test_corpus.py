@@ -6,14 +6,18 @@ import asyncio
 import importlib.util
 import json
 import os
+import re
+import tempfile
 from pathlib import Path
 
 import gymnasium as gym
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import answer, browse, search
 from webresearch.corpus import CorpusIndex, CorpusWeb, CorpusWebConfig, named_corpus
-from webresearch.corpus.documents import parse_record
+from webresearch.corpus.documents import parse_record, scan_corpus
 from webresearch.envs.backends import make_web
 from webresearch.errors import ConfigError, DependencyNotInstalled
 
@@ -123,6 +127,40 @@ def test_malformed_corpus_and_specs_give_clear_errors(tmp_path: Path) -> None:
         make_web("corpus:")
     with pytest.raises(ConfigError, match="vital-articles"):
         named_corpus("vital-article")
+
+
+@pytest.mark.parametrize("retriever", ["bm25", "bm25-stream"])
+def test_a_duplicate_id_is_an_error_naming_it_and_both_records(tmp_path: Path,
+                                                                retriever: str) -> None:
+    if retriever == "bm25-stream":
+        pytest.importorskip("numba")
+        pytest.importorskip("Stemmer")
+    path = tmp_path / "dup.jsonl"
+    rows = [{"id": "7", "text": "Ada wrote."}, {"id": "8", "text": "Bob ran."}, {},
+            {"id": 7, "text": "Cy sang."}]  # a number is its digits: the same id
+    path.write_text("\n".join(json.dumps(r) if r else "" for r in rows) + "\n")
+    with pytest.raises(ConfigError, match=re.escape(
+            "Corpus 'dup' record 3: expects an id no other record has, actual: '7', the id "
+            "of record 1 too")):
+        CorpusIndex.open(path, retriever=retriever)
+    assert not [p.name for p in tmp_path.iterdir() if p.name != "dup.jsonl"]  # nothing saved
+
+
+@settings(max_examples=200, deadline=None)
+@given(ids=st.lists(st.sampled_from(["a", "b", "c", "d", "e", "1", "01"]), max_size=8))
+def test_scan_corpus_refuses_the_first_repeated_id(ids: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "c.jsonl"
+        path.write_text("".join(json.dumps({"id": i, "text": "t"}) + "\n" for i in ids))
+        repeat = next((n for n, i in enumerate(ids) if i in ids[:n]), None)
+        if repeat is None:
+            assert [d.id for _, d in scan_corpus(path, "c")] == ids
+            return
+        with pytest.raises(ConfigError) as caught:
+            list(scan_corpus(path, "c"))
+        assert str(caught.value) == (
+            f"Corpus 'c' record {repeat + 1}: expects an id no other record has, actual: "
+            f"{ids[repeat]!r}, the id of record {ids.index(ids[repeat]) + 1} too")
 
 
 def test_env_runs_on_a_corpus(corpus: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,13 +81,49 @@ def url_key(url: str) -> int:
 
 
 def scan_corpus(path: Path, name: str) -> Iterator[tuple[int, CorpusDoc]]:
-    """Yield ``(byte offset, document)`` for every non-blank line of the file."""
+    """Yield ``(byte offset, document)`` for every non-blank line of the file.
+
+    Two records with one id are a :class:`~webresearch.errors.ConfigError` naming the id
+    and both record numbers, raised as the scan ends, before anything is saved (their
+    URLs and ids would be ambiguous). The check keeps 8 bytes a record (the id's hash),
+    sorts them once, and reads the file again only when two hashes are equal.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "c.jsonl"
+        >>> _ = path.write_text('{"id": "a", "text": "x"}\\n{"id": "b", "text": "y"}\\n'
+        ...                     '{"id": "a", "text": "z"}\\n')
+        >>> list(scan_corpus(path, "c"))
+        Traceback (most recent call last):
+        ...
+        webresearch.errors.ConfigError: Corpus 'c' record 3: expects an id no other ...
+    """
+    hashes = array("q")
+    for offset, _, doc in _records(path, name):
+        hashes.append(hash(doc.id))
+        yield offset, doc
+    ranked = np.sort(np.frombuffer(hashes, dtype=np.int64))
+    suspects = set(ranked[1:][ranked[1:] == ranked[:-1]].tolist())
+    if not suspects:
+        return
+    first: dict[str, int] = {}  # only the ids whose hash repeats: a few, unless duplicated
+    for _, row, doc in _records(path, name):
+        if hash(doc.id) in suspects:
+            if doc.id in first:
+                raise ConfigError(f"Corpus {name!r} record {row + 1}: expects an id no other "
+                                  f"record has, actual: {doc.id!r}, the id of record "
+                                  f"{first[doc.id] + 1} too")
+            first[doc.id] = row
+
+
+def _records(path: Path, name: str) -> Iterator[tuple[int, int, CorpusDoc]]:
+    """``(byte offset, row, document)`` for every non-blank line of the file."""
     with path.open("rb") as f:
         offset = 0
         row = 0
         for line in f:
             if line.strip():
-                yield offset, parse_record(line, row=row, name=name)
+                yield offset, row, parse_record(line, row=row, name=name)
                 row += 1
             offset += len(line)
 
