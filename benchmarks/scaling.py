@@ -45,8 +45,8 @@ def _cases() -> list[Case]:
     from webresearch.net.secrets import redact, register_secret
     from webresearch.net.urls import normalize_url
     from webresearch.policies.heuristic import best_span
-    from webresearch.policies.reader import parse_extract
     from webresearch.untrusted import loads_json, scalar_text
+    from webresearch.web.reader import parse_extract
     from webresearch.web.snippets import snippet
 
     dr, sr = get_format("deepresearcher"), get_format("search-r1")

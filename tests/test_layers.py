@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "src" / "webresearch"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "_lazy", "_home", "status", "untrusted", "safe_disk", "tasks", "net"),  # basics
+    ("errors", "_lazy", "_home", "status", "untrusted", "safe_disk", "tasks", "net",
+     "chat"),                                                  # basics
     ("web",),                                                  # the backend interface
     ("crawlers", "sim", "corpus", "replay"),                   # web backends, the store
     ("envs",),                                                 # the environment

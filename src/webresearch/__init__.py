@@ -38,12 +38,11 @@ from webresearch.web import MockWeb, Page, SearchHit, SearchResults, WebBackend
 if TYPE_CHECKING:
     from webresearch.corpus import CorpusWeb
     from webresearch.distributed import RayConfig, ray_rollout
-    from webresearch.policies.reader import LLMReader
     from webresearch.replay import EpisodeRecord, ReplayStore, RunRecord
     from webresearch.rollout import LocalRunner, RolloutConfig, Runner, rollout
     from webresearch.sim import SimWeb
     from webresearch.train import GRPOConfig, GRPOLearner, TrainConfig, train
-    from webresearch.web.reader import KeywordReader, Reader
+    from webresearch.web.reader import KeywordReader, LLMReader, Reader
 
 __version__ = "0.1.0"
 
@@ -99,7 +98,7 @@ __all__ = [
 _LAZY = {
     "CorpusWeb": "webresearch.corpus",
     "KeywordReader": "webresearch.web.reader",
-    "LLMReader": "webresearch.policies.reader",
+    "LLMReader": "webresearch.web.reader",
     "RayConfig": "webresearch.distributed",
     "Reader": "webresearch.web.reader",
     "ray_rollout": "webresearch.distributed",

@@ -16,12 +16,11 @@ from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError
 from webresearch.net.rate_limit import Rate
 from webresearch.policies.policy import Completion, Policy, PromptLike, SamplingParams, as_prompt
-from webresearch.policies.reader import LLMReader
 from webresearch.replay import ReplayStore
 from webresearch.replay.replay_web import ReplayWeb
 from webresearch.rollout import RolloutConfig, rollout
 from webresearch.web import MockWeb, SearchHit
-from webresearch.web.reader import Extract, KeywordReader, Reader, ReadRequest
+from webresearch.web.reader import Extract, KeywordReader, LLMReader, Reader, ReadRequest
 
 TASK = {"question": "Where was Anna Vell born?", "answers": ["Tarsk"]}
 PAGES = {f"https://w.test/{i}": "\n".join(f"Line {i}.{j} about nothing much." for j in range(40))

@@ -16,7 +16,7 @@ from webresearch.policies.types import (
     SamplingParams,
     as_prompt,
 )
-from webresearch.web.reader import Reader
+from webresearch.web.reader import LLMReader, Reader
 
 __all__ = ["ChatMessage", "Completion", "Policy", "Prompt", "PromptLike", "SamplingParams",
            "as_prompt"]
@@ -51,8 +51,6 @@ class Policy(abc.ABC):
 
     def as_reader(self) -> Reader:
         """A reading agent that reads with this policy (``WebResearchEnv(reader=policy)``)."""
-        from webresearch.policies.reader import LLMReader  # noqa: PLC0415 - a cycle otherwise
-
         return LLMReader(self)
 
     async def aclose(self) -> None:  # noqa: B027 - a no-op default is the point
