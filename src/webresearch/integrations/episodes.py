@@ -3,7 +3,6 @@ into prompt and response the way trainers take them."""
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.metadata
 import importlib.util
 import itertools
@@ -27,8 +26,7 @@ def make_env(config: EnvConfig | None = None) -> WebResearchEnv:
         >>> make_env(EnvConfig(max_turns=3, tools_in_prompt=False)).config.max_turns
         3
     """
-    config = config or EnvConfig()
-    return WebResearchEnv(**{f.name: getattr(config, f.name) for f in dataclasses.fields(config)})
+    return WebResearchEnv(config)
 
 
 def split_episode(record: EpisodeRecord) -> dict[str, Any]:

@@ -18,7 +18,6 @@ Importing this module imports verifiers (``pip install -e '.[verifiers]'``).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -28,7 +27,7 @@ from pydantic import Field
 
 from webresearch.envs.config import EnvConfig
 from webresearch.envs.web_research import WebResearchEnv
-from webresearch.errors import ConfigError, StateError, did_you_mean
+from webresearch.errors import ConfigError, StateError
 from webresearch.integrations.episodes import finish_on_text, make_env, require_range
 from webresearch.tasks import task_from_record
 
@@ -69,20 +68,13 @@ def env_options(config: EnvConfig | None = None) -> dict[str, Any]:
         4
     """
     data = (config or EnvConfig()).to_json()
-    if data.pop("unrecorded"):
+    if unrecorded := data.pop("unrecorded"):
         raise ConfigError(f"Expects options a tool server can be sent as JSON (a web spec, "
-                          f"a reward name), actual: {config} gives "
-                          f"{[n for n in ('web', 'reward', 'reader') if data[n] is None]} as "
-                          f"objects")
+                          f"a reward name), actual: {config} gives {unrecorded} as objects")
     return data
 
 
 def _env(options: dict[str, Any], **overrides: Any) -> WebResearchEnv:
-    fields = {f.name for f in dataclasses.fields(EnvConfig)}
-    for name in options:
-        if name not in fields:
-            raise ConfigError(f"Expects env options among EnvConfig's fields, actual: "
-                              f"{name!r}.{did_you_mean(name, fields)}")
     given = {**options, **overrides}
     if given.get("reader") == "keyword":
         from webresearch.web.reader import KeywordReader  # noqa: PLC0415

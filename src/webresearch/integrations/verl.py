@@ -22,6 +22,7 @@ Importing this module imports verl when it is installed, and checks its version.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import importlib.util
 import json
@@ -343,7 +344,7 @@ def verl_rows(tasks: TaskSource | None = None, *,
     """
     config = config or EnvConfig()
     tasks = config.tasks if tasks is None else tasks
-    env = make_env(EnvConfig(**{**_options(config), "tasks": tasks}))
+    env = make_env(dataclasses.replace(config, tasks=tasks))
     rows = [{"data_source": "webresearch", "agent_name": AGENT_NAME,
              "prompt": [{"role": "system", "content": env.system_prompt},
                         {"role": "user", "content": env.format.user_prompt(t.question)}],
@@ -389,8 +390,4 @@ def write_agent_loop_yaml(path: str | Path, env: Mapping[str, Any] | None = None
     path.write_text(agent_loop_yaml(env, max_turn_tokens=max_turn_tokens) + "\n",
                     encoding="utf-8")
     return path
-
-
-def _options(config: EnvConfig) -> dict[str, Any]:
-    return {name: getattr(config, name) for name in config.__dataclass_fields__}
 
