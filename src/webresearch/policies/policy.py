@@ -7,15 +7,8 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
+from webresearch.chat import ChatMessage, Completion, Prompt, PromptLike, SamplingParams, as_prompt
 from webresearch.errors import PolicyError
-from webresearch.policies.types import (
-    ChatMessage,
-    Completion,
-    Prompt,
-    PromptLike,
-    SamplingParams,
-    as_prompt,
-)
 from webresearch.web.reader import LLMReader, Reader
 
 __all__ = ["ChatMessage", "Completion", "Policy", "Prompt", "PromptLike", "SamplingParams",
