@@ -129,37 +129,37 @@ def rescore(store: ReplayStore, run_id: str, *, judge: JudgeIdentity | None = No
     episodes = list(store.episodes(run_id))
     if tasks is not None:
         episodes = _in_task_order(episodes, tasks)
+    verdicts = _frozen(store, run_id, episodes, judge)
+    scored = [_scored(e, None if verdicts is None else verdicts[e.episode_id])
+              for e in episodes]
+    return EvalReport(run_id, scored, domain_tables(scored), skipped=len(episodes),
+                      reused=len(scored) if verdicts is not None else 0,
+                      broken=_broken(episodes))
+
+
+def _frozen(store: ReplayStore, run_id: str, episodes: Sequence[EpisodeRecord],
+            judge: JudgeIdentity | None) -> dict[str, VerdictRecord] | None:
+    """The verdicts ``judge`` (by default the run's only one) recorded on every episode;
+    ``None`` when the run holds none, :class:`VerdictNotRecorded` when some are missing."""
     recorded = store.verdicts(run_id)
     chosen = choose_judge(recorded, judge, run_id)
     if chosen is None:
-        scored = [_scored(e, None) for e in episodes]
-    else:
-        verdicts = by_judge(recorded, chosen, run_id=run_id)
-        if missing := [e for e in episodes if e.episode_id not in verdicts]:
-            raise missing_error(missing, chosen, run_id)
-        scored = [_scored(e, verdicts[e.episode_id]) for e in episodes]
-    return EvalReport(run_id, scored, domain_tables(scored), skipped=len(episodes),
-                      reused=len(scored) if chosen is not None else 0,
-                      broken=_broken(episodes))
+        return None
+    verdicts = by_judge(recorded, chosen, run_id=run_id)
+    if missing := [e for e in episodes if e.episode_id not in verdicts]:
+        raise missing_error(missing, chosen, run_id)
+    return verdicts
 
 
 def _recorded_only(store: ReplayStore, run_id: str,
                    episodes: Sequence[EpisodeRecord]) -> dict[str, VerdictRecord]:
     """Without a judge, a resumed run's recorded verdicts, when one judge gave them on
     every episode (its table again, MBE and all); otherwise none (F1 and EM only)."""
-    recorded = store.verdicts(run_id)
     try:
-        chosen = choose_judge(recorded, None, run_id)
+        return _frozen(store, run_id, episodes, None) or {}
     except VerdictNotRecorded as exc:
         logger.warning("no MBE: %s", exc)
         return {}
-    if chosen is None:
-        return {}
-    verdicts = by_judge(recorded, chosen, run_id=run_id)
-    if missing := [e for e in episodes if e.episode_id not in verdicts]:
-        logger.warning("no MBE: %s", missing_error(missing, chosen, run_id))
-        return {}
-    return verdicts
 
 
 def _in_task_order(episodes: Iterable[EpisodeRecord],
