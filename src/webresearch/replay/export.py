@@ -182,14 +182,16 @@ def _read_jsonl(path: Path
     lines = path.read_bytes().split(b"\n")
     for number, line in enumerate(lines, 1):
         data = _line(path, number, line)
-        kind = data.pop("type", None) if data is not None else None
+        if data is None:
+            continue
+        kind = data.pop("type", None)
         if kind == "run":
             runs.append(_parse(RunRecord.from_json, data, f"{path}:{number}"))
         elif kind == "verdict":
             verdicts.append(_parse(VerdictRecord.from_json, data, f"{path}:{number}"))
-        elif data is not None and "steps" not in data:
-            raise WebResearchError(f"{path}:{number}: expects a run or an episode record, "
-                                   f"actual: keys {sorted(data)[:8]}")
+        elif "steps" not in data:
+            raise WebResearchError(f"{path}:{number}: expects a run, episode or verdict "
+                                   f"record, actual: keys {sorted(data)[:8]}")
 
     def episodes() -> Iterator[EpisodeRecord]:
         for number, line in enumerate(lines, 1):
