@@ -1,5 +1,7 @@
 """Leaks: a gold answer or the question's text shown to the agent is reported with its step,
-URL and domain; a blocklist withholds results and refuses pages on benchmark hosts."""
+URL and domain (only as far as the observation, cut to its limit, shows it; an answer too
+short to be evidence only beside the question or alone); a blocklist withholds results and
+refuses pages on benchmark hosts."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 from tests.conftest import answer, browse, search
 from webresearch.envs import EnvConfig, WebResearchEnv
 from webresearch.envs.blocklist import BENCHMARK_HOSTS, Blocklist
-from webresearch.envs.leaks import LeakProbe
+from webresearch.envs.leaks import COMMON_WORDS, LeakProbe
 from webresearch.envs.rewards import normalize_answer
 from webresearch.errors import ConfigError
 from webresearch.evaluation import evaluate
@@ -155,8 +157,18 @@ def _contains(text: str, phrase: str) -> bool:
                                 for i in range(len(words) - len(wanted) + 1))
 
 
+def _evidence(text: str, gold: str, question: str) -> bool:
+    """Whether ``text`` shows ``gold``: its words in a row, and, for a gold of one word of
+    at most two characters or a common word, only where the text is the gold alone or
+    also holds the question."""
+    wanted = normalize_answer(gold).split()
+    weak = len(wanted) == 1 and (len(wanted[0]) <= 2 or wanted[0] in COMMON_WORDS)
+    return _contains(text, gold) and (not weak or normalize_answer(text).split() == wanted
+                                      or _contains(text, question))
+
+
 WORDS = st.sampled_from(["a", "paris", "the", "Paris,", "PARIS!", "lyon", "x-y", "x", "y",
-                         "Parisian", "(paris)"])
+                         "Parisian", "(paris)", "1", "42", "Which", "city?", "yes"])
 
 
 @settings(max_examples=300, deadline=None)
@@ -165,7 +177,69 @@ WORDS = st.sampled_from(["a", "paris", "the", "Paris,", "PARIS!", "lyon", "x-y",
 def test_the_match_is_the_gold_s_normalised_words_in_a_row(text: str, gold: str) -> None:
     probe = LeakProbe.of(Task(id="t", question="Which city?", answers=(gold,)))
     found = [kind for kind, _ in probe.find(text)]
-    assert (LeakKind.ANSWER in found) == _contains(text, gold)
+    assert (LeakKind.ANSWER in found) == _evidence(text, gold, "Which city?")
+
+
+MOONS = Task(id="m", question="How many moons has Mars?", answers=("2", "two"))
+
+
+@pytest.mark.parametrize(("text", "seen"), [
+    ("Page 2 of 9", ()), ("Two roads diverged; see chapter 2.", ()), ("1 2 3 4", ()),
+    ("2", ("answer",)), ("  Two. ", ("answer",)),
+    ("Q: How many moons has Mars? A: 2", ("answer", "question")),
+    ("how many moons has mars", ("question",)),
+], ids=lambda v: str(v)[:24])
+def test_a_short_or_common_answer_counts_only_alone_or_beside_the_question(
+        text: str, seen: tuple[str, ...]) -> None:
+    assert tuple(kind for kind, _ in LeakProbe.of(MOONS).find(text)) == seen
+
+
+# what the agent receives: an observation cut to its limit ------------------------------
+
+ANSWER_AT = "It was founded by Kraemukreisk Jepudou."
+FILLER = "Lorem ipsum dolor sit amet. "
+
+
+def _cut_env(pages: dict[str, str], hits: list[SearchHit], limit: int,
+             fmt: str = "deepresearcher") -> WebResearchEnv:
+    web = MockWeb(search=lambda q, k: hits,
+                  fetch=lambda url: Page(url, url, 200, "", pages[url]))
+    return WebResearchEnv(tasks=[TASK], web=web, date="2026-01-01", action_format=fmt,
+                          max_observation_chars=limit, segment_chars=20_000)
+
+
+def test_an_answer_beyond_the_cut_is_not_a_leak_and_one_before_it_is_at_its_step() -> None:
+    late, early = "https://late.test/a", "https://early.test/b"
+    env = _cut_env({late: FILLER * 40 + ANSWER_AT, early: ANSWER_AT + FILLER * 40}, [], 400)
+    observations, info = _play(env, [browse(late), browse(early), answer("x")])
+    assert "Jepudou" not in observations[0] and observations[0].endswith("[... truncated]")
+    assert "Jepudou" in observations[1] and observations[1].endswith("[... truncated]")
+    assert info["outcome"].leaks == (Leak(LeakKind.ANSWER, 1, early, "early.test",
+                                          "kraemukreisk jepudou", LeakSource.PAGE),)
+    env.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(before=st.integers(0, 60), limit=st.integers(256, 1600),
+       fmt=st.sampled_from(["deepresearcher", "search-r1"]),
+       tool=st.sampled_from(["search", "browse"]))
+def test_a_leak_is_reported_exactly_when_the_received_observation_shows_it(
+        before: int, limit: int, fmt: str, tool: str) -> None:
+    """Wherever the cut falls (before, inside or after the answer; in a page or in the
+    snippets of later results), the leak is reported iff the observation shows it."""
+    if fmt == "search-r1":
+        tool = "search"
+    url = "https://p.test/x"
+    hits = [SearchHit(f"R{i}", f"https://r{i}.test/", FILLER * 2) for i in range(before % 8)]
+    hits.append(SearchHit("Pogre", url, FILLER * (before // 8) + ANSWER_AT))
+    env = _cut_env({url: FILLER * before + ANSWER_AT}, hits, limit, fmt)
+    action = (env.format.write_call("search", ["who"]) if tool == "search"
+              else browse(url))
+    observations, info = _play(env, [action, env.format.write_answer("x")])
+    shown = " kraemukreisk jepudou " in f" {normalize_answer(observations[0])} "
+    assert [(leak.step, leak.url) for leak in info["outcome"].leaks] == (
+        [(0, url)] if shown else [])
+    env.close()
 
 
 # the simulated web, in process and over loopback ---------------------------------------

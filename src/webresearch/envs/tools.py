@@ -14,7 +14,7 @@ from webresearch.envs.browsing import PageReader, refusal
 from webresearch.envs.config import EnvConfig
 from webresearch.envs.episode import EpisodeState
 from webresearch.envs.formats import ActionFormat, ToolCall
-from webresearch.envs.leaks import MAX_LEAKS, LeakProbe
+from webresearch.envs.leaks import MAX_LEAKS, LeakProbe, Sighting
 from webresearch.web.backend import Page, SearchResults, WebBackend
 from webresearch.web.calls import WebCall
 from webresearch.web.leaks import LeakSource
@@ -68,9 +68,12 @@ class ToolRunner:
         self.reading = PageReader(reader, fmt, config) if reader is not None else None
         self.blocklist = Blocklist(config.blocked_domains or ())
         self._probe: LeakProbe | None = None
+        self._sightings: list[Sighting] = []  # the last run's, until settle() reads them
 
     async def run(self, call: ToolCall, state: EpisodeState) -> str:
-        """Run ``call`` for the episode in ``state``; return the observation body."""
+        """Run ``call`` for the episode in ``state``; return the observation body (its leaks
+        are recorded by :meth:`settle`, once it is cut to what the agent receives)."""
+        self._sightings.clear()
         limit = self.config.max_queries if call.tool == "search" else self.config.max_urls
         arguments = call.arguments[:limit]
         notes = [call.note] if call.note else []
@@ -97,7 +100,7 @@ class ToolRunner:
         state.searched(queries, shown)
         for result in shown:
             for hit in result.hits:
-                self._look(state, f"{hit.title}\n{hit.snippet}", hit.url, LeakSource.SEARCH)
+                self._look((hit.title, hit.snippet), hit.url, LeakSource.SEARCH)
         body = self.format.render_search(shown)
         if withheld:
             body = (f"{withheld} result(s) on blocked domains (hosts of benchmark data) were "
@@ -126,11 +129,18 @@ class ToolRunner:
         return dataclasses.replace(page, text="", links=(), error=(
             f"refused: redirected to {page.final_url}, on a blocked domain ({entry})"))
 
-    def _look(self, state: EpisodeState, text: str, url: str, source: LeakSource) -> None:
-        """Record the leaks in ``text`` that the current step shows the agent."""
+    def _look(self, pieces: tuple[str, ...], url: str, source: LeakSource) -> None:
+        """Note text the observation will hold, to look in for leaks once it is cut."""
+        self._sightings.append(Sighting(pieces, url, source))
+
+    def settle(self, state: EpisodeState, observation: str, kept: int) -> None:
+        """Record the leaks of the last run's results that ``observation[:kept]`` (what the
+        agent receives of it) shows, at the current step."""
         if self._probe is None or self._probe.task is not state.task:
             self._probe = LeakProbe.of(state.task)
-        leaks = self._probe.leaks(text, step=len(state.responses) - 1, url=url, source=source)
+        leaks = self._probe.seen(self._sightings, observation, kept,
+                                 step=len(state.responses) - 1)
+        self._sightings.clear()
         if leaks:
             state.saw(leaks, MAX_LEAKS)
 
@@ -167,7 +177,7 @@ class ToolRunner:
             return self._read(url, state)  # the fetch failed: say so, as without a reader
         state.visit(url)
         body = await reading.browse(url, state)
-        self._look(state, body, page.final_url or url, LeakSource.PAGE)
+        self._look((body,), page.final_url or url, LeakSource.PAGE)
         return body
 
     def _read(self, url: str, state: EpisodeState) -> str:
@@ -181,6 +191,5 @@ class ToolRunner:
         if index >= len(segments):
             return f"No more content: all {len(segments)} segments of {url} have been shown."
         state.shown(url, index)
-        self._look(state, f"{page.title}\n{segments[index]}", page.final_url or url,
-                   LeakSource.PAGE)
+        self._look((page.title, segments[index]), page.final_url or url, LeakSource.PAGE)
         return self.format.render_page(page, segments[index], index, len(segments))

@@ -190,7 +190,7 @@ class WebResearchEnv(gym.Env[str, str]):
         if state.turns == self.config.max_turns:
             observation += (f"\nYou have used all {self.config.max_turns} tool calls: "
                             "give your final answer now.")
-        observation = self._fit(observation)
+        observation = self._show(state, observation)
         state.observe(observation)
         step = self._step_outcome(state, parsed, self._timing(state, start, parsed_at))
         return observation, 0.0, False, False, step.info()
@@ -258,6 +258,12 @@ class WebResearchEnv(gym.Env[str, str]):
         limit = self.config.max_observation_chars
         return text if len(text) <= limit else text[: limit - len(_CUT)] + _CUT
 
+    def _show(self, state: EpisodeState, text: str) -> str:
+        """``text`` fitted, its leaks recorded as far as the agent receives it."""
+        shown = self._fit(text)
+        self._tools.settle(state, text, len(text) if shown is text else len(shown) - len(_CUT))
+        return shown
+
     # ------------------------------------------- tools called by a framework
     def call_tool(self, name: str, arguments: Mapping[str, Any]) -> str:
         """Run one tool by name, for frameworks that parse tool calls themselves; see
@@ -294,7 +300,7 @@ class WebResearchEnv(gym.Env[str, str]):
                     "give your final answer now.")
         state.act(self.format.write_call(call.tool, call.arguments))
         state.spend_turn(tool_call=True)
-        body = self._fit(await self._tools.run(call, state))
+        body = self._show(state, await self._tools.run(call, state))
         state.observe(body)
         self._timing(state, start, start)
         return body

@@ -1,7 +1,9 @@
 """A leak: a gold answer or the question's own text seen in an observation, where and when.
 
-The env finds them (:mod:`webresearch.envs.leaks`); the episode's outcome and its record
-carry them, so that a run's leak rate can be read from the store alone.
+The env finds them (:mod:`webresearch.envs.leaks`, which also says what counts: whole
+words, in the observation as the agent received it, a too-short answer only alone or
+beside the question); the episode's outcome and its record carry them, so that a run's
+leak rate can be read from the store alone.
 """
 
 from __future__ import annotations
