@@ -16,7 +16,7 @@ from aiohttp import web
 from tests.crawlers.conftest import live
 from webresearch.crawlers.content import convert
 from webresearch.crawlers.converters import ProcessConverter
-from webresearch.crawlers.fetcher import PageFetcher
+from webresearch.crawlers.live import PageFetcher
 from webresearch.errors import ConfigError
 from webresearch.net.http import HttpClient, HttpConfig
 from webresearch.net.safety import UrlPolicy

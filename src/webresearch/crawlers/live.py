@@ -1,8 +1,14 @@
-"""The live web as a backend: a search API and a page fetcher, limited, cached and safe."""
+"""The live web as a backend: a search API and a page fetcher, limited, cached and safe.
+
+A page is fetched through the URL policy, the cache, single flight, robots.txt, HTTP, and
+conversion to text, in that order (:class:`PageFetcher`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +18,6 @@ from aiohttp.abc import AbstractResolver
 from webresearch._home import default_cache_dir
 from webresearch.crawlers.cache import DAY, WebCache
 from webresearch.crawlers.converters import ProcessConverter
-from webresearch.crawlers.fetcher import PageFetcher
 from webresearch.crawlers.robots import RobotsPolicy
 from webresearch.crawlers.search import ENGINES, SearchEngine
 from webresearch.errors import unknown_name_error
@@ -24,12 +29,14 @@ from webresearch.net.rate_limit import (
     SqliteAuthority,
     default_authority,
 )
+from webresearch.net.safety import UrlPolicy
 from webresearch.net.secrets import Secret
 from webresearch.net.single_flight import SingleFlight
+from webresearch.net.urls import normalize_url
 from webresearch.untrusted import scalar_text
 from webresearch.web.backend import Page, SearchResults, WebBackend
 
-__all__ = ["LiveWeb", "LiveWebConfig", "default_cache_dir"]
+__all__ = ["LiveWeb", "LiveWebConfig", "PageFetcher", "cache_scope", "default_cache_dir"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +87,80 @@ def _authority(spec: str | RateAuthority | None) -> RateAuthority | None:
     return SqliteAuthority(spec) if isinstance(spec, str) else spec
 
 
+def _engine_type(name: str) -> type[SearchEngine]:
+    if name not in ENGINES:
+        raise unknown_name_error("search engine", name, ENGINES)
+    return ENGINES[name]
+
+
+def cache_scope(policy: UrlPolicy) -> str:
+    """The part of a page's cache key that names the URL policy it was fetched under.
+
+    A page fetched under an allowlist is served only to fetchers with the same policy,
+    so a host one policy opens never leaks through the shared cache to a policy that
+    refuses it (a name is refused only when it resolves, which a cache hit skips).
+    Pages fetched under the default policy, the strictest, share the empty scope.
+
+    Example:
+        >>> cache_scope(UrlPolicy())
+        ''
+        >>> cache_scope(UrlPolicy(allow=("127.0.0.0/8",))).startswith("policy-")
+        True
+    """
+    if policy == UrlPolicy():
+        return ""
+    return f"policy-{hashlib.sha256(repr(policy).encode()).hexdigest()[:16]}:"
+
+
+class PageFetcher:
+    """Turns URLs into :class:`Page` values; world failures become ``Page.error``.
+
+    The URL policy is checked before anything else, the cache included, so a refused
+    host is refused whether or not a page of it is cached. Identical concurrent
+    fetches share one network call, and a page is parsed once however many episodes
+    read it (the cache holds its text, not its HTML). Bodies are converted to text by
+    ``converter``'s worker processes, never on the event loop.
+    """
+
+    def __init__(self, http: HttpClient, *, converter: ProcessConverter,
+                 cache: WebCache | None = None, robots: RobotsPolicy | None = None) -> None:
+        self.http = http
+        self.cache = cache
+        self.robots = robots
+        self.converter = converter
+        self.flight: SingleFlight[Page] = SingleFlight()
+        self._scope = cache_scope(http.config.url_policy)
+
+    async def fetch(self, url: str) -> Page:
+        refused = self.http.config.url_policy.check_url(url)
+        if refused is not None:
+            return Page.failure(url, f"refused: {refused}")
+        if self.cache is not None:
+            cached = self.cache.get_page(url, scope=self._scope)
+            if cached is not None:
+                return cached
+        return await self.flight.run(normalize_url(url), lambda: self._fetch(url))
+
+    async def _fetch(self, url: str) -> Page:
+        if self.robots is not None:
+            reason = await self.robots.check(url)
+            if reason is not None:
+                return Page.failure(url, reason)
+        response = await self.http.request("GET", url)
+        now = time.time()
+        if response.error is not None:
+            return Page(url, response.final_url, response.status, "", "", now,
+                        error=response.error)
+        converted = await self.converter.convert(response.body,
+                                                 response.headers.get("content-type"),
+                                                 url=response.final_url)
+        page = Page(url, response.final_url, response.status, converted.title, converted.text,
+                    now, error=converted.error, links=converted.links)
+        if self.cache is not None:
+            self.cache.put_page(page, scope=self._scope)
+        return page
+
+
 class _Services:
     """What every LiveWeb of one config shares inside one event loop: one session, one cache."""
 
@@ -93,11 +174,8 @@ class _Services:
         self.converter = ProcessConverter(config.convert_processes)
         self.fetcher = PageFetcher(self.http, cache=self.cache, robots=robots,
                                    converter=self.converter)
-        engine_type = ENGINES.get(config.engine)
-        if engine_type is None:
-            raise unknown_name_error("search engine", config.engine, ENGINES)
-        self.engine: SearchEngine = engine_type(self.http, endpoint=config.endpoint,
-                                                api_key=config.api_key)
+        self.engine: SearchEngine = _engine_type(config.engine)(
+            self.http, endpoint=config.endpoint, api_key=config.api_key)
         self.limiter.rates[self.engine.rate_key] = config.search_rate
         self.searches: SingleFlight[SearchResults] = SingleFlight()
         self.users = 0
@@ -140,10 +218,7 @@ class LiveWeb(WebBackend):
         """Raise a :class:`~webresearch.errors.ConfigError` for a configuration that cannot
         work (an unknown engine, a missing endpoint or API key) without a request: what a
         command checks before its first episode."""
-        engine_type = ENGINES.get(self.config.engine)
-        if engine_type is None:
-            raise unknown_name_error("search engine", self.config.engine, ENGINES)
-        engine_type.settings(self.config.endpoint, self.config.api_key)
+        _engine_type(self.config.engine).settings(self.config.endpoint, self.config.api_key)
 
     def spec(self) -> str | None:
         plain = LiveWebConfig(engine=self.config.engine)
