@@ -28,7 +28,7 @@ import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import diskcache
 from diskcache.core import MODE_BINARY, UNKNOWN
@@ -41,7 +41,6 @@ from webresearch.web.backend import Page, SearchHit, SearchResults
 __all__ = ["CacheStats", "WebCache"]
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 _SCHEMA = 2
 DAY = 24 * 3600.0
 

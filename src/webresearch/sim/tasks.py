@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from webresearch.sim.world import ATTRIBUTES, RELATIONS, Entity, World
 from webresearch.tasks import SupportingPage, Task
@@ -57,8 +58,8 @@ def generate_tasks(world: World, *, n: int, seed: int = 0) -> list[Task]:
         task = makers[rng.choices(kinds, weights)[0]](world, rng)
         if task is not None and task.question not in tasks:
             tasks[task.question] = task
-    out = list(tasks.values())
-    return [_with_id(t, f"sim-{world.config.seed}-{seed}-{i:05d}") for i, t in enumerate(out)]
+    return [replace(t, id=f"sim-{world.config.seed}-{seed}-{i:05d}")
+            for i, t in enumerate(tasks.values())]
 
 
 def _chain(world: World, rng: random.Random, hops: int) -> Task | None:
@@ -149,11 +150,6 @@ def _task(question: str, answers: tuple[str, ...], kind: str, pages: Sequence[En
         for p, f, k in zip(pages, facts, keywords, strict=True))
     return Task(id="", question=question[0].upper() + question[1:], answers=answers,
                 dataset="sim", kind=kind, hops=len(pages), supporting=supporting)
-
-
-def _with_id(task: Task, task_id: str) -> Task:
-    return Task(task_id, task.question, task.answers, task.dataset, task.kind, task.hops,
-                task.supporting)
 
 
 def _name_phrase(entity: Entity) -> str:
