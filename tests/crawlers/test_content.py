@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from webresearch.crawlers.content import convert, decode, media_type
-from webresearch.sim.fault_routes import _pdf_bytes
+from webresearch.sim.faults import _pdf_bytes
 
 TEXT = "Café Zoë naïve — “quoted”"
 

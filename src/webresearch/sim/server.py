@@ -16,8 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from webresearch.sim.fault_routes import add_test_routes, broken_body
-from webresearch.sim.faults import Fault, Faults, TokenBucket
+from webresearch.sim.faults import Fault, Faults, TokenBucket, add_test_routes, broken_body
 from webresearch.sim.pages import filler_sentence
 from webresearch.sim.sim_web import HOST, SimSite
 from webresearch.sim.world import WorldConfig
