@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import importlib.util
+import itertools
 import json
 import re
 import time
@@ -158,10 +159,8 @@ class BudgetedEpisode:
 
     def num_turns(self) -> int:
         """Chat turns as verl counts them: the prompt, the model's turns, the observations kept."""
-        observations = sum(1 for a, b in zip(self.response_mask, self.response_mask[1:],
-                                                      strict=False)
-                           if a == 1 and b == 0)
-        return 1 + self.turns + observations
+        pairs = itertools.pairwise(self.response_mask)
+        return 1 + self.turns + sum(a == 1 and b == 0 for a, b in pairs)
 
     def extra_fields(self) -> dict[str, Any]:
         """What verl keeps of the env's verdict beside the tensors."""
