@@ -196,20 +196,36 @@ async def rollout(
     meter = Meter.for_env(envs[0], config.prices, config.budget_usd)
     jobs = meter.gate(range(total))  # shared by the workers: each takes the next index
 
-    async def one(env: WebResearchEnv, i: int) -> None:
+    async def play(env: WebResearchEnv, i: int) -> EpisodeRecord:
         task, group = scheduled(tasks, config, i)
         result = await run_episode(env, policy if steering is None else steering.policy, task,
                                    group=group, run_id=run_id, sampling=config.sampling,
                                    timeout_s=config.episode_timeout_s,
                                    policy_version=policy_version)
-        result = meter.charge(result)  # its cost, toward the budget
+        return meter.charge(result)  # its cost, toward the budget
+
+    async def finish(i: int, result: EpisodeRecord) -> None:
         if writer is not None:
             await writer.write(result)
         collector.add(i, result)
 
+    async def one(env: WebResearchEnv, i: int) -> None:
+        await finish(i, await play(env, i))
+
     async def worker(env: WebResearchEnv) -> None:
-        for i in jobs:
-            await one(env, i)
+        """Episodes back to back; each one's commit overlaps the next one's start, so the
+        env lets go of a finished episode (its pages, its transcript) at the next reset
+        instead of holding it across the commit, and workers do not wait in lock step."""
+        committing: asyncio.Future[None] | None = None
+        try:
+            for i in jobs:
+                result = await play(env, i)
+                if committing is not None:
+                    await committing
+                committing = asyncio.ensure_future(finish(i, result))
+        finally:
+            if committing is not None:
+                await committing
 
     try:
         if steering is None:
