@@ -10,7 +10,6 @@ other host, and a redirect to either are refused, as observations.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from webresearch.crawlers.live import LiveWeb, LiveWebConfig
 from webresearch.errors import ConfigError
@@ -39,11 +38,6 @@ class ServedWebConfig:
 
     def __post_init__(self) -> None:
         server_url(self.base_url, _SPEC)
-
-    @property
-    def host(self) -> str:
-        """The server's host name or address."""
-        return urlsplit(self.base_url).hostname or ""
 
     @property
     def endpoint(self) -> str:
