@@ -180,8 +180,7 @@ class EnvConfig:
         data["web"] = self.web if isinstance(self.web, str) else self.web.spec()
         data["action_format"] = (self.action_format if isinstance(self.action_format, str)
                                  else self.action_format.name)
-        data["reward"] = self.reward if self.reward is None or isinstance(self.reward, str) \
-            else None
+        data["reward"] = self.reward if isinstance(self.reward, str | None) else None
         data["reader"] = "keyword" if type(self.reader) is KeywordReader else None
         data["unrecorded"] = [name for name in ("web", "reward", "reader")
                               if getattr(self, name) is not None and data[name] is None]
