@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webresearch.envs.direct import DirectTools
 from webresearch.envs.formats import FORMATS, Invalid, ToolCall, get_format
 from webresearch.envs.formats.action_format import loads_object, string_list
+from webresearch.envs.tools import DirectTools
 
 TEXT = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=8)
 """Printable text (what scalar text keeps as it is)."""

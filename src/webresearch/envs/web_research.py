@@ -14,14 +14,13 @@ import gymnasium as gym
 from webresearch.envs.backends import make_web
 from webresearch.envs.browsing import make_reader
 from webresearch.envs.config import EnvConfig, TaskSource, check_option_names
-from webresearch.envs.direct import DirectTools
 from webresearch.envs.episode import EpisodeState, StepTiming
 from webresearch.envs.formats import Answer, Invalid, ToolCall, get_format
 from webresearch.envs.outcomes import EpisodeOutcome, StepOutcome
 from webresearch.envs.rewards import Submission, exact_match, f1_score, get_reward
 from webresearch.envs.spaces import UnicodeText
 from webresearch.envs.sync import PrivateLoop
-from webresearch.envs.tools import ToolRunner
+from webresearch.envs.tools import DirectTools, ToolRunner
 from webresearch.errors import ConfigError, StateError, did_you_mean
 from webresearch.status import ActionKind, EpisodeStatus
 from webresearch.tasks import Task, load_tasks, task_from_record
