@@ -160,10 +160,7 @@ class WebResearchEnv(gym.Env[str, str]):
         on the last step ``info["outcome"]`` is the episode's
         :class:`~webresearch.envs.outcomes.EpisodeOutcome` (status, answer, reward, F1, EM).
         """
-        state = self._state
-        if state is None or state.done:
-            raise StateError("Expects reset() before step(), actual: "
-                             + ("no episode started" if state is None else "the episode ended"))
+        state = self._active("step()")
         start = time.perf_counter()
         state.begin_step()
         action = scalar_text(action) if isinstance(action, str) else action  # at the door
@@ -287,7 +284,7 @@ class WebResearchEnv(gym.Env[str, str]):
             (1.0, <EpisodeStatus.ANSWERED: 'answered'>, 1)
             >>> env.close()
         """
-        state = self._active()
+        state = self._active("a tool call or an answer")
         start = time.perf_counter()
         state.begin_step()
         call = self._direct_tools.resolve(name, arguments)
@@ -311,7 +308,7 @@ class WebResearchEnv(gym.Env[str, str]):
     async def asubmit(self, answer_text: str | None) -> float:
         """End the episode with ``answer_text`` as the final answer (``None``: the agent
         stopped without one) and return the env's reward; :attr:`outcome` has the rest."""
-        state = self._active()
+        state = self._active("a tool call or an answer")
         start = time.perf_counter()
         state.begin_step()
         if answer_text is None:
@@ -330,10 +327,10 @@ class WebResearchEnv(gym.Env[str, str]):
         """How the current episode ended (``None`` while it runs, and before a reset)."""
         return self._outcome
 
-    def _active(self) -> EpisodeState:
+    def _active(self, what: str) -> EpisodeState:
         state = self._state
         if state is None or state.done:
-            raise StateError("Expects reset() before a tool call or an answer, actual: "
+            raise StateError(f"Expects reset() before {what}, actual: "
                              + ("no episode started" if state is None else "the episode ended"))
         return state
 
