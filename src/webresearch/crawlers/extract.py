@@ -2,78 +2,28 @@
 
 The hot path parses with lxml and renders the text in one walk over the tree, which it
 leaves unchanged (0.6-0.7 ms for a 60 KB page: a fifth parsing, half the walk, the rest
-collapsing whitespace); BeautifulSoup is the fallback for documents lxml refuses. Both
-keep and drop by the rules below.
+collapsing whitespace); BeautifulSoup is the fallback for documents lxml refuses.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
 from urllib.parse import urljoin
 
 from lxml import etree
 
 from webresearch.crawlers.charset import decode
-
-__all__ = ["BLOCKS", "BOILERPLATE", "DROP_TAGS", "KEEP_ANYWAY", "Extracted", "clean_lines",
-           "html_to_text"]
-
-DROP_TAGS = frozenset(("script", "style", "noscript", "nav", "footer", "header", "aside",
-                        "form", "iframe", "svg", "button", "template", "select", "head"))
-KEEP_ANYWAY = frozenset(("html", "body", "main", "article"))
-BOILERPLATE = re.compile(
-    r"(^|[-_ ])(nav|navbar|menu|footer|sidebar|cookie|banner|breadcrumbs?|share|social|ads?|"
-    r"advert\w*|promo|related|popup|modal|skip)([-_ ]|$)",
-    re.IGNORECASE,
+from webresearch.crawlers.extract_rules import (
+    BLOCKS,
+    BOILERPLATE,
+    DROP_TAGS,
+    KEEP_ANYWAY,
+    Extracted,
+    clean_lines,
 )
-BLOCKS = frozenset(("p", "div", "section", "article", "main", "li", "tr", "table", "ul", "ol",
-                     "pre", "blockquote", "dd", "dt", "dl", "figcaption", "br", "hr",
-                     "h1", "h2", "h3", "h4", "h5", "h6"))
-_ODD_SPACES = ("\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")
-"""ASCII whitespace other than the space and the line break."""
 
-
-@dataclass(frozen=True, slots=True)
-class Extracted:
-    """The readable parts of an HTML page.
-
-    Attributes:
-        title: The ``<title>`` (or first ``<h1>``), whitespace-collapsed.
-        text: Main text, one block per line; headings as ``# ...``, list items as ``- ...``,
-            table rows as ``cell: cell``.
-        links: Absolute link targets in document order, without duplicates.
-    """
-
-    title: str
-    text: str
-    links: tuple[str, ...]
-
-
-def clean_lines(text: str) -> str:
-    r"""Collapse whitespace inside lines and drop empty lines.
-
-    An ASCII line with single spaces between words is kept as it is, checked by C
-    string searches; only the others are split into words (a third of the cost of
-    extraction went to splitting clean lines).
-
-    Example:
-        >>> clean_lines("  a \u00a0 b\n\n \t\nc  \r\nd\x0be")
-        'a b\nc\nd e'
-    """
-    for space in _ODD_SPACES:  # rare: replaced by plain spaces, whole text at once
-        if space in text:
-            text = text.replace(space, " ")
-    lines = []
-    for line in text.split("\n"):
-        if line.isascii() and "  " not in line and line[:1] != " " and line[-1:] != " ":
-            if line:
-                lines.append(line)
-        elif words := line.split():  # any Unicode space, runs of them, ends
-            lines.append(" ".join(words))
-    return "\n".join(lines)
-
+__all__ = ["Extracted", "clean_lines", "html_to_text"]
 
 _OPENERS = {tag: "\n" for tag in BLOCKS} | {f"h{i}": "\n" + "#" * i + " " for i in range(1, 7)}
 _OPENERS["li"] = "\n- "

@@ -6,7 +6,7 @@ from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup, Comment, Tag
 
-from webresearch.crawlers.extract import (
+from webresearch.crawlers.extract_rules import (
     BLOCKS,
     BOILERPLATE,
     DROP_TAGS,
