@@ -20,6 +20,7 @@ from webresearch.crawlers.live import PageFetcher
 from webresearch.errors import ConfigError
 from webresearch.net.http import HttpClient, HttpConfig
 from webresearch.net.safety import UrlPolicy
+from webresearch.sim.faults import pdf_document
 from webresearch.sim.server import SimInternet
 from webresearch.sim.sim_web import SimSite
 from webresearch.sim.world import WorldConfig
@@ -188,16 +189,7 @@ def hostile_pdf(pages: int = 60, operators: int = 50_000) -> bytes:
     objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R "
                 b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (4 + pages)] * pages
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    out, offsets = bytearray(b"%PDF-1.4\n"), []
-    for number, obj in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, obj)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, xref)
-    return bytes(out)
+    return pdf_document(objects)
 
 
 def test_a_hostile_pdf_is_a_page_error_while_the_event_loop_stays_responsive() -> None:

@@ -16,7 +16,7 @@ from aiohttp import web
 from webresearch.errors import ConfigError
 
 __all__ = ["COUNTERS", "LATENCIES", "Fault", "Faults", "TokenBucket", "add_test_routes",
-           "broken_body"]
+           "broken_body", "pdf_document"]
 
 LATENCIES = ("fixed", "lognormal", "heavy")
 
@@ -298,6 +298,12 @@ def _pdf_bytes(text: str) -> bytes:
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
+    return pdf_document(objects)
+
+
+def pdf_document(objects: list[bytes]) -> bytes:
+    """A PDF file of ``objects`` (numbered from 1, the first the catalog) and its
+    cross-reference table."""
     out, offsets = bytearray(b"%PDF-1.4\n"), []
     for i, obj in enumerate(objects, 1):
         offsets.append(len(out))
