@@ -17,21 +17,22 @@ title and snippet, a page's title and segment) is the answer alone, or also hold
 question's text. Elsewhere it is not reported.
 
 What is looked in is what the agent receives: an observation cut to
-``max_observation_chars`` shows each piece only up to the cut (:func:`shown`), so an
-answer beyond it is not a leak.
+``max_observation_chars`` shows each piece (at the place its tool result put it) only up
+to the cut, less a word the cut splits (:meth:`LeakProbe.seen`), so an answer beyond it is
+not a leak; a short answer is judged alone on the uncut piece, never on what the cut left.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from webresearch.envs.rewards import normalize_answer
 from webresearch.tasks import Task
 from webresearch.web.leaks import Leak, LeakKind, LeakSource, domain_of
 
-__all__ = ["COMMON_WORDS", "MAX_LEAKS", "LeakProbe", "Sighting", "shown"]
+__all__ = ["COMMON_WORDS", "MAX_LEAKS", "LeakProbe", "Sighting"]
 
 MAX_LEAKS = 32
 """Leaks an episode keeps (the first sighting per kind and URL): its record stays small."""
@@ -77,74 +78,83 @@ class LeakProbe:
             len(n) <= 2 or n in COMMON_WORDS))
         return cls(task, tuple(golds), f" {question} " if question else "", weak)
 
-    def find(self, text: str) -> list[tuple[LeakKind, str]]:
-        """The kinds of leak in ``text``, each with what matched (the first gold alias)."""
+    def find(self, text: str, whole: str | None = None) -> list[tuple[LeakKind, str]]:
+        """The kinds of leak in ``text``, each with what matched (the first gold alias);
+        ``text`` is the start of ``whole`` where a cut left the rest unseen (a short
+        answer counts as the text alone only where the whole is that answer)."""
         if not text:
             return []
         haystack = f" {_normal(text)} "
         asked = bool(self.question) and self.question in haystack
-        found = [(LeakKind.ANSWER, g.strip()) for g in self.golds if g in haystack
-                 and (g not in self.weak or asked or g == haystack)][:1]
+        found = [(LeakKind.ANSWER, g.strip()) for g in self.golds if g in haystack and (
+            g not in self.weak or asked
+            or g == (haystack if whole is None else f" {_normal(whole)} "))][:1]
         if asked:
             found.append((LeakKind.QUESTION, self.question.strip()))
         return found
 
-    def leaks(self, text: str, *, step: int, url: str, source: LeakSource) -> list[Leak]:
-        """The leaks ``text`` (shown at ``step``, from ``url``) holds, as records."""
-        return [Leak(kind, step, url, domain_of(url), matched, source)
-                for kind, matched in self.find(text)]
+    def seen(self, sightings: Sequence[Sighting], kept: int, *, step: int) -> list[Leak]:
+        """The leaks of ``sightings`` that their text cut at ``kept`` (what the agent
+        receives of it) shows, at ``step``: each piece as far as the cut, less a word the
+        cut splits.
 
-    def seen(self, sightings: Sequence[Sighting], observation: str, kept: int, *,
-             step: int) -> list[Leak]:
-        """The leaks of ``sightings`` that ``observation[:kept]`` (what the agent receives)
-        shows, at ``step``."""
-        return [leak for text, s in shown(sightings, observation, kept)
-                for leak in self.leaks(text, step=step, url=s.url, source=s.source)]
+        Example:
+            >>> probe = LeakProbe.of(Task(id="t", question="Is it flat?", answers=("No",)))
+            >>> hit = Sighting(((0, "No Country for Old Men"),), "u:film", LeakSource.SEARCH)
+            >>> probe.seen([hit], 2, step=0), probe.seen([hit], 30, step=0)  # not alone
+            ([], [])
+            >>> [leak.url for leak in probe.seen([hit.moved(9)], 11, step=0)]
+            []
+            >>> [leak.url for leak in probe.seen([Sighting(((3, "no"),), "u:no",
+            ...                                            LeakSource.PAGE)], 5, step=0)]
+            ['u:no']
+        """
+        leaks = []
+        for s in sightings:
+            text = "\n".join(_cut(piece, kept - at) for at, piece in s.pieces)
+            if text.strip():
+                whole = "\n".join(piece for _, piece in s.pieces)
+                leaks += [Leak(kind, step, s.url, domain_of(s.url), matched, s.source)
+                          for kind, matched in self.find(text, whole)]
+        return leaks
 
 
 @dataclass(frozen=True, slots=True)
 class Sighting:
-    """Text from one URL that an observation holds, looked in for leaks once the
+    """Text from one URL that an observation's body holds, looked in for leaks once the
     observation is cut to what the agent receives.
 
     Attributes:
-        pieces: The texts, in order, each as the observation holds it (a search result's
-            title and snippet, a page's title and segment, a reader's extract).
+        pieces: The texts (a search result's title and snippet, a page's title and
+            segment, a reader's extract), each after the place in the body it starts at.
         url: The URL they came from.
         source: A search result, or page text.
     """
 
-    pieces: tuple[str, ...]
+    pieces: tuple[tuple[int, str], ...]
     url: str
     source: LeakSource
 
+    def moved(self, by: int) -> Sighting:
+        """The same texts, ``by`` characters further on (the body is part of a longer one)."""
+        return Sighting(tuple((at + by, p) for at, p in self.pieces), self.url, self.source)
 
-def shown(sightings: Sequence[Sighting], observation: str, kept: int
-          ) -> Iterator[tuple[str, Sighting]]:
-    """Each sighting's pieces (joined by new lines) as far as ``observation[:kept]`` shows
-    them: the pieces are found in order in ``observation``, and one that starts at or
-    beyond ``kept`` is left out, one across it cut there. A piece the observation does not
-    hold as it is counts from the place of the last one found (shown, if in doubt).
+
+def _cut(piece: str, kept: int) -> str:
+    """``piece[:kept]``, less the start of a word the cut splits: the agent is not shown
+    that word (``Parisian`` cut after ``Paris`` is not ``Paris``).
 
     Example:
-        >>> hits = [Sighting(("Ada", "Ada wrote it."), "u:a", LeakSource.SEARCH),
-        ...         Sighting(("Bob", "Bob ran."), "u:b", LeakSource.SEARCH)]
-        >>> text = "1. Ada\\n   Ada wrote it.\\n2. Bob\\n   Bob ran."
-        >>> [(t, s.url) for t, s in shown(hits, text, 19)]
-        [('Ada\\nAda wrote', 'u:a')]
+        >>> _cut("Parisian food", 5), _cut("Paris, France", 5), _cut("Paris", -3)
+        ('', 'Paris', '')
     """
-    cursor = 0
-    for sighting in sightings:
-        parts = []
-        for piece in sighting.pieces:
-            at = observation.find(piece, cursor)
-            if at < 0:
-                at = cursor
-            else:
-                cursor = at + len(piece)
-            parts.append(piece[:max(0, kept - at)])
-        if any(parts):
-            yield "\n".join(parts), sighting
+    if kept >= len(piece):
+        return piece
+    kept = max(kept, 0)
+    if kept and piece[kept].isalnum():
+        while kept and piece[kept - 1].isalnum():
+            kept -= 1
+    return piece[:kept]
 
 
 def _normal(text: str) -> str:

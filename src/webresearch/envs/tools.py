@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from webresearch.envs.blocklist import Blocklist
@@ -16,7 +16,7 @@ from webresearch.envs.config import EnvConfig
 from webresearch.envs.episode import EpisodeState
 from webresearch.envs.formats import ActionFormat, Invalid, ToolCall
 from webresearch.envs.formats.action_format import string_list
-from webresearch.envs.leaks import MAX_LEAKS, LeakProbe, Sighting
+from webresearch.envs.leaks import Sighting
 from webresearch.errors import did_you_mean
 from webresearch.web.backend import Page, SearchResults, WebBackend
 from webresearch.web.calls import WebCall
@@ -26,7 +26,10 @@ from webresearch.web.reader import Reader
 __all__ = ["DirectTools", "ToolRunner", "split_segments"]
 
 T = TypeVar("T")
+Shown = tuple[str, list[Sighting]]
+"""An observation body, and the texts in it to look in for leaks, each at its place."""
 _BLANKS = re.compile("[\n ]*")
+_MARK = "\ue000{}\ue001"  # stands in for the i-th piece, to find where a format puts it
 
 
 def split_segments(text: str, size: int) -> list[str]:
@@ -60,6 +63,50 @@ async def _gather(func: Callable[[str], Awaitable[T]], args: Sequence[str]) -> l
     return list(await asyncio.gather(*(func(a) for a in args)))
 
 
+def _join(parts: Iterable[Shown], sep: str) -> Shown:
+    """The bodies joined by ``sep``, their sightings moved to their places in the whole."""
+    texts: list[str] = []
+    sightings: list[Sighting] = []
+    at = 0
+    for text, seen in parts:
+        sightings += (s.moved(at) for s in seen)
+        texts.append(text)
+        at += len(text) + len(sep)
+    return sep.join(texts), sightings
+
+
+def _sightings(body: str, marked: str, groups: Sequence[tuple[str, tuple[str, ...]]],
+               source: LeakSource) -> list[Sighting]:
+    """The sightings of ``groups`` (a URL and its pieces) in ``body``, placed by ``marked``:
+    the same rendering with the i-th piece (counted over all groups) as ``_MARK.format(i)``.
+    A piece the format leaves out is not seen; one it does not hold as it is (changed or
+    cut), seen from the start of the body (if in doubt, shown).
+
+    Example:
+        >>> m = [_MARK.format(i) for i in range(3)]
+        >>> marked = f'"Ada": 1. {m[0]} {m[1]}'  # a query echo, then the hit; m[2] left out
+        >>> _sightings('"Ada": 1. Ada Ada wrote.', marked, [("u:a", ("Ada", "Ada wrote.")),
+        ...            ("u:b", ("hidden",))], LeakSource.SEARCH)[0].pieces
+        ((10, 'Ada'), (14, 'Ada wrote.'))
+    """
+    pieces = [piece for _, group in groups for piece in group]
+    found = sorted((at, i) for i in range(len(pieces))
+                   if (at := marked.find(_MARK.format(i))) >= 0)
+    places: dict[int, int] = {}
+    shift = 0
+    for at, i in found:
+        places[i] = at + shift if body.startswith(pieces[i], at + shift) else 0
+        shift += len(pieces[i]) - len(_MARK.format(i))
+    sightings, first = [], 0
+    for url, group in groups:
+        placed = tuple((places[i], pieces[i]) for i in range(first, first + len(group))
+                       if i in places)
+        first += len(group)
+        if placed:
+            sightings.append(Sighting(placed, url, source))
+    return sightings
+
+
 class ToolRunner:
     """Executes tool calls for the env and renders what they return as observation bodies."""
 
@@ -70,13 +117,10 @@ class ToolRunner:
         self.config = config
         self.reading = PageReader(reader, fmt, config) if reader is not None else None
         self.blocklist = Blocklist(config.blocked_domains or ())
-        self._probe: LeakProbe | None = None
-        self._sightings: list[Sighting] = []  # the last run's, until settle() reads them
 
-    async def run(self, call: ToolCall, state: EpisodeState) -> str:
-        """Run ``call`` for the episode in ``state``; return the observation body (its leaks
-        are recorded by :meth:`settle`, once it is cut to what the agent receives)."""
-        self._sightings.clear()
+    async def run(self, call: ToolCall, state: EpisodeState) -> Shown:
+        """Run ``call`` for the episode in ``state``; return the observation body and the
+        texts in it to look in for leaks, once it is cut to what the agent receives."""
         limit = self.config.max_queries if call.tool == "search" else self.config.max_urls
         arguments = call.arguments[:limit]
         notes = [call.note] if call.note else []
@@ -86,9 +130,9 @@ class ToolRunner:
             body = await self._search(arguments, state)
         else:
             body = await self._browse(arguments, state)
-        return "\n".join([*notes, body]) if notes else body
+        return _join([*((note, []) for note in notes), body], "\n")
 
-    async def _search(self, queries: Sequence[str], state: EpisodeState) -> str:
+    async def _search(self, queries: Sequence[str], state: EpisodeState) -> Shown:
         k = self.config.top_k
 
         async def search(query: str) -> SearchResults:
@@ -101,14 +145,17 @@ class ToolRunner:
         shown = [self._withhold(r) for r in results]
         withheld = sum(len(r.hits) for r in results) - sum(len(r.hits) for r in shown)
         state.searched(queries, shown)
-        for result in shown:
-            for hit in result.hits:
-                self._look((hit.title, hit.snippet), hit.url, LeakSource.SEARCH)
         body = self.format.render_search(shown)
-        if withheld:
-            body = (f"{withheld} result(s) on blocked domains (hosts of benchmark data) were "
-                    f"withheld.\n{body}")
-        return body
+        marks = (_MARK.format(i) for i in range(2 * sum(len(r.hits) for r in shown)))
+        marked = self.format.render_search([dataclasses.replace(r, hits=tuple(
+            dataclasses.replace(h, title=next(marks), snippet=next(marks)) for h in r.hits))
+            for r in shown])
+        seen = _sightings(body, marked, [(h.url, (h.title, h.snippet)) for r in shown
+                                         for h in r.hits], LeakSource.SEARCH)
+        if not withheld:
+            return body, seen
+        return _join([(f"{withheld} result(s) on blocked domains (hosts of benchmark data) "
+                       "were withheld.", []), (body, seen)], "\n")
 
     def _withhold(self, results: SearchResults) -> SearchResults:
         """``results`` without the hits on blocked domains."""
@@ -132,22 +179,7 @@ class ToolRunner:
         return dataclasses.replace(page, text="", links=(), error=(
             f"refused: redirected to {page.final_url}, on a blocked domain ({entry})"))
 
-    def _look(self, pieces: tuple[str, ...], url: str, source: LeakSource) -> None:
-        """Note text the observation will hold, to look in for leaks once it is cut."""
-        self._sightings.append(Sighting(pieces, url, source))
-
-    def settle(self, state: EpisodeState, observation: str, kept: int) -> None:
-        """Record the leaks of the last run's results that ``observation[:kept]`` (what the
-        agent receives of it) shows, at the current step."""
-        if self._probe is None or self._probe.task is not state.task:
-            self._probe = LeakProbe.of(state.task)
-        leaks = self._probe.seen(self._sightings, observation, kept,
-                                 step=len(state.responses) - 1)
-        self._sightings.clear()
-        if leaks:
-            state.saw(leaks, MAX_LEAKS)
-
-    async def _browse(self, urls: Sequence[str], state: EpisodeState) -> str:
+    async def _browse(self, urls: Sequence[str], state: EpisodeState) -> Shown:
         scope = self.config.browse_scope
         refused = {u: r for u in urls if (r := refusal(u, state, scope) or self._blocked(u))}
         new = [u for u in dict.fromkeys(urls) if u not in state.segments and u not in refused]
@@ -167,35 +199,41 @@ class ToolRunner:
                 state.fetched(url, page, split_segments(page.text, size) if page.ok else [])
         state.note_error(*refused.values())
         if self.reading is None:
-            return "\n\n".join(refused.get(u) or self._read(u, state) for u in urls)
+            return _join([(refused[u], []) if u in refused else self._read(u, state)
+                          for u in urls], "\n\n")
         unique = [u for u in dict.fromkeys(urls) if u not in refused]
         reading = self.reading
         bodies = await _gather(lambda u: self._read_with(reading, u, state), unique)
-        readings = dict(zip(unique, bodies, strict=True))
-        return "\n\n".join(refused.get(u) or readings[u] for u in dict.fromkeys(urls))
+        readings = dict(zip(unique, bodies, strict=True))  # in the order shown, not read
+        return _join([(refused[u], []) if u in refused else readings[u]
+                      for u in dict.fromkeys(urls)], "\n\n")
 
-    async def _read_with(self, reading: PageReader, url: str, state: EpisodeState) -> str:
+    async def _read_with(self, reading: PageReader, url: str, state: EpisodeState) -> Shown:
         page, _ = state.segments[url]
         if not page.ok:
             return self._read(url, state)  # the fetch failed: say so, as without a reader
         state.visit(url)
         body = await reading.browse(url, state)
-        self._look((body,), page.final_url or url, LeakSource.PAGE)
-        return body
+        return body, [Sighting(((0, body),), page.final_url or url, LeakSource.PAGE)]
 
-    def _read(self, url: str, state: EpisodeState) -> str:
+    def _read(self, url: str, state: EpisodeState) -> Shown:
         page, segments = state.segments[url]
         if not page.ok:
             error = page.error or f"HTTP {page.status}"
             state.note_error(f"browse {url}: {error}")
-            return f"Could not read {url}: {error}"
+            return f"Could not read {url}: {error}", []
         state.visit(url)
         index = state.next_segment.get(url, 0)
         if index >= len(segments):
-            return f"No more content: all {len(segments)} segments of {url} have been shown."
+            return (f"No more content: all {len(segments)} segments of {url} have been "
+                    "shown.", [])
         state.shown(url, index)
-        self._look((page.title, segments[index]), page.final_url or url, LeakSource.PAGE)
-        return self.format.render_page(page, segments[index], index, len(segments))
+        body = self.format.render_page(page, segments[index], index, len(segments))
+        marked = self.format.render_page(dataclasses.replace(page, title=_MARK.format(0)),
+                                         _MARK.format(1), index, len(segments))
+        return body, _sightings(body, marked, [(page.final_url or url,
+                                                (page.title, segments[index]))],
+                                LeakSource.PAGE)
 
 
 class DirectTools:

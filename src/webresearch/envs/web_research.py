@@ -16,11 +16,12 @@ from webresearch.envs.browsing import make_reader
 from webresearch.envs.config import EnvConfig, TaskSource, check_option_names
 from webresearch.envs.episode import EpisodeState, StepTiming
 from webresearch.envs.formats import Answer, Invalid, ToolCall, get_format
+from webresearch.envs.leaks import MAX_LEAKS, LeakProbe
 from webresearch.envs.outcomes import EpisodeOutcome, StepOutcome
 from webresearch.envs.rewards import Submission, exact_match, f1_score, get_reward
 from webresearch.envs.spaces import UnicodeText
 from webresearch.envs.sync import PrivateLoop
-from webresearch.envs.tools import DirectTools, ToolRunner
+from webresearch.envs.tools import DirectTools, Shown, ToolRunner
 from webresearch.errors import ConfigError, StateError, did_you_mean
 from webresearch.status import ActionKind, EpisodeStatus
 from webresearch.tasks import Task, load_tasks, task_from_record
@@ -179,14 +180,16 @@ class WebResearchEnv(gym.Env[str, str]):
                 return self._finish(state, start, parsed_at, EpisodeStatus.FORMAT_ERROR, parsed,
                                     error=parsed.message)
             state.spend_turn(tool_call=False)
-            observation = self.format.invalid_feedback(parsed.message)
+            body: Shown = (self.format.invalid_feedback(parsed.message), [])
+            observation = body[0]
         else:
             state.spend_turn(tool_call=True)
-            observation = self.format.wrap(await self._tools.run(parsed, state))
+            body = await self._tools.run(parsed, state)
+            observation = self.format.wrap(body[0])
         if state.turns == self.config.max_turns:
             observation += (f"\nYou have used all {self.config.max_turns} tool calls: "
                             "give your final answer now.")
-        observation = self._show(state, observation)
+        observation = self._show(state, observation, body)
         state.observe(observation)
         step = self._step_outcome(state, parsed, self._timing(state, start, parsed_at))
         return observation, 0.0, False, False, step.info()
@@ -254,10 +257,16 @@ class WebResearchEnv(gym.Env[str, str]):
         limit = self.config.max_observation_chars
         return text if len(text) <= limit else text[: limit - len(_CUT)] + _CUT
 
-    def _show(self, state: EpisodeState, text: str) -> str:
-        """``text`` fitted, its leaks recorded as far as the agent receives it."""
+    def _show(self, state: EpisodeState, text: str, body: Shown) -> str:
+        """``text`` (which holds ``body``) fitted, the leaks of ``body``'s sightings recorded
+        as far as the agent receives them."""
         shown = self._fit(text)
-        self._tools.settle(state, text, len(text) if shown is text else len(shown) - len(_CUT))
+        if body[1]:
+            kept = len(text) if shown is text else len(shown) - len(_CUT)
+            leaks = LeakProbe.of(state.task).seen(
+                body[1], kept - max(0, text.find(body[0])), step=len(state.responses) - 1)
+            if leaks:
+                state.saw(leaks, MAX_LEAKS)
         return shown
 
     # ------------------------------------------- tools called by a framework
@@ -296,7 +305,8 @@ class WebResearchEnv(gym.Env[str, str]):
                     "give your final answer now.")
         state.act(self.format.write_call(call.tool, call.arguments))
         state.spend_turn(tool_call=True)
-        body = self._show(state, await self._tools.run(call, state))
+        shown = await self._tools.run(call, state)
+        body = self._show(state, shown[0], shown)
         state.observe(body)
         self._timing(state, start, start)
         return body
