@@ -58,7 +58,8 @@ VERDICTS = st.lists(st.builds(
 def test_judge_verdicts_travel_with_their_episodes(suffix: str,
                                                     made: list[tuple[int, VerdictRecord]]
                                                     ) -> None:
-    """Whatever text a verdict holds, an import holds the same verdicts, in order, once."""
+    """Whatever text a verdict holds, an import holds the same verdicts, in order, once:
+    several agreeing verdicts of one judge on one episode too, but an identical one once."""
     if suffix == ".parquet":
         pytest.importorskip("pyarrow")
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,7 +68,9 @@ def test_judge_verdicts_travel_with_their_episodes(suffix: str,
             run = source.create_run(RunRecord(policy="p"))
             episodes = [episode(run.run_id, group=g) for g in range(3)]
             source.append(episodes)
-            verdicts = [VerdictRecord(run.run_id, episodes[g].episode_id, v.judge, v.correct,
+            agreed: dict[tuple[int, str], bool] = {}  # a judge says one thing of an episode
+            verdicts = [VerdictRecord(run.run_id, episodes[g].episode_id, v.judge,
+                                      agreed.setdefault((g, v.judge.key), v.correct),
                                       v.rationale, v.source, v.prompt, None, v.reply,
                                       v.created_at) for g, v in made]
             source.add_verdicts(verdicts)
@@ -76,5 +79,6 @@ def test_judge_verdicts_travel_with_their_episodes(suffix: str,
         with ReplayStore(root / "b") as target:
             for _ in range(2):
                 import_store(target, root / f"out{suffix}")
-            assert target.verdicts(run.run_id) == recorded
+            once = [v for n, v in enumerate(recorded) if v not in recorded[:n]]
+            assert target.verdicts(run.run_id) == once
             assert len(recorded) == len(made)

@@ -12,6 +12,10 @@ partial file. A missing folder, a folder as the target or a full disk is one
 (text read from a store is scalar text; :func:`episode_line` makes sure of it). Damaged
 records are left out and noted in the store's ``damaged``; an import names the line of
 the first record it cannot read.
+
+An import checks every verdict before it writes anything: each must be on an episode of
+its run in the file or the store, and agree with every other verdict of the same judge on
+that episode (in the file or the store); a verdict already held is not recorded again.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -35,6 +40,17 @@ __all__ = ["episode_line", "export_store", "import_store", "write_atomically"]
 
 _BATCH = 256
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Export:
+    """An export file read: its runs, its verdicts (each with where it is), the run of
+    each of its episodes (by episode id), and the episodes, parsed as they are written."""
+
+    runs: list[RunRecord]
+    verdicts: list[tuple[str, VerdictRecord]]
+    episode_runs: dict[str, str]
+    episodes: Iterator[EpisodeRecord]
 
 
 def export_store(store: ReplayStore, path: str | Path, *, run_id: str | None = None) -> int:
@@ -148,37 +164,79 @@ def _write_jsonl(out: IO[bytes], runs: list[RunRecord], episodes: Iterator[Episo
 
 
 def import_store(store: ReplayStore, path: str | Path) -> int:
-    """Read an export into ``store``; return how many episodes were new (verdicts already
-    in ``store`` are not added again)."""
+    """Read an export into ``store``; return how many episodes were new (a verdict that
+    ``store`` already holds, or that the file repeats, is recorded once).
+
+    A verdict on an episode of neither the file nor the store, or one that contradicts
+    another verdict of its judge on its episode, is an error naming its line (in Parquet:
+    its place in the file's metadata), and then nothing is written.
+    """
     path = Path(path)
     if not path.is_file():
         raise WebResearchError(f"Expects an export file, actual: {str(path)!r} does not exist")
-    runs, verdicts, episodes = (_read_parquet(path) if path.suffix == ".parquet"
-                                else _read_jsonl(path))
+    found = _read_parquet(path) if path.suffix == ".parquet" else _read_jsonl(path)
     known = {r.run_id for r in store.runs()}
-    for run in runs:
+    verdicts = _new_verdicts(store, found, known)
+    for run in found.runs:
         if run.run_id not in known:
             store.create_run(run)
     added, batch = 0, []
-    for episode in episodes:
+    for episode in found.episodes:
         batch.append(episode)
         if len(batch) == _BATCH:
             added += store.append(batch)
             batch = []
     added += store.append(batch)
-    known_verdicts = {_key(v) for r in {v.run_id for v in verdicts} for v in store.verdicts(r)}
-    store.add_verdicts([v for v in verdicts if _key(v) not in known_verdicts])
+    store.add_verdicts(verdicts)
     return added
+
+
+def _new_verdicts(store: ReplayStore, found: _Export, known: set[str]) -> list[VerdictRecord]:
+    """The file's verdicts that ``store`` does not hold, each once, checked before anything
+    is written: each on an episode of its run (in the file or the store), none saying
+    otherwise than an earlier one of the same judge on the same episode."""
+    stored = {v.run_id for _, v in found.verdicts} & known
+    runs = known | {r.run_id for r in found.runs}
+    episodes = {(s["run_id"], s["episode_id"]) for r in stored for s in store.summaries(r)}
+    episodes.update((run, episode) for episode, run in found.episode_runs.items())
+    first: dict[tuple[str, str, str], tuple[str, bool]] = {}
+    seen: set[str] = set()
+    for verdict in (v for r in stored for v in store.verdicts(r)):
+        first.setdefault(_judged(verdict), ("the store", verdict.correct))
+        seen.add(_key(verdict))
+    new = []
+    for where, v in found.verdicts:
+        if v.run_id not in runs:
+            raise WebResearchError(f"{where}: expects a verdict on a run of the file or the "
+                                   f"store, actual: run {v.run_id!r:.80}; nothing was imported")
+        if (v.run_id, v.episode_id) not in episodes:
+            raise WebResearchError(
+                f"{where}: expects a verdict on an episode of run {v.run_id!r:.80} in the file "
+                f"or the store, actual: episode {v.episode_id!r:.80}; nothing was imported")
+        was, correct = first.setdefault(_judged(v), (where, v.correct))
+        if correct != v.correct:
+            raise WebResearchError(
+                f"{where}: expects one verdict per episode and judge, actual: correct="
+                f"{v.correct} on episode {v.episode_id!r:.80} by {v.judge.describe()}, where "
+                f"{was} says correct={correct}; nothing was imported")
+        if (key := _key(v)) not in seen:
+            seen.add(key)
+            new.append(v)
+    return new
+
+
+def _judged(verdict: VerdictRecord) -> tuple[str, str, str]:
+    return verdict.run_id, verdict.episode_id, verdict.judge.key
 
 
 def _key(verdict: VerdictRecord) -> str:
     return json.dumps(verdict.to_json(), sort_keys=True)
 
 
-def _read_jsonl(path: Path
-                ) -> tuple[list[RunRecord], list[VerdictRecord], Iterator[EpisodeRecord]]:
+def _read_jsonl(path: Path) -> _Export:
     runs: list[RunRecord] = []
-    verdicts: list[VerdictRecord] = []
+    verdicts: list[tuple[str, VerdictRecord]] = []
+    episode_runs: dict[str, str] = {}  # the first episode of an id is the one stored
     lines = path.read_bytes().split(b"\n")
     for number, line in enumerate(lines, 1):
         data = _line(path, number, line)
@@ -188,7 +246,10 @@ def _read_jsonl(path: Path
         if kind == "run":
             runs.append(_parse(RunRecord.from_json, data, f"{path}:{number}"))
         elif kind == "verdict":
-            verdicts.append(_parse(VerdictRecord.from_json, data, f"{path}:{number}"))
+            where = f"{path}:{number}"
+            verdicts.append((where, _parse(VerdictRecord.from_json, data, where)))
+        elif kind == "episode":
+            episode_runs.setdefault(str(data.get("episode_id")), str(data.get("run_id")))
         elif "steps" not in data:
             raise WebResearchError(f"{path}:{number}: expects a run, episode or verdict "
                                    f"record, actual: keys {sorted(data)[:8]}")
@@ -199,7 +260,7 @@ def _read_jsonl(path: Path
             if data is not None and data.pop("type", None) == "episode":
                 yield _parse(EpisodeRecord.from_json, data, f"{path}:{number}")
 
-    return runs, verdicts, episodes()
+    return _Export(runs, verdicts, episode_runs, episodes())
 
 
 def _line(path: Path, number: int, line: bytes) -> dict[str, Any] | None:
@@ -251,17 +312,20 @@ def _scalar(row: dict[str, Any]) -> dict[str, Any]:
     return {k: stored_text(v) if isinstance(v, str) else v for k, v in row.items()}
 
 
-def _read_parquet(path: Path
-                  ) -> tuple[list[RunRecord], list[VerdictRecord], Iterator[EpisodeRecord]]:
+def _read_parquet(path: Path) -> _Export:
     pa, pq = _pyarrow()
     try:
         table = pq.read_table(path)
         metadata = table.schema.metadata or {}
         runs = [_parse(RunRecord.from_json, r, f"{path}: runs")
                 for r in loads_json(metadata.get(b"webresearch.runs", b"[]"))]
-        verdicts = [_parse(VerdictRecord.from_json, v, f"{path}: verdicts")
-                    for v in loads_json(metadata.get(b"webresearch.verdicts", b"[]"))]
+        verdicts = []
+        for n, data in enumerate(loads_json(metadata.get(b"webresearch.verdicts", b"[]")), 1):
+            where = f"{path}: verdict {n} of its metadata"
+            verdicts.append((where, _parse(VerdictRecord.from_json, data, where)))
         records = table.column("record").to_pylist()
+        ids = [table.column(c).to_pylist() if table.num_rows else []
+               for c in ("episode_id", "run_id")]
     except (pa.ArrowException, OSError, ValueError, KeyError, TypeError) as exc:
         raise WebResearchError(f"{path}: expects a Parquet export of a store, actual: "
                                f"{reason(exc)}") from exc
@@ -277,6 +341,13 @@ def _read_parquet(path: Path
             if not isinstance(data, dict):
                 raise WebResearchError(f"{where}: expects an episode record, actual: "
                                        f"{type(data).__name__}")
-            yield _parse(EpisodeRecord.from_json, data, where)
+            episode = _parse(EpisodeRecord.from_json, data, where)
+            if [episode.episode_id, episode.run_id] != [i[row] for i in ids]:
+                raise WebResearchError(f"{where}: expects its record's episode_id and run_id "
+                                       f"in its columns, actual: {[i[row] for i in ids]!r:.80}")
+            yield episode
 
-    return runs, verdicts, episodes()
+    first: dict[str, str] = {}  # the first episode of an id is the one stored
+    for episode_id, run_id in zip(*ids, strict=True):
+        first.setdefault(str(episode_id), str(run_id))
+    return _Export(runs, verdicts, first, episodes())
