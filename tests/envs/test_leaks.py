@@ -157,14 +157,14 @@ def _contains(text: str, phrase: str) -> bool:
                                 for i in range(len(words) - len(wanted) + 1))
 
 
-def _evidence(text: str, gold: str, question: str) -> bool:
-    """Whether ``text`` shows ``gold``: its words in a row, and, for a gold of one word of
-    at most two characters or a common word, only where the text is the gold alone or
-    also holds the question."""
+def _evidence(text: str, gold: str, question: str, whole: str | None = None) -> bool:
+    """Whether ``text`` (the start of ``whole``, when cut) shows ``gold``: its words in a
+    row, and, for a gold of one word of at most two characters or a common word, only
+    where the whole text is the gold alone or the text also holds the question."""
     wanted = normalize_answer(gold).split()
     weak = len(wanted) == 1 and (len(wanted[0]) <= 2 or wanted[0] in COMMON_WORDS)
-    return _contains(text, gold) and (not weak or normalize_answer(text).split() == wanted
-                                      or _contains(text, question))
+    alone = normalize_answer(text if whole is None else whole).split() == wanted
+    return _contains(text, gold) and (not weak or alone or _contains(text, question))
 
 
 WORDS = st.sampled_from(["a", "paris", "the", "Paris,", "PARIS!", "lyon", "x-y", "x", "y",
