@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -75,36 +76,29 @@ def _join(parts: Iterable[Shown], sep: str) -> Shown:
     return sep.join(texts), sightings
 
 
-def _sightings(body: str, marked: str, groups: Sequence[tuple[str, tuple[str, ...]]],
+def _sightings(body: str, marked: str, pairs: Sequence[tuple[str, str, str]],
                source: LeakSource) -> list[Sighting]:
-    """The sightings of ``groups`` (a URL and its pieces) in ``body``, placed by ``marked``:
-    the same rendering with the i-th piece (counted over all groups) as ``_MARK.format(i)``.
+    """The sightings in ``body`` of ``pairs`` (a URL, its title and its text), placed by
+    ``marked``: the same rendering with the i-th piece (two a pair) as ``_MARK.format(i)``.
     A piece the format leaves out is not seen; one it does not hold as it is (changed or
     cut), seen from the start of the body (if in doubt, shown).
 
     Example:
-        >>> m = [_MARK.format(i) for i in range(3)]
-        >>> marked = f'"Ada": 1. {m[0]} {m[1]}'  # a query echo, then the hit; m[2] left out
-        >>> _sightings('"Ada": 1. Ada Ada wrote.', marked, [("u:a", ("Ada", "Ada wrote.")),
-        ...            ("u:b", ("hidden",))], LeakSource.SEARCH)[0].pieces
+        >>> m = [_MARK.format(i) for i in range(4)]
+        >>> marked = f'"Ada": 1. {m[0]} {m[1]}'  # a query echo, then the hit; m[2:] left out
+        >>> _sightings('"Ada": 1. Ada Ada wrote.', marked, [("u:a", "Ada", "Ada wrote."),
+        ...            ("u:b", "Bo", "hidden")], LeakSource.SEARCH)[0].pieces
         ((10, 'Ada'), (14, 'Ada wrote.'))
     """
-    pieces = [piece for _, group in groups for piece in group]
-    found = sorted((at, i) for i in range(len(pieces))
-                   if (at := marked.find(_MARK.format(i))) >= 0)
+    pieces = [piece for _, title, text in pairs for piece in (title, text)]
     places: dict[int, int] = {}
     shift = 0
-    for at, i in found:
+    for at, i in sorted((at, i) for i in range(len(pieces))
+                        if (at := marked.find(_MARK.format(i))) >= 0):
         places[i] = at + shift if body.startswith(pieces[i], at + shift) else 0
         shift += len(pieces[i]) - len(_MARK.format(i))
-    sightings, first = [], 0
-    for url, group in groups:
-        placed = tuple((places[i], pieces[i]) for i in range(first, first + len(group))
-                       if i in places)
-        first += len(group)
-        if placed:
-            sightings.append(Sighting(placed, url, source))
-    return sightings
+    return [Sighting(placed, url, source) for j, (url, _, _) in enumerate(pairs) if (
+        placed := tuple((places[i], pieces[i]) for i in (2 * j, 2 * j + 1) if i in places))]
 
 
 class ToolRunner:
@@ -146,11 +140,11 @@ class ToolRunner:
         withheld = sum(len(r.hits) for r in results) - sum(len(r.hits) for r in shown)
         state.searched(queries, shown)
         body = self.format.render_search(shown)
-        marks = (_MARK.format(i) for i in range(2 * sum(len(r.hits) for r in shown)))
+        marks = map(_MARK.format, itertools.count())
         marked = self.format.render_search([dataclasses.replace(r, hits=tuple(
             dataclasses.replace(h, title=next(marks), snippet=next(marks)) for h in r.hits))
             for r in shown])
-        seen = _sightings(body, marked, [(h.url, (h.title, h.snippet)) for r in shown
+        seen = _sightings(body, marked, [(h.url, h.title, h.snippet) for r in shown
                                          for h in r.hits], LeakSource.SEARCH)
         if not withheld:
             return body, seen
@@ -231,9 +225,8 @@ class ToolRunner:
         body = self.format.render_page(page, segments[index], index, len(segments))
         marked = self.format.render_page(dataclasses.replace(page, title=_MARK.format(0)),
                                          _MARK.format(1), index, len(segments))
-        return body, _sightings(body, marked, [(page.final_url or url,
-                                                (page.title, segments[index]))],
-                                LeakSource.PAGE)
+        return body, _sightings(body, marked, [(page.final_url or url, page.title,
+                                                segments[index])], LeakSource.PAGE)
 
 
 class DirectTools:
