@@ -163,6 +163,62 @@ def test_scan_corpus_refuses_the_first_repeated_id(ids: list[str]) -> None:
             f"{ids[repeat]!r}, the id of record {ids.index(ids[repeat]) + 1} too")
 
 
+# an id: missing, null, or given (a number is its digits); a URL: missing or given, some
+# of them the default URL of another record's id
+OWN_IDS = st.sampled_from([None, "null", "a", "0", "1", 0, 1, "01"])
+OWN_URLS = st.sampled_from([None, "https://x.test/1", "corpus://c/a", "corpus://c/1"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(records=st.lists(st.tuples(OWN_IDS, OWN_URLS), max_size=6))
+def test_scan_corpus_refuses_the_first_repeated_id_then_url(
+        records: list[tuple[object, str | None]]) -> None:
+    """A record without an id (or with a null one) takes its row number, and is named so;
+    ids are checked first (a repeated id repeats its default URL), then URLs."""
+    lines, ids, urls, notes = [], [], [], []
+    for row, (own, url) in enumerate(records):
+        record = {"text": "t"} | ({} if own is None else {"id": None if own == "null" else own})
+        lines.append(json.dumps(record | ({} if url is None else {"url": url})) + "\n")
+        named = own is not None and own != "null"
+        ids.append(str(own) if named else str(row))
+        urls.append(url or f"corpus://c/{ids[-1]}")
+        notes.append("" if named else " (no id: its row number)")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "c.jsonl"
+        path.write_text("".join(lines))
+        expected = _first_repeat("id", ids, notes) or _first_repeat("URL", urls, [""] * len(urls))
+        if expected is None:
+            docs = [(d.id, d.url) for _, d in scan_corpus(path, "c")]
+            assert docs == list(zip(ids, urls, strict=True))
+            return
+        with pytest.raises(ConfigError) as caught:
+            list(scan_corpus(path, "c"))
+        assert str(caught.value) == expected
+
+
+def _first_repeat(what: str, values: list[str], notes: list[str]) -> str | None:
+    """The message for the first record whose id (or URL) an earlier one has."""
+    repeat = next((n for n, v in enumerate(values) if v in values[:n]), None)
+    if repeat is None:
+        return None
+    first = values.index(values[repeat])
+    return (f"Corpus 'c' record {repeat + 1}{notes[repeat]}: expects "
+            f"{'an' if what == 'id' else 'a'} {what} no other record has, actual: "
+            f"{values[repeat]!r}, the {what} of record {first + 1}{notes[first]} too")
+
+
+def test_a_repeated_url_is_an_error_and_nothing_is_saved(tmp_path: Path) -> None:
+    """Browsing a URL shows one passage: two records with one URL are refused, as ids are."""
+    path = tmp_path / "dup.jsonl"
+    path.write_text(json.dumps({"id": "a", "url": "https://x.test/", "text": "Ada wrote."})
+                    + "\n" + json.dumps({"url": "https://x.test/", "text": "Bob ran."}) + "\n")
+    with pytest.raises(ConfigError, match=re.escape(
+            "Corpus 'dup' record 2: expects a URL no other record has, actual: "
+            "'https://x.test/', the URL of record 1 too")):
+        CorpusIndex.open(path, retriever="bm25")
+    assert not [p.name for p in tmp_path.iterdir() if p.name != "dup.jsonl"]  # nothing saved
+
+
 def test_env_runs_on_a_corpus(corpus: Path) -> None:
     task = {"question": "Who founded Pogre Works?", "answers": ["Anna Vell"]}
     env = gym.make("WebResearch-v0", web=f"corpus:{corpus}", tasks=[task])

@@ -24,7 +24,8 @@ class CorpusDoc:
     """One passage of a corpus.
 
     Attributes:
-        id: The corpus's own id for it (its ``id`` field, else its row number).
+        id: The corpus's own id for it (its ``id`` field, else ``_id``, else, when both
+            are missing or null, its row number).
         title: The title ("" when the corpus has none).
         text: The passage text, without the title.
         url: A stable URL: the record's ``url`` field, else ``corpus://<name>/<id>``.
@@ -61,9 +62,15 @@ def parse_record(line: bytes | str, *, row: int, name: str) -> CorpusDoc:
     else:
         raise ConfigError(f"{where}: expects a 'contents' field (FlashRAG) or a 'text' field, "
                           f"actual keys: {sorted(record)[:20]}")
-    doc_id = _scalar(record.get("id", record.get("_id", row)), "id", where)
+    given = _own_id(record)
+    doc_id = _scalar(row if given is None else given, "id", where)
     url = _scalar(record.get("url") or f"corpus://{name}/{quote(doc_id, safe='')}", "url", where)
     return CorpusDoc(id=doc_id, title=title, text=text, url=url)
+
+
+def _own_id(record: dict[str, Any]) -> Any:
+    """The record's ``id``, else its ``_id``; ``None`` when both are missing or null."""
+    return next((record[k] for k in ("id", "_id") if record.get(k) is not None), None)
 
 
 def _scalar(value: Any, field: str, where: str) -> str:
@@ -83,47 +90,61 @@ def url_key(url: str) -> int:
 def scan_corpus(path: Path, name: str) -> Iterator[tuple[int, CorpusDoc]]:
     """Yield ``(byte offset, document)`` for every non-blank line of the file.
 
-    Two records with one id are a :class:`~webresearch.errors.ConfigError` naming the id
-    and both record numbers, raised as the scan ends, before anything is saved (their
-    URLs and ids would be ambiguous). The check keeps 8 bytes a record (the id's hash),
+    Two records with one id, or with one URL, are a :class:`~webresearch.errors.ConfigError`
+    naming it and both record numbers, raised as the scan ends, before anything is saved:
+    a retriever's hit names a passage by its id, and browsing a URL shows only one of the
+    records that have it. The check keeps 16 bytes a record (the hashes of its id and URL),
     sorts them once, and reads the file again only when two hashes are equal.
 
     Example:
         >>> import pathlib, tempfile
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "c.jsonl"
-        >>> _ = path.write_text('{"id": "a", "text": "x"}\\n{"id": "b", "text": "y"}\\n'
-        ...                     '{"id": "a", "text": "z"}\\n')
+        >>> _ = path.write_text('{"text": "x"}\\n{"id": "b", "text": "y"}\\n'
+        ...                     '{"id": 0, "text": "z"}\\n')
         >>> list(scan_corpus(path, "c"))
         Traceback (most recent call last):
         ...
-        webresearch.errors.ConfigError: Corpus 'c' record 3: expects an id no other ...
+        webresearch.errors.ConfigError: Corpus 'c' record 3: expects an id no other record
+        has, actual: '0', the id of record 1 (no id: its row number) too
     """
-    hashes = array("q")
-    for offset, _, doc in _records(path, name):
-        hashes.append(hash(doc.id))
+    ids, urls = array("q"), array("q")
+    for offset, row, line in _lines(path):
+        doc = parse_record(line, row=row, name=name)
+        ids.append(hash(doc.id))
+        urls.append(hash(doc.url))
         yield offset, doc
+    _refuse_repeats(path, name, "id", ids)
+    _refuse_repeats(path, name, "URL", urls)
+
+
+def _refuse_repeats(path: Path, name: str, what: str, hashes: array[int]) -> None:
+    """A ``ConfigError`` for the first record whose id (or URL) an earlier one has."""
     ranked = np.sort(np.frombuffer(hashes, dtype=np.int64))
     suspects = set(ranked[1:][ranked[1:] == ranked[:-1]].tolist())
-    if not suspects:
-        return
-    first: dict[str, int] = {}  # only the ids whose hash repeats: a few, unless duplicated
-    for _, row, doc in _records(path, name):
-        if hash(doc.id) in suspects:
-            if doc.id in first:
-                raise ConfigError(f"Corpus {name!r} record {row + 1}: expects an id no other "
-                                  f"record has, actual: {doc.id!r}, the id of record "
-                                  f"{first[doc.id] + 1} too")
-            first[doc.id] = row
+    first: dict[str, str] = {}  # only the values whose hash repeats: a few, unless repeated
+    article = "an" if what == "id" else "a"
+    for _, row, line in _lines(path) if suspects else ():
+        doc = parse_record(line, row=row, name=name)
+        value = doc.id if what == "id" else doc.url
+        if hash(value) in suspects:
+            record = f"record {row + 1}"
+            if what == "id" and _own_id(loads_json(line)) is None:
+                record += " (no id: its row number)"
+            if value in first:
+                raise ConfigError(f"Corpus {name!r} {record}: expects {article} {what} no "
+                                  f"other record has, actual: {value!r}, the {what} of "
+                                  f"{first[value]} too")
+            first[value] = record
 
 
-def _records(path: Path, name: str) -> Iterator[tuple[int, int, CorpusDoc]]:
-    """``(byte offset, row, document)`` for every non-blank line of the file."""
+def _lines(path: Path) -> Iterator[tuple[int, int, bytes]]:
+    """``(byte offset, row, line)`` for every non-blank line of the file."""
     with path.open("rb") as f:
         offset = 0
         row = 0
         for line in f:
             if line.strip():
-                yield offset, row, parse_record(line, row=row, name=name)
+                yield offset, row, line
                 row += 1
             offset += len(line)
 
