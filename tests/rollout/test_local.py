@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -13,6 +17,8 @@ from hypothesis import strategies as st
 from webresearch.envs.web_research import WebResearchEnv
 from webresearch.errors import ConfigError, PolicyError
 from webresearch.policies import ChatMessage, Completion, OraclePolicy, Policy, SamplingParams
+from webresearch.replay.schema import EpisodeRecord
+from webresearch.replay.store import ReplayStore
 from webresearch.rollout import (
     RolloutConfig,
     format_summary,
@@ -106,3 +112,72 @@ def test_results_summary_and_json() -> None:
 def test_a_rate_prints_with_three_significant_digits_never_as_zero(value: float) -> None:
     text = format_rate(value)
     assert float(text) > 0 and abs(float(text) - value) <= 0.005 * value + 0.5
+
+
+class CountingPolicy(SlowPolicy):
+    """A :class:`SlowPolicy` that counts the episodes it has answered."""
+
+    played = 0
+
+    async def generate(self, conversations: Sequence[Sequence[ChatMessage]],
+                       sampling: SamplingParams | None = None) -> list[Completion]:
+        out = await super().generate(conversations, sampling)
+        self.played += 1
+        return out
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_a_failed_commit_stops_the_workers_and_every_played_episode_was_tried(
+        tmp_path: Path, concurrency: int) -> None:
+    """A full disk: the rollout raises it; no worker plays on after hearing it, and every
+    episode played reached the store's append (none dropped unseen)."""
+    store, appended = ReplayStore(tmp_path), []
+
+    def full(batch: list[EpisodeRecord]) -> None:
+        appended.extend(batch)
+        raise OSError(28, "No space left on device")
+
+    store.append = full  # type: ignore[method-assign]
+    policy = CountingPolicy(0.05)
+    with pytest.raises(OSError, match="No space"):
+        asyncio.run(rollout(WebResearchEnv, policy, WebResearchEnv().tasks[:20],
+                            RolloutConfig(concurrency=concurrency, progress=False), store=store))
+    assert policy.played == len(appended) <= 2 * concurrency
+
+
+def test_a_cancelled_rollout_commits_and_counts_every_played_episode(tmp_path: Path) -> None:
+    """Cancelled while both workers wait for a commit, each holding an episode it played
+    since: each episode played is in the store and was handed to ``on_episode``, once."""
+    seen: list[EpisodeRecord] = []
+    policy = CountingPolicy(0.01)
+    committing, release = threading.Event(), threading.Event()
+
+    async def main() -> ReplayStore:
+        store = ReplayStore(tmp_path)
+        real = store.append
+
+        def held(batch: list[EpisodeRecord]) -> None:
+            committing.set()
+            release.wait(60)
+            real(batch)
+
+        store.append = held  # type: ignore[method-assign]
+        job = asyncio.ensure_future(rollout(
+            WebResearchEnv, policy, WebResearchEnv().tasks[:50],
+            RolloutConfig(concurrency=2, progress=False), store=store, on_episode=seen.append))
+        try:
+            assert await asyncio.to_thread(committing.wait, 60)
+            deadline = time.monotonic() + 60
+            while policy.played < 4 and time.monotonic() < deadline:  # 2 each, then wait
+                await asyncio.sleep(0.01)
+            job.cancel()
+        finally:
+            release.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
+        return store
+
+    store = asyncio.run(main())
+    ids = [e.episode_id for e in store.episodes()]
+    assert policy.played == len(ids) == len(set(ids)) == len(seen) == 4
+    assert sorted(ids) == sorted(e.episode_id for e in seen)

@@ -213,19 +213,21 @@ async def rollout(
         await finish(i, await play(env, i))
 
     async def worker(env: WebResearchEnv) -> None:
-        """Episodes back to back; each one's commit overlaps the next one's start, so the
-        env lets go of a finished episode (its pages, its transcript) at the next reset
-        instead of holding it across the commit, and workers do not wait in lock step."""
-        committing: asyncio.Future[None] | None = None
+        """Episodes back to back; each one's commit overlaps the next one's play, so
+        workers do not wait in lock step on the store (RSS stays flatter over a long run).
+        A failed commit stops the worker before its next episode; every episode played is
+        committed (or its failure raised) and counted, even when the rollout is cancelled."""
+        pending: list[asyncio.Future[None]] = []  # at most 2: the last commits in flight
         try:
             for i in jobs:
-                result = await play(env, i)
-                if committing is not None:
-                    await committing
-                committing = asyncio.ensure_future(finish(i, result))
+                if pending and pending[-1].done():
+                    pending[-1].result()  # raises a failed commit's error: play no more
+                pending.append(asyncio.ensure_future(finish(i, await play(env, i))))
+                if len(pending) > 1:
+                    await asyncio.shield(pending[0])  # cancelled here: awaited below
+                    del pending[0]
         finally:
-            if committing is not None:
-                await committing
+            await asyncio.shield(asyncio.gather(*pending))
 
     try:
         if steering is None:
