@@ -17,7 +17,6 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from types import TracebackType
 
 from aiohttp import web
 
@@ -29,6 +28,7 @@ from webresearch.corpus.retrieval_api import (
     parse_request,
     response_json,
 )
+from webresearch.web.closing import AsyncClosing
 
 __all__ = ["Batcher", "RetrieverServer", "make_app", "read_capped"]
 
@@ -178,7 +178,7 @@ def make_app(searcher: PassageSearcher, limits: RetrievalLimits | None = None, *
     return app
 
 
-class RetrieverServer:
+class RetrieverServer(AsyncClosing):
     """The server in this process's event loop, as an async context manager.
 
     Args:
@@ -244,8 +244,4 @@ class RetrieverServer:
     async def __aenter__(self) -> RetrieverServer:
         await self.start()
         return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.aclose()
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any
 
 from webresearch.chat import ChatMessage, Completion, Prompt, PromptLike, SamplingParams, as_prompt
 from webresearch.errors import PolicyError
+from webresearch.web.closing import AsyncClosing
 from webresearch.web.reader import LLMReader, Reader
 
 __all__ = ["ChatMessage", "Completion", "Policy", "Prompt", "PromptLike", "SamplingParams",
            "as_prompt"]
 
 
-class Policy(abc.ABC):
+class Policy(AsyncClosing, abc.ABC):
     """Anything that turns conversations into completions: scripted, HF, vLLM, a server.
 
     Policies are async context managers; :meth:`aclose` is idempotent.
@@ -45,13 +45,3 @@ class Policy(abc.ABC):
     def as_reader(self) -> Reader:
         """A reading agent that reads with this policy (``WebResearchEnv(reader=policy)``)."""
         return LLMReader(self)
-
-    async def aclose(self) -> None:  # noqa: B027 - a no-op default is the point
-        """Release resources; calling it again has no effect."""
-
-    async def __aenter__(self) -> Policy:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.aclose()

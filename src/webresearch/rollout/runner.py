@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 from webresearch.envs.web_research import WebResearchEnv
@@ -12,6 +11,7 @@ from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.rollout.local import RolloutConfig, RolloutReport, rollout
 from webresearch.tasks import Task
+from webresearch.web.closing import AsyncClosing
 
 __all__ = ["LocalRunner", "Runner"]
 
@@ -47,7 +47,7 @@ class Runner(Protocol):
         ...
 
 
-class LocalRunner:
+class LocalRunner(AsyncClosing):
     """The runner of this process: :func:`~webresearch.rollout.rollout` with a fixed env
     factory, policy and store (which stay the caller's to close).
 
@@ -76,13 +76,3 @@ class LocalRunner:
 
     async def load_weights(self, state_dict: dict[str, Any]) -> None:
         self.policy.load_weights(state_dict)
-
-    async def aclose(self) -> None:
-        """Nothing to release: the policy and the store are the caller's."""
-
-    async def __aenter__(self) -> LocalRunner:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.aclose()

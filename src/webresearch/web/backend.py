@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from webresearch.tasks import Task
 from webresearch.untrusted import scalar_fields
+from webresearch.web.closing import AsyncClosing
 
 if TYPE_CHECKING:
     from webresearch.web.reader import Reader
@@ -100,7 +100,7 @@ class Page:
         return cls(url=url, final_url=url, status=status, title="", text="", error=error)
 
 
-class WebBackend(abc.ABC):
+class WebBackend(AsyncClosing, abc.ABC):
     """Where the environment's tool calls go: a simulated web, the live web, a corpus, a replay.
 
     Implementations return world failures as values (``SearchResults.error``,
@@ -130,20 +130,6 @@ class WebBackend(abc.ABC):
         own reader so that a replay never calls a model; ``None`` for live backends."""
         return None
 
-    async def aclose(self) -> None:  # noqa: B027 - a no-op default is the point
-        """Release resources; calling it again has no effect and does not raise."""
-
-    async def release_loop(self) -> None:  # noqa: B027 - a no-op default is the point
+    async def release_loop(self) -> None:
         """Release what the backend holds on the running event loop, which its user (an env
         that does not own the backend) is about to close; the backend stays usable."""
-
-    async def __aenter__(self) -> WebBackend:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

@@ -9,7 +9,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 from webresearch.chat import ChatMessage, Completion, Prompt, PromptLike, SamplingParams
@@ -17,6 +16,7 @@ from webresearch.errors import WebResearchError
 from webresearch.net.rate_limit import Rate, RateLimiter
 from webresearch.net.single_flight import SingleFlight
 from webresearch.untrusted import embedded_object, loads_json
+from webresearch.web.closing import AsyncClosing
 from webresearch.web.snippets import tokenize
 
 __all__ = ["READER_SYSTEM_PROMPT", "ChatModel", "Extract", "KeywordReader", "LLMReader",
@@ -74,7 +74,7 @@ class Extract:
     error: str | None = None
 
 
-class Reader(abc.ABC):
+class Reader(AsyncClosing, abc.ABC):
     """Reads page segments for the env's browse tool (``WebResearchEnv(reader=...)``).
 
     Implementations return failures as ``Extract.error`` and raise only for bugs. A
@@ -86,16 +86,6 @@ class Reader(abc.ABC):
     @abc.abstractmethod
     async def read(self, request: ReadRequest) -> Extract:
         """Extract what in ``request.segment`` bears on the question."""
-
-    async def aclose(self) -> None:  # noqa: B027 - a no-op default is the point
-        """Release resources; calling it again has no effect."""
-
-    async def __aenter__(self) -> Reader:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.aclose()
 
 
 @runtime_checkable
