@@ -278,15 +278,11 @@ def _failed_run_status(report: RolloutReport, store: Path | None) -> int:
 async def _local_rollout(args: argparse.Namespace, *, make_env: Callable[[], WebResearchEnv],
                          build_policy: Callable[[], Policy], tasks: list[Task],
                          config: RolloutConfig, run: RunRecord) -> RolloutReport:
-    store = None if args.no_store else ReplayStore(args.store)
-    try:
-        with _episode_output(args.output) as on_episode:
-            async with build_policy() as policy:
-                return await rollout(make_env, policy, tasks, config, store=store, run=run,
-                                     on_episode=on_episode)
-    finally:
-        if store is not None:
-            store.close()
+    with (contextlib.nullcontext() if args.no_store else ReplayStore(args.store)) as store, \
+            _episode_output(args.output) as on_episode:
+        async with build_policy() as policy:
+            return await rollout(make_env, policy, tasks, config, store=store, run=run,
+                                 on_episode=on_episode)
 
 
 @contextlib.contextmanager
@@ -347,6 +343,16 @@ def _stacks_on_sigusr1() -> None:
             faulthandler.register(signal.SIGUSR1, file=stream, all_threads=True)
 
 
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "rollout": lambda args: asyncio.run(_rollout(args)),
+    "serve-web": lambda args: asyncio.run(_serve_web(args)),
+    "view": lambda args: view(args.store, host=args.host, port=args.port),
+    "replay": run_replay_command, "eval": run_eval, "index": run_index, "data": run_data,
+    "serve-corpus": run_serve_corpus,
+}
+"""What runs each subcommand."""
+
+
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=getattr(args, "log_level", "WARNING").upper(),
@@ -355,20 +361,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
     try:
-        if args.command == "replay":
-            return run_replay_command(args)
-        if args.command == "eval":
-            return run_eval(args)
-        if args.command == "index":
-            return run_index(args)
-        if args.command == "data":
-            return run_data(args)
-        if args.command == "serve-corpus":
-            return run_serve_corpus(args)
-        if args.command == "view":
-            return view(args.store, host=args.host, port=args.port)
-        command = _serve_web if args.command == "serve-web" else _rollout
-        return asyncio.run(command(args))
+        return _COMMANDS[args.command](args)
     except WebResearchError as exc:
         print(f"webresearch: error: {exc}", file=sys.stderr)
         return 2
