@@ -22,13 +22,13 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from webresearch.corpus.retrieval_api import IndexSpec, Passage
 from webresearch.distributed.cluster import cluster_address, init_ray, require_ray
 from webresearch.errors import ConfigError, WebError
 from webresearch.untrusted import loads_json
+from webresearch.web.closing import Closing
 
 __all__ = ["CorpusShard", "ShardedCorpus", "merge_by_score", "split_corpus"]
 
@@ -118,7 +118,7 @@ def _check_room(ray: Any, shards: int, num_cpus: float) -> None:
                           "or give each less: num_cpus)")
 
 
-class ShardedCorpus:
+class ShardedCorpus(Closing):
     """Every shard's actor, searched together; a :class:`PassageSearcher`.
 
     Args:
@@ -185,10 +185,3 @@ class ShardedCorpus:
         for handle in self.handles:
             ray.kill(handle)
         self.handles = []
-
-    def __enter__(self) -> ShardedCorpus:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()

@@ -35,7 +35,6 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from webresearch.errors import (
@@ -60,6 +59,7 @@ from webresearch.replay.records import (
 from webresearch.replay.schema import EpisodeRecord, RunRecord
 from webresearch.replay.verdicts import VerdictLog
 from webresearch.safe_disk import write_transaction
+from webresearch.web.closing import Closing
 
 __all__ = ["ReplayStore"]
 
@@ -86,7 +86,7 @@ def _log_damage(exc: DamagedRecord) -> None:
     logger.warning("%s; skipped", exc)
 
 
-class ReplayStore(VerdictLog):
+class ReplayStore(VerdictLog, Closing):
     """Runs and their episodes on disk; safe for many writer processes, readable while written.
 
     Args:
@@ -358,13 +358,6 @@ class ReplayStore(VerdictLog):
 
     def close(self) -> None:
         self._cache.close()
-
-    def __enter__(self) -> ReplayStore:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def __len__(self) -> int:
         return sum(self.count(r.run_id) for r in self.runs())

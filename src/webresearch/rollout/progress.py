@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import time
-from types import TracebackType
 
 from tqdm.auto import tqdm
 
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.rollout.summary import format_rate
+from webresearch.web.closing import Closing
 
 __all__ = ["Progress"]
 
 
-class Progress:
+class Progress(Closing):
     """Counts finished episodes and shows them on a tqdm bar (on stderr; off when disabled).
 
     Example:
@@ -50,10 +50,3 @@ class Progress:
 
     def close(self) -> None:
         self.bar.close()
-
-    def __enter__(self) -> Progress:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()

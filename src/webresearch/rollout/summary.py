@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,9 +195,11 @@ class RolloutStats:
         1.0
     """
 
-    def __init__(self) -> None:
+    def __init__(self, episodes: Iterable[EpisodeRecord] = ()) -> None:
         self.total = _Totals()
         self.by_dataset: dict[str, _Totals] = {}
+        for episode in episodes:
+            self.add(episode)
 
     def add(self, episode: EpisodeRecord) -> None:
         self.total.add(episode)
@@ -277,15 +280,9 @@ def summarize(results: list[EpisodeRecord], seconds: float) -> RolloutSummary:
         >>> s.episodes, s.mean_f1, s.steps
         (1, 1.0, 0)
     """
-    stats = RolloutStats()
-    for episode in results:
-        stats.add(episode)
-    return stats.summary(seconds)
+    return RolloutStats(results).summary(seconds)
 
 
 def format_summary(results: list[EpisodeRecord], seconds: float) -> str:
     """A text table of ``results``: one row per dataset and a total, then statuses and speed."""
-    stats = RolloutStats()
-    for episode in results:
-        stats.add(episode)
-    return stats.table(seconds)
+    return RolloutStats(results).table(seconds)

@@ -1,10 +1,10 @@
-"""The async context manager whose exit is an idempotent ``aclose()`` (httpx's pattern)."""
+"""Context managers whose exit is an idempotent ``close()`` or ``aclose()`` (httpx's pattern)."""
 
 from __future__ import annotations
 
 from typing import Self
 
-__all__ = ["AsyncClosing"]
+__all__ = ["AsyncClosing", "Closing"]
 
 
 class AsyncClosing:
@@ -22,3 +22,16 @@ class AsyncClosing:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+class Closing:
+    """Something used as ``with``: leaving the block calls :meth:`close`."""
+
+    def close(self) -> None:
+        """Release resources."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
