@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from webresearch.errors import DependencyNotInstalled, TaskError
+from webresearch._lazy import require
+from webresearch.errors import TaskError
 from webresearch.untrusted import scalar_fields, scalar_text
 
 __all__ = ["TASK_SCHEMA_VERSION", "SupportingPage", "Task", "check_text", "load_tasks",
@@ -252,11 +253,7 @@ def _lines_at(text: str, offsets: list[int]) -> list[int]:
 
 
 def _parquet_records(path: Path) -> Records:
-    try:
-        import pyarrow as pa  # noqa: PLC0415 - optional dependency
-        import pyarrow.parquet as pq  # noqa: PLC0415
-    except ImportError as exc:
-        raise DependencyNotInstalled("pyarrow", "parquet") from exc
+    pa, pq = require("pyarrow", "parquet"), require("pyarrow.parquet", "parquet")
     try:
         rows = pq.read_table(path).to_pylist()
     except (pa.ArrowException, OSError, ValueError) as exc:

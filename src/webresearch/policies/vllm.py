@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from webresearch.errors import DependencyNotInstalled
+from webresearch._lazy import require
 from webresearch.policies.policy import (
     Completion,
     Policy,
@@ -36,13 +36,10 @@ class VLLMPolicy(Policy):
     name = "vllm"
 
     def __init__(self, model: str | Path, **engine_options: Any) -> None:
-        try:
-            from vllm import AsyncEngineArgs, AsyncLLMEngine  # noqa: PLC0415
-        except ImportError as exc:
-            raise DependencyNotInstalled("vllm", "vllm") from exc
+        vllm = require("vllm", "vllm")
         options = {"dtype": "auto", "logprobs_mode": "processed_logprobs", **engine_options}
-        args = AsyncEngineArgs(model=str(model), **options)
-        self.engine = AsyncLLMEngine.from_engine_args(args)
+        args = vllm.AsyncEngineArgs(model=str(model), **options)
+        self.engine = vllm.AsyncLLMEngine.from_engine_args(args)
         self.tokenizer = _tokenizer(self.engine, model)
 
     async def generate(self, prompts: Sequence[PromptLike],

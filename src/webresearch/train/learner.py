@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from webresearch._lazy import require
 from webresearch.errors import ConfigError, WebResearchError
 from webresearch.replay.schema import EpisodeRecord
 from webresearch.train.loss import LossConfig, group_advantages, grpo_loss
@@ -21,15 +22,10 @@ def add_lora(model: Any, *, rank: int = 16, alpha: int = 32, dropout: float = 0.
     The adapters live inside the same module objects, so a policy holding ``model``
     samples through them; only they are trained (and saved by :meth:`GRPOLearner.save`).
     """
-    try:
-        from peft import LoraConfig, get_peft_model  # noqa: PLC0415 - optional
-    except ImportError as exc:
-        from webresearch.errors import DependencyNotInstalled  # noqa: PLC0415
-
-        raise DependencyNotInstalled("peft", "train") from exc
-    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout,
-                        target_modules="all-linear", task_type="CAUSAL_LM")
-    return get_peft_model(model, config)
+    peft = require("peft", "train")
+    config = peft.LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout,
+                             target_modules="all-linear", task_type="CAUSAL_LM")
+    return peft.get_peft_model(model, config)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
