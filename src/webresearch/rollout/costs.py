@@ -69,19 +69,14 @@ class Meter:
         """Whether the finished episodes have cost the budget (or more)."""
         return self.budget_usd is not None and self.spent_usd >= self.budget_usd
 
-    def may_start(self) -> bool:
-        """Whether another episode may start: the check a runner makes before each one."""
-        if self.reached and not self.stopped:
-            self.stopped = True
-            logger.info("the budget of $%s is spent ($%.6f): no new episode starts",
-                           self.budget_usd, self.spent_usd)
-        return not self.reached
-
     def gate(self, jobs: Iterable[int]) -> Iterator[int]:
         """``jobs`` until the budget is spent: the runner's workers share it, and each asks
         it for the next episode just before starting one."""
         for job in jobs:
-            if not self.may_start():
+            if self.reached:
+                self.stopped = True
+                logger.info("the budget of $%s is spent ($%.6f): no new episode starts",
+                            self.budget_usd, self.spent_usd)
                 return
             yield job
 
