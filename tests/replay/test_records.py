@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from webresearch.replay import records
-from webresearch.replay.records import check_summary, decode, encode
+from webresearch.replay.records import check_summary, compress, decode, serialize
 
 SUMMARY = {"episode_id": "e", "run_id": "r", "task_id": "t", "dataset": "", "group": 0,
            "status": "answered", "reward": 0.5}
@@ -39,6 +39,6 @@ def test_deep_json_is_a_clear_error() -> None:
 
 def test_summaries_of_broken_episodes_have_no_reward() -> None:
     assert check_summary({**SUMMARY, "reward": None})["reward"] is None
-    assert decode(encode(SUMMARY)) == SUMMARY
+    assert decode(compress(serialize(SUMMARY))) == SUMMARY
     with pytest.raises(ValueError, match="expects reward of type int, actual: str"):
         check_summary(json.loads(json.dumps({**SUMMARY, "reward": "1"})))

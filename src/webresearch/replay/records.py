@@ -30,7 +30,6 @@ __all__ = [
     "compress",
     "content_key",
     "decode",
-    "encode",
     "inflate",
     "join_contents",
     "parse",
@@ -102,16 +101,6 @@ def serialize(data: Any, *, check_depth: bool = False) -> bytes:
 def compress(raw: bytes) -> bytes:
     """Serialized JSON as stored (zlib level 1: level 6 doubles the time for 16% less)."""
     return zlib.compress(raw, 1)
-
-
-def encode(data: dict[str, Any]) -> bytes:
-    """A record as stored: zlib-compressed JSON, scalar text.
-
-    Example:
-        >>> decode(encode({"a": [1, 2]}))
-        {'a': [1, 2]}
-    """
-    return compress(serialize(data))
 
 
 def decode(blob: object) -> dict[str, Any]:
