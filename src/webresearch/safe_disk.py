@@ -23,7 +23,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any, TypeVar
@@ -266,9 +266,7 @@ def _check_settings(con: sqlite3.Connection, database: Path, what: str) -> None:
     """Refuse a file whose settings diskcache would not have written."""
     try:
         strange = _strange_settings(con)
-    except sqlite3.DatabaseError as exc:
-        raise _damaged(database, what, str(exc)) from exc
-    except ValueError as exc:  # text that is not UTF-8
+    except (sqlite3.DatabaseError, ValueError) as exc:  # ValueError: text that is not UTF-8
         raise _damaged(database, what, str(exc)) from exc
     if strange:
         raise _damaged(database, what, f"unknown settings {strange[:3]}")
@@ -313,7 +311,8 @@ def _check_database(database: Path, *, timeout_s: float, what: str) -> None:
     if not database.is_file():
         return
     try:
-        with _connect(database, timeout_s) as con:
+        with closing(sqlite3.connect(str(database), timeout=timeout_s,
+                                     isolation_level=None)) as con:
             strange = _strange_settings(con)
             if strange:
                 raise _damaged(database, what, f"unknown settings {strange[:3]}")
@@ -325,15 +324,6 @@ def _check_database(database: Path, *, timeout_s: float, what: str) -> None:
         raise _damaged(database, what, str(exc)) from exc
     except (sqlite3.DatabaseError, ValueError) as exc:  # ValueError: text that is not UTF-8
         raise _damaged(database, what, str(exc)) from exc
-
-
-@contextmanager
-def _connect(database: Path, timeout_s: float) -> Iterator[sqlite3.Connection]:
-    con = sqlite3.connect(str(database), timeout=timeout_s, isolation_level=None)
-    try:
-        yield con
-    finally:
-        con.close()
 
 
 def is_locked(exc: BaseException) -> bool:
