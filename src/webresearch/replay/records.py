@@ -65,19 +65,10 @@ _SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
 broken from outside has no reward: ``None``)."""
 
 
-def stored_text(text: str) -> str:
-    """``text`` as the store writes it and reads it back: a surrogate pair held as two code
-    points (``"\\ud83d\\ude00"`` built by hand) is the one character it encodes, as JSON's
-    escapes read back; a lone surrogate or NUL is U+FFFD. The same object if clean.
-
-    Keys (run and episode ids, content hashes) are made of this text, so that what a
-    record says of itself, read back, is what it is stored under.
-
-    Example:
-        >>> stored_text("\\ud83d\\ude00 \\ude00\\ud83d \\x00")
-        '\U0001f600 \ufffd\ufffd \ufffd'
-    """
-    return scalar_text(text)
+stored_text = scalar_text
+"""``text`` as the store writes it and reads it back (:func:`~webresearch.untrusted.scalar_text`).
+Keys (run and episode ids, content hashes) are made of this text, so that what a record
+says of itself, read back, is what it is stored under."""
 
 
 def serialize(data: Any, *, check_depth: bool = False) -> bytes:
