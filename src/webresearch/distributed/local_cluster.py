@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any, cast
 
 from webresearch.distributed.cluster import NAMESPACE, loopback_only, require_ray
 from webresearch.distributed.guardian import announce, guard
+from webresearch.web.closing import Closing
 
 __all__ = ["LocalCluster"]
 
@@ -35,7 +35,7 @@ def _marked() -> Iterator[None]:
         del os.environ[mark]
 
 
-class LocalCluster:
+class LocalCluster(Closing):
     """A head node and worker nodes, each a raylet on 127.0.0.1, this process its driver.
 
     Args:
@@ -99,6 +99,8 @@ class LocalCluster:
             ray.shutdown()
         self.cluster.shutdown()  # type: ignore[no-untyped-call]
 
+    close = shutdown
+
     def __enter__(self) -> LocalCluster:
         try:
             self.connect()
@@ -106,7 +108,3 @@ class LocalCluster:
             self.shutdown()
             raise
         return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.shutdown()
