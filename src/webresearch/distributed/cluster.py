@@ -27,8 +27,7 @@ def require_ray() -> Any:
 
 def node_id() -> str:
     """The id of the Ray node this process runs on (a driver's, a worker's)."""
-    node: str = require_ray().get_runtime_context().get_node_id()
-    return node
+    return str(require_ray().get_runtime_context().get_node_id())
 
 
 def cluster_address(address: str | None) -> str | None:
@@ -45,9 +44,8 @@ def session_dir() -> str:
     """The directory of the Ray session this process is connected to (its logs, sockets)."""
     from ray._private import worker  # noqa: PLC0415 - no public accessor exists
 
-    node: Any = worker._global_node
-    directory: str = node.get_session_dir_path()
-    return directory
+    node: Any = worker._global_node  # typed Optional by Ray
+    return str(node.get_session_dir_path())
 
 
 def loopback_only() -> None:

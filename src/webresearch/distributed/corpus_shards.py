@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from webresearch.corpus.retrieval_api import IndexSpec, Passage
-from webresearch.distributed.cluster import cluster_address, init_ray, require_ray
+from webresearch.distributed.cluster import cluster_address, init_ray, node_id, require_ray
 from webresearch.errors import ConfigError, WebError
 from webresearch.untrusted import loads_json
 from webresearch.web.closing import Closing
@@ -102,8 +102,7 @@ class CorpusShard:
         return len(self.searcher)
 
     def node(self) -> str:
-        node: str = require_ray().get_runtime_context().get_node_id()
-        return node
+        return node_id()
 
     def search_many(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
         return self.searcher.search_many(queries, k)

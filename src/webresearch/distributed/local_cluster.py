@@ -65,8 +65,7 @@ class LocalCluster(Closing):
     @property
     def address(self) -> str:
         """The GCS address (``127.0.0.1:port``) that ``RayConfig(address=...)`` takes."""
-        address: str = self.cluster.address
-        return address
+        return str(self.cluster.address)
 
     def add_node(self, *, num_cpus: int = 1, resources: Mapping[str, float] | None = None
                  ) -> Any:
@@ -82,8 +81,7 @@ class LocalCluster(Closing):
     @staticmethod
     def node_id(node: Any) -> str:
         """The Ray node id of ``node`` (what ``node_id()`` says inside its processes)."""
-        found: str = node.node_id
-        return found
+        return str(node.node_id)
 
     def connect(self) -> Any:
         """Connect this process to the cluster (once) and return ``ray``."""
