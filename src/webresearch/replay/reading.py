@@ -69,11 +69,15 @@ class StoreReader:
         return scalar_text(value)
 
     def _record(self, key: str) -> dict[str, Any]:
+        return self._decoded(key, decode)
+
+    def _decoded(self, key: str, read: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        """``read`` of the value at ``key``; a missing or unreadable value is damaged."""
         value = self._raw(key)
         if value is None:
             raise self._damage(key, "missing")
         try:
-            return decode(value)
+            return read(value)
         except (ValueError, RecursionError) as exc:
             raise self._damage(key, str(exc)) from exc
 
@@ -137,10 +141,4 @@ class StoreReader:
 
     def _checked_content(self, key: str, digest: str) -> dict[str, Any]:
         """A web response's content, checked against the key it is stored under."""
-        value = self._raw(key)
-        if value is None:
-            raise self._damage(key, "missing")
-        try:
-            return checked_content(digest, inflate(value))
-        except (ValueError, RecursionError) as exc:
-            raise self._damage(key, str(exc)) from exc
+        return self._decoded(key, lambda value: checked_content(digest, inflate(value)))
