@@ -76,14 +76,11 @@ async def check_policy_server(kind: str, model: str | None, base_url: str | None
         return model
     from webresearch.policies.openai_compat import OpenAIPolicy  # noqa: PLC0415
 
-    policy = OpenAIPolicy(base_url, model or "")
-    try:
+    async with OpenAIPolicy(base_url, model or "") as policy:
         if model:
             await policy.check_server()
             return model
         served = await policy.served_models()
-    finally:
-        await policy.aclose()
     if served is not None and len(served) == 1:
         logger.info("%s %s: the only model %s serves", flag, served[0], base_url)
         return served[0]
