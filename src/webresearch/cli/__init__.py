@@ -179,12 +179,9 @@ async def _rollout(args: argparse.Namespace) -> int:
     if args.web.startswith("corpus:"):
         spec, _, retriever = args.web.removeprefix("corpus:").partition("#")
         print(opening_note(spec, retriever or "bm25"), file=sys.stderr, flush=True)
-    web = make_web(args.web)  # once per command: a replay store is read once, not per env
-    try:
+    async with make_web(args.web) as web:  # once per command: a replay store is read once
         await _preflight(args, web)
         return await _rollout_on(args, web)
-    finally:
-        await web.aclose()
 
 
 async def _preflight(args: argparse.Namespace, web: WebBackend) -> None:

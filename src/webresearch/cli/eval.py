@@ -77,13 +77,10 @@ async def _eval(args: argparse.Namespace) -> int:
         raise ConfigError("Expects --tasks (a task file), actual: none (only --from-store "
                           "scores without one)")
     check_policy_options(args)
-    web = make_web(args.web)  # once per command: a replay store is read once, not per env
-    try:
+    async with make_web(args.web) as web:  # once per command: a replay store is read once
         check_web(web)
         args.model = await check_policy_server(args.policy, args.model, args.base_url)
         return await _eval_on(args, web)
-    finally:
-        await web.aclose()
 
 
 async def _eval_on(args: argparse.Namespace, web: WebBackend) -> int:
