@@ -9,7 +9,10 @@ bucket owes up to a burst), as hosted APIs that count unsuccessful requests do
 the client only 429s. The client then runs oracle episodes
 through the live backend at it for ``--seconds`` each: once per fixed concurrency of
 the sweep, and once with ``RolloutConfig(adaptive=True)`` between 1 and the largest
-of the sweep. The client is told nothing of the limit (no client-side rate).
+of the sweep. The client is told nothing of the limit (no client-side rate). Every run
+starts after ``--settle-s`` of quiet (2 by default), so that none begins on a server still
+busy with the run before it (the adaptive run, last, would otherwise start into the 429s
+that the run at 64 left behind).
 
 An episode counts as completed when it ended scored and the oracle reached the gold
 answer (F1 1.0): a call that failed after its retries makes the oracle answer
@@ -18,6 +21,7 @@ answer (F1 1.0): a call that failed after its retries makes the oracle answer
 
     python benchmarks/adaptive.py [--seconds 25] [--rps 60] [--burst 10] [--latency-ms 200]
                                   [--sweep 4,8,16,32,64] [--target-429 0.0] [--lenient]
+                                  [--settle-s 2]
 
 The last line is one JSON object: ``best_fixed_concurrency``,
 ``best_fixed_episodes_per_min``, ``best_fixed_429_rate``, ``adaptive_episodes_per_min``,
@@ -104,6 +108,8 @@ def main() -> None:
                         help="median latency of a request (log-normal, so that episodes do "
                              "not march in step)")
     parser.add_argument("--sweep", default="4,8,16,32,64", help="fixed concurrencies")
+    parser.add_argument("--settle-s", type=float, default=2.0,
+                        help="quiet before every run (the same for each)")
     parser.add_argument("--target-429", type=float, default=AdaptiveConfig().target_throttled,
                         help="the adaptive controller's tolerated share of 429s")
     args = parser.parse_args()
@@ -114,9 +120,11 @@ def main() -> None:
     runs: list[dict[str, Any]] = []
     with sim_server(args.latency_ms, flags) as base:
         for concurrency in sweep:
+            time.sleep(args.settle_s)
             runs.append(asyncio.run(timed_run(base, concurrency, args.seconds, adaptive=False)))
             print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
         tuning = AdaptiveConfig(target_throttled=args.target_429)
+        time.sleep(args.settle_s)
         adaptive = asyncio.run(timed_run(base, max(sweep), args.seconds, adaptive=True,
                                          tuning=tuning))
         print(json.dumps(adaptive), file=sys.stderr, flush=True)
@@ -124,6 +132,7 @@ def main() -> None:
     print(json.dumps({
         "rps": args.rps, "latency_ms": args.latency_ms, "seconds": args.seconds,
         "refused_count": not args.lenient, "target_429": args.target_429,
+        "settle_s": args.settle_s,
         "best_fixed_concurrency": best["concurrency"],
         "best_fixed_episodes_per_min": best["episodes_per_min"],
         "best_fixed_429_rate": best["429_rate"],

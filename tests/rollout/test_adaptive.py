@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from webresearch.errors import ConfigError
-from webresearch.net.pressure import NetPressure
+from webresearch.net.pressure import NetPressure, ServerQueue
 from webresearch.rollout import RolloutConfig
 from webresearch.rollout.adaptive import (
     AdaptiveConfig,
@@ -26,7 +26,7 @@ def throttled(share: float, *, tries: int = 100, retry_after_s: float = 1.0) -> 
 
 
 def test_slow_start_doubles_only_while_the_limit_is_reached() -> None:
-    c = ConcurrencyController(low=1, high=100, now=0.0)
+    c = ConcurrencyController(low=1, high=100, now=0.0, config=AdaptiveConfig(slow_start=2.0))
     assert c.limit == 8
     assert c.update(0.5, Signals(in_flight=8)) == 16
     assert c.update(1.0, Signals(in_flight=16)) == 32
@@ -35,7 +35,7 @@ def test_slow_start_doubles_only_while_the_limit_is_reached() -> None:
 
 
 def test_a_429_cuts_in_proportion_waits_out_retry_after_then_grows_additively() -> None:
-    c = ConcurrencyController(low=1, high=100, now=0.0)
+    c = ConcurrencyController(low=1, high=100, now=0.0, config=AdaptiveConfig(slow_start=2.0))
     c.update(0.5, Signals(in_flight=8))  # 16
     assert c.update(1.0, Signals(throttled(0.25, retry_after_s=2.0), in_flight=16)) == 12
     assert c.update(1.5, Signals(in_flight=12)) == 12  # Retry-After: until 3.0
@@ -75,11 +75,35 @@ def test_a_tolerated_share_of_429s_neither_cuts_nor_blocks_growth() -> None:
 
 
 def test_policy_latency_past_the_tolerance_cuts_by_the_gradient() -> None:
-    c = ConcurrencyController(low=1, high=64, now=0.0, config=AdaptiveConfig(initial=32))
+    config = AdaptiveConfig(initial=32, slow_start=2.0)
+    c = ConcurrencyController(low=1, high=64, now=0.0, config=config)
     assert c.update(0.5, Signals(policy_latency_s=0.95, in_flight=32)) == 64
     assert c.update(1.0, Signals(policy_latency_s=1.0, in_flight=64)) == 64
     # 4x the baseline against a tolerance of 2: halved
     assert c.update(1.5, Signals(policy_latency_s=3.95, in_flight=64)) == 32
+
+
+def test_near_the_edge_of_the_last_cut_the_limit_grows_by_dwell_only() -> None:
+    config = AdaptiveConfig(initial=40, dwell=0.25)
+    c = ConcurrencyController(low=1, high=100, now=0.0, config=config)
+    assert c.update(0.5, Signals(throttled(0.5, retry_after_s=0.0), in_flight=40)) == 20
+    limits = [c.update(1.0 + t / 2, Signals(in_flight=c.limit)) for t in range(50)]
+    # additive (5 %, at least one episode) up to 0.85 of the edge (40): 34 in 11 windows
+    assert limits[:11] == [21, 22, 23, 24, 25, 26, 28, 29, 31, 32, 34]
+    # then a quarter of an episode a window up to 1.05 of the edge (42): 32 windows
+    assert limits[11:42] == [n for n in range(34, 42) for _ in range(4)][1:]
+    assert limits[42:] == [42, 44, 46, 48, 51, 53, 56, 59]  # beyond it, additive again
+
+
+def test_a_queue_at_the_policy_server_holds_then_cuts_and_can_be_ignored() -> None:
+    c = ConcurrencyController(low=1, high=64, now=0.0, config=AdaptiveConfig(initial=16))
+    assert c.update(0.5, Signals(in_flight=16, queue=ServerQueue(0, 16))) == 24
+    assert c.update(1.0, Signals(in_flight=24, queue=ServerQueue(2, 24))) == 24  # waiting: hold
+    # 40 waiting beside 20 running: 3x past a tolerance of 1.5, cut by half
+    assert c.update(1.5, Signals(in_flight=24, queue=ServerQueue(40, 20))) == 12
+    off = AdaptiveConfig(initial=16, queue_tolerance=None)
+    c = ConcurrencyController(low=1, high=64, now=0.0, config=off)
+    assert c.update(0.5, Signals(in_flight=16, queue=ServerQueue(400, 1))) == 24
 
 
 def test_microseconds_of_a_scripted_policy_never_read_as_a_slowdown() -> None:
@@ -90,7 +114,7 @@ def test_microseconds_of_a_scripted_policy_never_read_as_a_slowdown() -> None:
 
 
 def test_latency_is_ignored_when_switched_off() -> None:
-    config = AdaptiveConfig(initial=16, latency_tolerance=None)
+    config = AdaptiveConfig(initial=16, latency_tolerance=None, slow_start=2.0)
     c = ConcurrencyController(low=1, high=64, now=0.0, config=config)
     c.update(0.5, Signals(policy_latency_s=0.1, in_flight=16))
     assert c.update(1.0, Signals(policy_latency_s=10.0, in_flight=32)) == 64
@@ -101,7 +125,8 @@ def test_latency_is_ignored_when_switched_off() -> None:
     ({"max_cut": 1.0}, "0 < max_cut < 1"),
     ({"latency_tolerance": 1.0}, "latency_tolerance > 1 or None"),
     ({"target_throttled": 1.0}, "0 <= target_throttled < 1"),
-], ids=["initial", "max_cut", "tolerance", "target"])
+    ({"queue_tolerance": 0.5}, "queue_tolerance > 1 or None"),
+], ids=["initial", "max_cut", "tolerance", "target", "queue"])
 def test_bad_settings_are_refused(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         AdaptiveConfig(**kwargs)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from webresearch.envs.web_research import WebResearchEnv
@@ -77,3 +78,46 @@ def test_fixed_concurrency_is_untouched_by_the_controller() -> None:
 
     report = asyncio.run(scenario())
     assert report.adaptive is None and report.summary.episodes == 6
+
+
+def test_a_queue_at_the_policy_server_brings_the_limit_down() -> None:
+    """A loopback /metrics that reports 30 requests waiting beside 10 running: the limit
+    falls to the floor, and the rollout still finishes every episode."""
+    from aiohttp import web
+
+    asked: list[float] = []
+
+    async def metrics(_: web.Request) -> web.Response:
+        asked.append(time.monotonic())
+        return web.Response(text="vllm:num_requests_waiting 30\nvllm:num_requests_running 10\n")
+
+    async def scenario() -> RolloutReport:
+        app = web.Application()
+        app.add_routes([web.get("/metrics", metrics)])
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        net = SimInternet(faults=Faults(latency_ms=10))
+        await net.start()
+        web_ = ServedWeb(net.base_url)
+        tasks = web_.default_tasks()
+
+        config = RolloutConfig(
+            episodes=80, concurrency=HIGH, min_concurrency=LOW, adaptive=True, progress=False,
+            adaptive_config=AdaptiveConfig(initial=HIGH, interval_s=0.02,
+                                           metrics_url=f"http://127.0.0.1:{port}/metrics"))
+        try:
+            return await rollout(lambda: WebResearchEnv(tasks=tasks, web=web_),
+                                 OraclePolicy(tasks), tasks, config)
+        finally:
+            await web_.aclose()
+            await net.stop()
+            await runner.cleanup()
+
+    report = asyncio.run(scenario())
+    assert report.summary.episodes == 80 and report.adaptive is not None
+    limits = [w.limit for w in report.adaptive.windows]
+    assert asked and limits, "the probe asked and the controller decided"
+    assert limits[-1] == LOW and max(limits) <= HIGH // 2  # cut at the first window

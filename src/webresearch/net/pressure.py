@@ -6,14 +6,26 @@ paces the work above (the rollout's adaptive concurrency) reads :meth:`PressureM
 snapshot` now and then and subtracts the previous one: a frozen dataclass of counters,
 never a parsed log. The counters are plain integers and floats, cheap to update on
 every try.
+
+A policy server's own queue is read by a :class:`QueueProbe`: the Prometheus text of
+its ``/metrics`` (vLLM's ``vllm:num_requests_waiting`` and ``vllm:num_requests_running``),
+fetched with a timeout and a size cap, parsed line by line by :func:`parse_queue`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import math
 import time
 from dataclasses import dataclass
 
-__all__ = ["NetPressure", "PressureMeter", "process_meter"]
+import aiohttp
+
+__all__ = ["NetPressure", "PressureMeter", "QueueProbe", "ServerQueue", "parse_queue",
+           "process_meter"]
+
+logger = logging.getLogger(__name__)
 
 THROTTLED = frozenset({429})
 """Statuses that say "too many requests" whatever their headers."""
@@ -99,3 +111,115 @@ _PROCESS_METER = PressureMeter()
 def process_meter() -> PressureMeter:
     """The meter every HTTP client of this process records in unless given its own."""
     return _PROCESS_METER
+
+
+@dataclass(frozen=True, slots=True)
+class ServerQueue:
+    """A policy server's requests waiting for a place in its batch, and running in it."""
+
+    waiting: float
+    running: float
+
+
+QUEUE_METRICS = {"vllm:num_requests_waiting": "waiting", "vllm:num_requests_running": "running"}
+"""The Prometheus gauges read (summed over their label sets: every model and engine)."""
+
+
+def parse_queue(text: str) -> ServerQueue | None:
+    """The queue in a Prometheus text exposition; ``None`` if it names neither gauge.
+
+    Untrusted text: one pass over its lines; a line that does not parse is skipped, and
+    negative, infinite or NaN values are ignored.
+
+    Example:
+        >>> parse_queue('# TYPE vllm:num_requests_waiting gauge\\n'
+        ...             'vllm:num_requests_waiting{model_name="q"} 3.0\\n'
+        ...             'vllm:num_requests_running{model_name="q",engine="0"} 12\\n'
+        ...             'vllm:num_requests_running{model_name="q",engine="1"} 4 1700000000\\n')
+        ServerQueue(waiting=3.0, running=16.0)
+        >>> parse_queue("up 1") is None
+        True
+    """
+    sums = {"waiting": 0.0, "running": 0.0}
+    seen = False
+    for line in text.splitlines():
+        name, _, rest = line.partition("{")
+        if rest:
+            rest = rest[rest.rfind("}") + 1:] if "}" in rest else ""
+        else:
+            name, _, rest = line.partition(" ")
+        field = QUEUE_METRICS.get(name.strip())
+        if field is None:
+            continue
+        try:
+            value = float(rest.split()[0])
+        except (IndexError, ValueError):
+            continue
+        if math.isfinite(value) and value >= 0:
+            sums[field] += value
+            seen = True
+    return ServerQueue(**sums) if seen else None
+
+
+class QueueProbe:
+    """Reads a policy server's queue from its ``/metrics``, at most ``max_bytes`` of it
+    within ``timeout_s``; gives up for good after ``patience`` answers in a row without
+    the gauges (a server that exposes none: latency is then the only signal).
+
+    Example:
+        >>> QueueProbe.for_api("http://127.0.0.1:8000/v1/").url
+        'http://127.0.0.1:8000/metrics'
+    """
+
+    def __init__(self, url: str, *, timeout_s: float = 0.5, max_bytes: int = 1 << 20,
+                 patience: int = 3) -> None:
+        self.url, self.timeout_s, self.max_bytes = url, timeout_s, max_bytes
+        self.patience = patience
+        self.misses = 0
+        self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def for_api(cls, base_url: str, *, timeout_s: float = 0.5) -> QueueProbe:
+        """The probe of an OpenAI-compatible server whose API root is ``base_url``."""
+        root = base_url.rstrip("/")
+        root = root[:-3] if root.endswith("/v1") else root
+        return cls(root + "/metrics", timeout_s=timeout_s)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the probe still asks (it stops after ``patience`` misses in a row)."""
+        return self.misses < self.patience
+
+    async def poll(self) -> ServerQueue | None:
+        """The queue now, or ``None`` (no answer in time, no gauges, or given up)."""
+        if not self.alive:
+            return None
+        try:
+            queue = parse_queue(await asyncio.wait_for(self._read(), self.timeout_s))
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+            logger.debug("no queue from %s: %s", self.url, exc)
+            queue = None
+        self.misses = 0 if queue is not None else self.misses + 1
+        if not self.alive:
+            logger.info("%s exposes no queue; the policy's latency steers alone", self.url)
+        return queue
+
+    async def _read(self) -> str:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(trust_env=False)
+        async with self._session.get(self.url, allow_redirects=False) as response:
+            if response.status != 200:
+                return ""
+            body = bytearray()
+            async for chunk in response.content.iter_chunked(1 << 16):
+                body += chunk
+                if len(body) >= self.max_bytes:
+                    del body[self.max_bytes:]  # a cut-off last line is dropped below
+                    body = body[:body.rfind(b"\n") + 1]
+                    break
+            return body.decode("utf-8")
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,118 @@
+"""A policy server's queue read from its Prometheus /metrics, as vLLM serves it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from webresearch.net.pressure import QueueProbe, ServerQueue, parse_queue
+
+VLLM = """# HELP vllm:num_requests_running Number of requests in model execution batches.
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{engine="0",model_name="qwen"} 12.0
+# HELP vllm:num_requests_waiting Number of requests waiting to be processed.
+# TYPE vllm:num_requests_waiting gauge
+vllm:num_requests_waiting{engine="0",model_name="qwen"} 5.0
+vllm:num_requests_waiting_by_reason{reason="capacity"} 99.0
+"""
+
+
+@asynccontextmanager
+async def metrics_server() -> AsyncIterator[tuple[str, dict[str, int], asyncio.Event]]:
+    """Loopback routes: /ok (vLLM's gauges), /none (404), /big (3 MB), /slow (no answer
+    until released)."""
+    hits = {"none": 0}
+    release = asyncio.Event()
+
+    async def ok(_: web.Request) -> web.Response:
+        return web.Response(text=VLLM)
+
+    async def none(_: web.Request) -> web.Response:
+        hits["none"] += 1
+        return web.Response(status=404)
+
+    async def big(_: web.Request) -> web.Response:
+        padding = "# " + "x" * 98 + "\n"
+        return web.Response(text=VLLM + padding * 30_000 + "vllm:num_requests_waiting 1000\n")
+
+    async def slow(_: web.Request) -> web.Response:
+        await asyncio.wait_for(release.wait(), 60)
+        return web.Response(text=VLLM)
+
+    app = web.Application()
+    app.add_routes([web.get("/ok/metrics", ok), web.get("/none/metrics", none),
+                    web.get("/big/metrics", big), web.get("/slow/metrics", slow)])
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}", hits, release
+    finally:
+        release.set()
+        await runner.cleanup()
+
+
+def test_the_probe_reads_the_queue_caps_the_body_and_gives_up_on_a_server_without_one() -> None:
+    async def scenario() -> list[object]:
+        async with metrics_server() as (base, hits, release):
+            probes = [QueueProbe.for_api(base + "/ok/v1"), QueueProbe(base + "/big/metrics",
+                      max_bytes=1 << 16), QueueProbe(base + "/none/metrics", patience=2),
+                      QueueProbe(base + "/slow/metrics", timeout_s=0.2)]
+            try:
+                seen: list[object] = [await p.poll() for p in probes[:2]]
+                seen.append([await probes[2].poll() for _ in range(5)])
+                seen.append((hits["none"], probes[2].alive))
+                start = time.monotonic()
+                seen.append(await probes[3].poll())
+                seen.append(time.monotonic() - start < 10)
+                release.set()
+            finally:
+                for p in probes:
+                    await p.aclose()
+        return seen
+
+    ok, big, none, (asked, alive), slow, in_time = asyncio.run(scenario())
+    assert ok == ServerQueue(waiting=5.0, running=12.0)
+    assert big == ServerQueue(waiting=5.0, running=12.0)  # the line past the cap is not read
+    assert none == [None] * 5 and asked == 2 and not alive  # asked twice, then no more
+    assert slow is None and in_time
+
+
+def test_bad_lines_and_values_are_skipped() -> None:
+    text = ("vllm:num_requests_waiting NaN\nvllm:num_requests_waiting -3\n"
+            "vllm:num_requests_waiting{a=\"}\"} +Inf\nvllm:num_requests_running{x\n"
+            "vllm:num_requests_running one\nvllm:num_requests_running{a=\"b c\"} 2 17\n"
+            "vllm:num_requests_runningish 40\n")
+    assert parse_queue(text) == ServerQueue(waiting=0.0, running=2.0)
+    assert parse_queue("") is None and parse_queue("vllm:num_requests_waiting") is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=2000))
+def test_any_text_parses_without_error(text: str) -> None:
+    queue = parse_queue(text)
+    assert queue is None or (queue.waiting >= 0 and queue.running >= 0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["waiting", "running", "swapped"]),
+                          st.integers(0, 10_000), st.text("abc =,\" ", max_size=12)),
+                max_size=30))
+def test_the_gauges_are_summed_over_their_label_sets(
+        rows: list[tuple[str, int, str]]) -> None:
+    text = "".join(f'vllm:num_requests_{name}{{l="{label}"}} {value}\n'
+                   for name, value, label in rows)
+    sums = {"waiting": 0.0, "running": 0.0}
+    for name, value, _ in rows:
+        if name in sums:
+            sums[name] += value
+    expected = ServerQueue(**sums) if any(n in sums for n, _, _ in rows) else None
+    assert parse_queue(text) == expected
