@@ -20,7 +20,8 @@ searcher would: 2-6 words, in order, from one passage's title and text, stop wor
 words dropped, no text, no document table, no reference) to measure the engine's build
 memory, disk and query time at sizes whose text pipeline would take hours here.
 
-Usage: ``python benchmarks/wiki_scale.py --passages 100000 [--folder /tmp/wiki]``; the
+Usage: ``python benchmarks/wiki_scale.py --passages 100000 [--folder /tmp/wiki] [--reuse]``
+(``--reuse`` queries the indexes a previous run left, to time queries apart from a build); the
 last line is one JSON object.
 """
 
@@ -127,9 +128,13 @@ def _disk_mb(folder: Path) -> float:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
 
 
-def measure(corpus: Path, engine: str, index_dir: Path, queries: int) -> dict[str, object]:
-    shutil.rmtree(index_dir, ignore_errors=True)
-    figures: dict[str, object] = dict(_run("build", str(corpus), engine, str(index_dir)))
+def measure(corpus: Path, engine: str, index_dir: Path, queries: int, *, reuse: bool = False
+            ) -> dict[str, object]:
+    """Build (unless ``reuse`` and it exists) and query one index."""
+    figures: dict[str, object] = {}
+    if not (reuse and index_dir.exists()):
+        shutil.rmtree(index_dir, ignore_errors=True)
+        figures.update(_run("build", str(corpus), engine, str(index_dir)))
     figures["index_disk_mb"] = _disk_mb(index_dir)
     tops = index_dir.with_name(index_dir.name + ".tops.json")
     figures.update(_run("query", str(corpus), engine, str(index_dir), str(queries), str(tops)))
@@ -285,6 +290,9 @@ def main() -> None:
     parser.add_argument("--engine-only", action="store_true",
                         help="index Zipf term ids directly (no text, no reference): the "
                              "engine's build memory, disk and query time at any N")
+    parser.add_argument("--reuse", action="store_true",
+                        help="query the indexes a previous run left in --folder (timings "
+                             "only, on a quieter machine) instead of building them again")
     args = parser.parse_args()
     if args.engine_only:
         print(json.dumps(engine_only(args.passages, args.folder, args.queries)))
@@ -294,7 +302,7 @@ def main() -> None:
     index_dir = args.folder / f"wiki-{args.passages}.{ENGINE}"
     result: dict[str, object] = {"passages": args.passages, "engine": ENGINE,
                                  "generate_s": gen_s}
-    result.update(measure(corpus, ENGINE, index_dir, args.queries))
+    result.update(measure(corpus, ENGINE, index_dir, args.queries, reuse=args.reuse))
     queries = json.loads(index_dir.with_name(index_dir.name + ".tops.json").read_text())
     result["qps_16"] = server_qps(corpus, index_dir, queries["queries"], args.server_workers)
     result["qps_16_via"] = f"webresearch serve-corpus --workers {args.server_workers}"
@@ -305,9 +313,10 @@ def main() -> None:
         with corpus.open("rb") as src, small.open("wb") as dst:
             dst.writelines(line for _, line in zip(range(args.ref_max), src, strict=False))
         ours = args.folder / f"wiki-{args.passages}-head.{ENGINE}"
-        result["parity_engine_on_head"] = measure(small, ENGINE, ours, args.queries)
+        result["parity_engine_on_head"] = measure(small, ENGINE, ours, args.queries,
+                                                  reuse=args.reuse)
     ref_dir = args.folder / f"{small.stem}.{REFERENCE}"
-    reference = measure(small, REFERENCE, ref_dir, args.queries)
+    reference = measure(small, REFERENCE, ref_dir, args.queries, reuse=args.reuse)
     reference["passages"] = min(args.passages, args.ref_max)
     reference["qps_16"] = reference.pop("qps_16_threads")
     reference["qps_16_via"] = "16 threads in process"
