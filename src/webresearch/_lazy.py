@@ -41,9 +41,16 @@ def require(module: str, extra: str) -> Any:
         Traceback (most recent call last):
         ...
         webresearch.errors.DependencyNotInstalled: Expects ... `pip install -e '.[corpus]'`.
-    """
-    if importlib.util.find_spec(module) is None:
-        from webresearch.errors import DependencyNotInstalled  # noqa: PLC0415 - no cycle
 
+    A package that is installed but fails to import (one of its own dependencies is
+    missing) raises :class:`DependencyNotInstalled` too, naming the cause.
+    """
+    from webresearch.errors import DependencyNotInstalled  # noqa: PLC0415 - no cycle
+
+    if importlib.util.find_spec(module) is None:
         raise DependencyNotInstalled(module, extra)
-    return importlib.import_module(module)
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        actual = f"installed but failed to import ({type(exc).__name__}: {exc})"
+        raise DependencyNotInstalled(module, extra, actual) from exc

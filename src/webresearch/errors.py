@@ -66,12 +66,12 @@ class ConfigTypeError(ConfigError, TypeError):
 class DependencyNotInstalled(ConfigError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 
-    def __init__(self, package: str, extra: str) -> None:
+    def __init__(self, package: str, extra: str, actual: str = "not installed") -> None:
         self.package = package
         self.extra = extra
         super().__init__(
             f"Expects the optional package {package!r} (the 'webresearch[{extra}]' extra), "
-            f"actual: not installed. Install it from the checkout with "
+            f"actual: {actual}. Install it from the checkout with "
             f"`{install_command(extra)}`."
         )
 
