@@ -256,6 +256,9 @@ def _probe(uri: str, timeout_s: float, database: Path | None = None, what: str =
                           check_same_thread=False)
     try:
         con.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    except ValueError as exc:  # UnicodeDecodeError: schema text that is not UTF-8
+        con.close()
+        raise sqlite3.DatabaseError(f"schema text that is not UTF-8 ({exc})") from exc
     except BaseException:
         con.close()
         raise

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.replay.conftest import episode, write_lock_held
@@ -143,6 +143,7 @@ def test_any_damaged_records_leave_the_rest_readable(
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(edits=st.lists(st.tuples(st.floats(0, 1), st.binary(min_size=1, max_size=16)),
                       min_size=1, max_size=6), cut=st.none() | st.floats(0, 1))
+@example(edits=[(1 / 16, b"\x80")], cut=None)  # a non-UTF-8 byte in the schema text
 def test_a_garbled_database_file_is_only_ever_a_store_error(
         pristine: tuple[Path, dict[str, list[str]]], edits: list[tuple[float, bytes]],
         cut: float | None) -> None:
