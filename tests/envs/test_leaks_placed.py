@@ -32,15 +32,22 @@ from webresearch.web import MockWeb, Page, SearchHit
 from webresearch.web.leaks import Leak, LeakKind, LeakSource
 from webresearch.web.reader import Extract, Reader, ReadRequest
 
+SPOOFS = ["", "\ue0000\ue0001\ue000", "\ue0000\ue001\ue0001\ue001", "\ue000\ue001\ue002"]
+"""Text an agent may write into its query that looks like the stand-ins the env uses to
+find where a format puts each piece (fenced by private-use characters)."""
 
-@settings(max_examples=40, deadline=None)
+
+@settings(max_examples=60, deadline=None)
 @given(pad=st.integers(0, 300), limit=st.integers(256, 900),
-       where=st.sampled_from(["title", "snippet"]))
+       where=st.sampled_from(["title", "snippet"]), spoof=st.sampled_from(SPOOFS))
+@example(pad=0, limit=256, where="snippet", spoof=SPOOFS[1])
+@example(pad=0, limit=256, where="snippet", spoof=SPOOFS[2])
 def test_the_agent_s_own_query_echoed_is_never_a_result_s_leak(pad: int, limit: int,
-                                                               where: str) -> None:
-    """The query holds the answer and is echoed before the results: a hit whose title or
-    snippet is the answer leaks only if the cut shows that hit, not the echo."""
-    query = "Kraemukreisk Jepudou" + " founder" * (pad // 8)
+                                                               where: str, spoof: str) -> None:
+    """The query holds the answer (and perhaps stand-in look-alikes) and is echoed before
+    the results: a hit whose title or snippet is the answer leaks only if the cut shows
+    that hit, not the echo."""
+    query = "Kraemukreisk Jepudou" + " founder" * (pad // 8) + spoof
     url = "https://p.test/x"
     hit = (SearchHit("Kraemukreisk Jepudou", url, FILLER) if where == "title"
            else SearchHit("Pogre", url, "Kraemukreisk Jepudou"))

@@ -30,7 +30,21 @@ T = TypeVar("T")
 Shown = tuple[str, list[Sighting]]
 """An observation body, and the texts in it to look in for leaks, each at its place."""
 _BLANKS = re.compile("[\n ]*")
-_MARK = "\ue000{}\ue001"  # stands in for the i-th piece, to find where a format puts it
+_MARK = "\ue000{}\ue000"  # stands in for the i-th piece, to find where a format puts it
+
+
+def _mark_for(body: str) -> str:
+    """A stand-in template fenced by a private-use character ``body`` does not hold, so no
+    text the marked rendering shares with the body (a query the agent wrote, a URL) can
+    pass for a stand-in.
+
+    Example:
+        >>> _mark_for("plain") == _MARK, _mark_for(_MARK.format(5)) == _MARK
+        (True, False)
+    """
+    used = set(body)
+    fence = next((c for c in map(chr, range(0xE000, 0x110000)) if c not in used), "\ue000")
+    return f"{fence}{{}}{fence}"
 
 
 def split_segments(text: str, size: int) -> list[str]:
@@ -77,9 +91,9 @@ def _join(parts: Iterable[Shown], sep: str) -> Shown:
 
 
 def _sightings(body: str, marked: str, pairs: Sequence[tuple[str, str, str]],
-               source: LeakSource) -> list[Sighting]:
+               source: LeakSource, mark: str = _MARK) -> list[Sighting]:
     """The sightings in ``body`` of ``pairs`` (a URL, its title and its text), placed by
-    ``marked``: the same rendering with the i-th piece (two a pair) as ``_MARK.format(i)``.
+    ``marked``: the same rendering with the i-th piece (two a pair) as ``mark.format(i)``.
     A piece the format leaves out is not seen; one it does not hold as it is (changed or
     cut), seen from the start of the body (if in doubt, shown).
 
@@ -94,9 +108,9 @@ def _sightings(body: str, marked: str, pairs: Sequence[tuple[str, str, str]],
     places: dict[int, int] = {}
     shift = 0
     for at, i in sorted((at, i) for i in range(len(pieces))
-                        if (at := marked.find(_MARK.format(i))) >= 0):
+                        if (at := marked.find(mark.format(i))) >= 0):
         places[i] = at + shift if body.startswith(pieces[i], at + shift) else 0
-        shift += len(pieces[i]) - len(_MARK.format(i))
+        shift += len(pieces[i]) - len(mark.format(i))
     return [Sighting(placed, url, source) for j, (url, _, _) in enumerate(pairs) if (
         placed := tuple((places[i], pieces[i]) for i in (2 * j, 2 * j + 1) if i in places))]
 
@@ -140,12 +154,13 @@ class ToolRunner:
         withheld = sum(len(r.hits) for r in results) - sum(len(r.hits) for r in shown)
         state.searched(queries, shown)
         body = self.format.render_search(shown)
-        marks = map(_MARK.format, itertools.count())
+        mark = _mark_for(body)
+        marks = map(mark.format, itertools.count())
         marked = self.format.render_search([dataclasses.replace(r, hits=tuple(
             dataclasses.replace(h, title=next(marks), snippet=next(marks)) for h in r.hits))
             for r in shown])
         seen = _sightings(body, marked, [(h.url, h.title, h.snippet) for r in shown
-                                         for h in r.hits], LeakSource.SEARCH)
+                                         for h in r.hits], LeakSource.SEARCH, mark)
         if not withheld:
             return body, seen
         return _join([(f"{withheld} result(s) on blocked domains (hosts of benchmark data) "
@@ -223,10 +238,11 @@ class ToolRunner:
                     "shown.", [])
         state.shown(url, index)
         body = self.format.render_page(page, segments[index], index, len(segments))
-        marked = self.format.render_page(dataclasses.replace(page, title=_MARK.format(0)),
-                                         _MARK.format(1), index, len(segments))
+        mark = _mark_for(body)
+        marked = self.format.render_page(dataclasses.replace(page, title=mark.format(0)),
+                                         mark.format(1), index, len(segments))
         return body, _sightings(body, marked, [(page.final_url or url, page.title,
-                                                segments[index])], LeakSource.PAGE)
+                                                segments[index])], LeakSource.PAGE, mark)
 
 
 class DirectTools:
