@@ -181,3 +181,24 @@ def test_a_cancelled_rollout_commits_and_counts_every_played_episode(tmp_path: P
     ids = [e.episode_id for e in store.episodes()]
     assert policy.played == len(ids) == len(set(ids)) == len(seen) == 4
     assert sorted(ids) == sorted(e.episode_id for e in seen)
+
+
+def test_no_worker_runs_on_after_the_rollout_raised() -> None:
+    """``on_episode`` raises on its 3rd call: the rollout raises it, and by then every
+    other worker has stopped (no task left, no later call)."""
+    calls: list[EpisodeRecord] = []
+
+    def on_episode(episode: EpisodeRecord) -> None:
+        calls.append(episode)
+        if len(calls) == 3:
+            raise RuntimeError("boom")
+
+    async def main() -> tuple[int, int]:
+        with pytest.raises(RuntimeError, match="boom"):
+            await rollout(WebResearchEnv, SlowPolicy(0.01), WebResearchEnv().tasks[:40],
+                          RolloutConfig(concurrency=8, progress=False), on_episode=on_episode)
+        left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        return len(left), len(calls)
+
+    left, seen = asyncio.run(main())
+    assert left == 0 and seen == len(calls) < 40

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -231,7 +231,7 @@ async def rollout(
 
     try:
         if steering is None:
-            await asyncio.gather(*(worker(env) for env in envs))
+            await _all_or_none([worker(env) for env in envs])
         else:  # as many at once as the controller admits, envs made as needed
             await steering.run(one, jobs, envs, make_env, total)
     finally:
@@ -242,6 +242,31 @@ async def rollout(
             await writer.aclose()
     report = collector.report(run_id)
     return report if steering is None else dataclasses.replace(report, adaptive=steering.trace())
+
+
+async def _all_or_none(coroutines: list[Coroutine[Any, Any, None]]) -> None:
+    """Run ``coroutines`` at once; on the first failure, cancel the others and wait for
+    them (a worker's ``finally`` commits what it played) before raising it, so that none
+    runs on after its rollout has raised.
+
+    Example:
+        >>> async def fail() -> None:
+        ...     raise ValueError("boom")
+        >>> async def hang() -> None:
+        ...     await asyncio.sleep(3600)
+        >>> asyncio.run(_all_or_none([fail(), hang()]))
+        Traceback (most recent call last):
+        ...
+        ValueError: boom
+    """
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 class Collector:
