@@ -22,13 +22,27 @@ from dataclasses import dataclass
 
 import aiohttp
 
-__all__ = ["NetPressure", "PressureMeter", "QueueProbe", "ServerQueue", "parse_queue",
-           "process_meter"]
+__all__ = ["MAX_RETRY_AFTER_S", "NetPressure", "PressureMeter", "QueueProbe", "ServerQueue",
+           "capped_retry_after", "parse_queue", "process_meter"]
 
 logger = logging.getLogger(__name__)
 
 THROTTLED = frozenset({429})
 """Statuses that say "too many requests" whatever their headers."""
+
+MAX_RETRY_AFTER_S = 120.0
+"""The longest ``Retry-After`` taken as said (any server, a crawled page's too, may say
+years): a longer, infinite or NaN one counts as this (the HTTP client's default cap)."""
+
+
+def capped_retry_after(seconds: float) -> float:
+    """``seconds`` within ``[0, MAX_RETRY_AFTER_S]`` (NaN: the cap).
+
+    Example:
+        >>> capped_retry_after(3.0), capped_retry_after(1e9), capped_retry_after(float("nan"))
+        (3.0, 120.0, 120.0)
+    """
+    return max(0.0, seconds) if seconds <= MAX_RETRY_AFTER_S else MAX_RETRY_AFTER_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +110,7 @@ class PressureMeter:
             self._throttled += 1
             self.last_throttled_at = time.monotonic()
             if retry_after_s is not None:
+                retry_after_s = capped_retry_after(retry_after_s)
                 self._retry_after_s += retry_after_s
                 self._last_retry_after_s = retry_after_s
 

@@ -12,10 +12,10 @@ The controller (pure, clock passed in, so tests drive it with a fake one):
   reached, until the first sign of congestion;
 * **throttled** (429s over ``target_throttled`` of the tries): the limit becomes the
   window's peak in flight times ``1 - the excess share`` (at least ``min_cut`` off, at
-  most halved): a
-  proportional cut toward the rate the server admits, not a blind halving; no increase
-  before ``Retry-After`` has passed; no second cut while episodes above the new limit
-  are still draining (any 429 ends slow start);
+  most halved): a proportional cut toward the rate the server admits, not a blind
+  halving; no increase before ``Retry-After`` (at most ``MAX_RETRY_AFTER_S``) has passed;
+  no second cut while episodes above the new limit are still draining (any 429 ends
+  slow start);
 * **slow policy** (latency past ``latency_tolerance`` times its baseline, the lowest
   window seen, drifting up slowly): cut by the ratio (gradient, as Netflix's
   concurrency-limits and TCP Vegas do on round-trip times);
@@ -49,6 +49,7 @@ from webresearch.net.pressure import (
     PressureMeter,
     QueueProbe,
     ServerQueue,
+    capped_retry_after,
     process_meter,
 )
 from webresearch.policies.openai_compat import OpenAIPolicy
@@ -222,7 +223,7 @@ class ConcurrencyController:
 
     def _cut(self, now: float, in_flight: int, factor: float, retry_after_s: float) -> None:
         self._slow_start = False
-        self._hold_until = max(self._hold_until, now + retry_after_s)
+        self._hold_until = max(self._hold_until, now + capped_retry_after(retry_after_s))
         draining = in_flight > self.limit and now - self._cut_at < self.config.drain_s
         if draining:
             return  # the last cut has not taken effect yet: episodes above it still run
