@@ -219,6 +219,22 @@ def test_a_repeated_url_is_an_error_and_nothing_is_saved(tmp_path: Path) -> None
     assert not [p.name for p in tmp_path.iterdir() if p.name != "dup.jsonl"]  # nothing saved
 
 
+def test_an_index_of_an_older_format_is_rebuilt_not_reused(tmp_path: Path) -> None:
+    """Format 1 indexes predate refusing repeated URLs: one is rebuilt, so the repeat is seen."""
+    path = tmp_path / "dup.jsonl"
+    record = '{{"id": "{}", "url": "https://{}.test/", "text": "Ada wrote."}}\n'
+    path.write_text(record.format("a", "x") + record.format("b", "y"))
+    CorpusIndex.open(path).close()
+    stat = path.stat()
+    path.write_text(record.format("a", "x") + record.format("b", "x"))  # same size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    CorpusIndex.open(path).close()  # the manifest's stamp still matches: the table is reused
+    manifest = path.with_name("dup.jsonl.index") / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "format": 1}))
+    with pytest.raises(ConfigError, match="expects a URL no other record has"):
+        CorpusIndex.open(path)
+
+
 def test_env_runs_on_a_corpus(corpus: Path) -> None:
     task = {"question": "Who founded Pogre Works?", "answers": ["Anna Vell"]}
     env = gym.make("WebResearch-v0", web=f"corpus:{corpus}", tasks=[task])

@@ -24,8 +24,10 @@ __all__ = ["CorpusIndex", "Hit", "index_dir_for"]
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 1
-"""Version of the on-disk layout; an index of another version is rebuilt."""
+FORMAT = 2
+"""Version of the on-disk layout; an index of another version is rebuilt.
+
+2: duplicate URLs refused, a null id read as missing (indexes of 1 may hold either)."""
 
 
 @dataclass(frozen=True, slots=True)
