@@ -11,7 +11,7 @@ from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webresearch.net.pressure import QueueProbe, ServerQueue, parse_queue
+from webresearch.net.pressure import MAX_GAUGE, QueueProbe, ServerQueue, parse_queue
 
 VLLM = """# HELP vllm:num_requests_running Number of requests in model execution batches.
 # TYPE vllm:num_requests_running gauge
@@ -116,3 +116,35 @@ def test_the_gauges_are_summed_over_their_label_sets(
             sums[name] += value
     expected = ServerQueue(**sums) if any(n in sums for n, _, _ in rows) else None
     assert parse_queue(text) == expected
+
+
+def test_exemplars_tabs_huge_values_and_line_separators_read_as_prometheus_means() -> None:
+    assert parse_queue('vllm:num_requests_waiting{m="q"} 5 # {trace_id="a"} 1\n'
+                       'vllm:num_requests_running{m="a}b \\"c} 9\"} 2 # {t="}"} 7\n'
+                       ) == ServerQueue(waiting=5.0, running=2.0)
+    assert parse_queue("vllm:num_requests_waiting\t5\nvllm:num_requests_running \t 10\r\n"
+                       ) == ServerQueue(waiting=5.0, running=10.0)
+    huge = parse_queue("vllm:num_requests_waiting 1e308\n" * 3 + "vllm:num_requests_running 1\n")
+    assert huge is not None and huge.waiting == MAX_GAUGE and huge.running == 1.0
+    # only \n ends a line: a U+2028 inside a label value injects nothing
+    assert parse_queue('x{m="\u2028vllm:num_requests_waiting 1e9"} 1\n') is None
+    assert parse_queue('vllm:num_requests_waiting{m="a\u2028b"} 5\n') == ServerQueue(5.0, 0.0)
+    assert parse_queue("vllm:num_requests_waiting 1_000\n") is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=40), st.integers(0, 10**6), st.text(max_size=20))
+def test_the_value_is_the_token_after_the_label_sets_closing_brace(
+        label: str, value: int, tail: str) -> None:
+    escaped = label.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    tail = tail.replace("\n", " ")
+    line = f'vllm:num_requests_running{{l="{escaped}"}} {value} # {{x="{escaped}"}} 7 {tail}'
+    assert parse_queue(line + "\n") == ServerQueue(waiting=0.0, running=float(value))
+
+
+def test_a_hostile_line_parses_in_linear_time() -> None:
+    for body in ('{' + '"",' * 200_000, '{a="' + '\\"' * 200_000, "{" * 400_000,
+                 "\t" * 400_000 + "5"):
+        start = time.monotonic()
+        assert parse_queue("vllm:num_requests_waiting" + body + "\n") is None or body[0] == "\t"
+        assert time.monotonic() - start < 5.0

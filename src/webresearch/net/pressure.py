@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
 from dataclasses import dataclass
 
@@ -140,38 +141,54 @@ QUEUE_METRICS = {"vllm:num_requests_waiting": "waiting", "vllm:num_requests_runn
 """The Prometheus gauges read (summed over their label sets: every model and engine)."""
 
 
-def parse_queue(text: str) -> ServerQueue | None:
-    """The queue in a Prometheus text exposition; ``None`` if it names neither gauge.
+MAX_GAUGE = 1e12
+"""The most a gauge's sum reads (huge values do not overflow to infinity)."""
 
-    Untrusted text: one pass over its lines; a line that does not parse is skipped, and
-    negative, infinite or NaN values are ignored.
+_NAME = re.compile(r"[ \t]*([^\s{]+)")
+_LABELS = re.compile(r'\{(?:[^"}]++|"(?:[^"\\]++|\\.)*+")*+\}')
+"""A label set up to its real closing brace (quoted values may hold braces and escaped
+quotes); possessive, so it never backtracks: linear time. Where a label value's quoting
+is broken (an unescaped quote), the set ends at its first closing brace."""
+
+
+def parse_queue(text: str) -> ServerQueue | None:
+    """The queue in a Prometheus (or OpenMetrics) text exposition; ``None`` if it names
+    neither gauge.
+
+    Untrusted text: one pass over its ``\\n``-separated lines; a line that does not
+    parse is skipped, negative, infinite or NaN values are ignored, and a sum stops at
+    ``MAX_GAUGE``. The value is the first token after the name and its label set (an
+    exemplar or timestamp after it is not read).
 
     Example:
         >>> parse_queue('# TYPE vllm:num_requests_waiting gauge\\n'
-        ...             'vllm:num_requests_waiting{model_name="q"} 3.0\\n'
+        ...             'vllm:num_requests_waiting{model_name="q"} 3.0 # {trace_id="a"} 1\\n'
         ...             'vllm:num_requests_running{model_name="q",engine="0"} 12\\n'
-        ...             'vllm:num_requests_running{model_name="q",engine="1"} 4 1700000000\\n')
+        ...             'vllm:num_requests_running\\t4 1700000000\\n')
         ServerQueue(waiting=3.0, running=16.0)
         >>> parse_queue("up 1") is None
         True
     """
     sums = {"waiting": 0.0, "running": 0.0}
     seen = False
-    for line in text.splitlines():
-        name, _, rest = line.partition("{")
-        if rest:
-            rest = rest[rest.rfind("}") + 1:] if "}" in rest else ""
-        else:
-            name, _, rest = line.partition(" ")
-        field = QUEUE_METRICS.get(name.strip())
-        if field is None:
+    for line in text.split("\n"):
+        name = _NAME.match(line)
+        field = QUEUE_METRICS.get(name.group(1)) if name else None
+        if name is None or field is None:
             continue
+        at = name.end()
+        if line.startswith("{", at):
+            labels = _LABELS.match(line, at)  # quoting broken: up to the first brace
+            at = labels.end() if labels else line.find("}", at) + 1
+            if not at:
+                continue
+        token = line[at:].split(None, 1)
         try:
-            value = float(rest.split()[0])
-        except (IndexError, ValueError):
+            value = float(token[0]) if token and "_" not in token[0] else math.nan
+        except ValueError:
             continue
         if math.isfinite(value) and value >= 0:
-            sums[field] += value
+            sums[field] = min(MAX_GAUGE, sums[field] + value)
             seen = True
     return ServerQueue(**sums) if seen else None
 
@@ -232,7 +249,7 @@ class QueueProbe:
                     del body[self.max_bytes:]  # a cut-off last line is dropped below
                     body = body[:body.rfind(b"\n") + 1]
                     break
-            return body.decode("utf-8")
+            return body.decode("utf-8", errors="replace")
 
     async def aclose(self) -> None:
         if self._session is not None:
