@@ -26,8 +26,9 @@ vllm:num_requests_waiting_by_reason{reason="capacity"} 99.0
 @asynccontextmanager
 async def metrics_server() -> AsyncIterator[tuple[str, dict[str, int], asyncio.Event]]:
     """Loopback routes: /ok (vLLM's gauges), /none (404), /big (3 MB), /slow (no answer
-    until released)."""
-    hits = {"none": 0}
+    until released), /busy (503 for the first 4 asks, then the gauges), /latin (a
+    Latin-1 byte in a label)."""
+    hits = {"none": 0, "busy": 0}
     release = asyncio.Event()
 
     async def ok(_: web.Request) -> web.Response:
@@ -45,9 +46,17 @@ async def metrics_server() -> AsyncIterator[tuple[str, dict[str, int], asyncio.E
         await asyncio.wait_for(release.wait(), 60)
         return web.Response(text=VLLM)
 
+    async def busy(_: web.Request) -> web.Response:
+        hits["busy"] += 1
+        return web.Response(text=VLLM) if hits["busy"] > 4 else web.Response(status=503)
+
+    async def latin(_: web.Request) -> web.Response:
+        return web.Response(body=b'vllm:num_requests_waiting{m="caf\xe9"} 2\n')
+
     app = web.Application()
     app.add_routes([web.get("/ok/metrics", ok), web.get("/none/metrics", none),
-                    web.get("/big/metrics", big), web.get("/slow/metrics", slow)])
+                    web.get("/big/metrics", big), web.get("/slow/metrics", slow),
+                    web.get("/busy/metrics", busy), web.get("/latin/metrics", latin)])
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -84,6 +93,44 @@ def test_the_probe_reads_the_queue_caps_the_body_and_gives_up_on_a_server_withou
     assert big == ServerQueue(waiting=5.0, running=12.0)  # the line past the cap is not read
     assert none == [None] * 5 and asked == 2 and not alive  # asked twice, then no more
     assert slow is None and in_time
+
+
+def test_a_server_that_does_not_answer_yet_is_asked_less_often_never_given_up() -> None:
+    """Timeouts, refused connections and server errors (a loaded or starting vLLM) are no
+    miss: after ``patience`` in a row the probe asks every ``backoff`` polls, for ever."""
+    async def scenario() -> tuple[list[object], int, list[object], bool, object, object]:
+        async with metrics_server() as (base, hits, release):
+            busy = QueueProbe(base + "/busy/metrics", patience=2, backoff=4)
+            slow = QueueProbe(base + "/slow/metrics", timeout_s=0.05, patience=2, backoff=3)
+            latin = QueueProbe(base + "/latin/metrics")
+            try:
+                seen = [await busy.poll() for _ in range(14)]
+                timeouts = [await slow.poll() for _ in range(10)]
+                release.set()
+                return (seen, hits["busy"], timeouts, slow.alive, await latin.poll(),
+                        await busy.poll())
+            finally:
+                for p in (busy, slow, latin):
+                    await p.aclose()
+
+    seen, asked, timeouts, alive, latin, after = asyncio.run(scenario())
+    # asked at polls 1, 2 (503s), then every 4th: 6 (503), 10 (503), 14 (the gauges)
+    assert asked == 5 and seen[:13] == [None] * 13
+    assert seen[13] == ServerQueue(waiting=5.0, running=12.0) == after
+    assert timeouts == [None] * 10 and alive
+    assert latin == ServerQueue(waiting=2.0, running=0.0)
+
+    async def refused() -> tuple[list[object], bool, int]:
+        async with metrics_server() as (base, _, _):
+            pass  # the server is gone: every connection is refused
+        probe = QueueProbe(base + "/ok/metrics", patience=3)
+        try:
+            return [await probe.poll() for _ in range(6)], probe.alive, probe.failures
+        finally:
+            await probe.aclose()
+
+    polls, alive, failures = asyncio.run(refused())
+    assert polls == [None] * 6 and alive and failures == 3  # 3 asked, then backing off
 
 
 def test_bad_lines_and_values_are_skipped() -> None:

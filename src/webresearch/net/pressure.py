@@ -196,7 +196,10 @@ def parse_queue(text: str) -> ServerQueue | None:
 class QueueProbe:
     """Reads a policy server's queue from its ``/metrics``, at most ``max_bytes`` of it
     within ``timeout_s``; gives up for good after ``patience`` answers in a row without
-    the gauges (a server that exposes none: latency is then the only signal).
+    the gauges (200 without them, or 404: a server that exposes none; latency is then the
+    only signal). No answer (a timeout, a refused connection, another status: a loaded
+    or starting server) is not a miss: after ``patience`` of them in a row the probe
+    asks every ``backoff`` polls only, until it is answered again.
 
     Example:
         >>> QueueProbe.for_api("http://127.0.0.1:8000/v1/").url
@@ -204,10 +207,13 @@ class QueueProbe:
     """
 
     def __init__(self, url: str, *, timeout_s: float = 0.5, max_bytes: int = 1 << 20,
-                 patience: int = 3) -> None:
+                 patience: int = 3, backoff: int = 8) -> None:
         self.url, self.timeout_s, self.max_bytes = url, timeout_s, max_bytes
-        self.patience = patience
+        self.patience, self.backoff = patience, backoff
         self.misses = 0
+        self.failures = 0
+        """Polls in a row without an answer."""
+        self._skip = 0
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
@@ -223,14 +229,21 @@ class QueueProbe:
         return self.misses < self.patience
 
     async def poll(self) -> ServerQueue | None:
-        """The queue now, or ``None`` (no answer in time, no gauges, or given up)."""
+        """The queue now, or ``None`` (no answer in time, no gauges, backing off, or
+        given up)."""
         if not self.alive:
+            return None
+        if self._skip > 0:
+            self._skip -= 1
             return None
         try:
             queue = parse_queue(await asyncio.wait_for(self._read(), self.timeout_s))
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
             logger.debug("no queue from %s: %s", self.url, exc)
-            queue = None
+            self.failures += 1
+            self._skip = self.backoff - 1 if self.failures >= self.patience else 0
+            return None
+        self.failures = 0
         self.misses = 0 if queue is not None else self.misses + 1
         if not self.alive:
             logger.info("%s exposes no queue; the policy's latency steers alone", self.url)
@@ -240,8 +253,10 @@ class QueueProbe:
         if self._session is None:
             self._session = aiohttp.ClientSession(trust_env=False)
         async with self._session.get(self.url, allow_redirects=False) as response:
-            if response.status != 200:
+            if response.status == 404:
                 return ""
+            if response.status != 200:  # a server error, a redirect: no answer, not a miss
+                raise ConnectionError(f"Expects 200 or 404; got {response.status}")
             body = bytearray()
             async for chunk in response.content.iter_chunked(1 << 16):
                 body += chunk
