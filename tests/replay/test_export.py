@@ -3,6 +3,7 @@ nothing twice."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from tests.replay.conftest import episode
 from webresearch.errors import WebResearchError
-from webresearch.replay.export import export_store, import_store
+from webresearch.replay.export import _BATCH, export_store, import_store
 from webresearch.replay.schema import RunRecord
 from webresearch.replay.store import ReplayStore
 from webresearch.replay.verdicts import JudgeIdentity, VerdictRecord, VerdictSource
@@ -82,3 +83,46 @@ def test_judge_verdicts_travel_with_their_episodes(suffix: str,
             once = [v for n, v in enumerate(recorded) if v not in recorded[:n]]
             assert target.verdicts(run.run_id) == once
             assert len(recorded) == len(made)
+
+
+def _spoil_last_episode(path: Path) -> str:
+    """Make the last episode of the export at ``path`` hold ``"steps": "not a list"``;
+    return where the import should say it is."""
+    def spoil(text: str) -> str:
+        data = json.loads(text)
+        return json.dumps({**data, "steps": "not a list"})
+
+    if path.suffix == ".jsonl":
+        lines = path.read_text().splitlines()
+        last = max(n for n, line in enumerate(lines) if '"type": "episode"' in line)
+        lines[last] = spoil(lines[last])
+        path.write_text("\n".join(lines) + "\n")
+        return f"{path}:{last + 1}"
+    pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
+    table = pq.read_table(path)
+    records = table.column("record").to_pylist()
+    records[-1] = spoil(records[-1])
+    at = table.schema.get_field_index("record")
+    pq.write_table(table.set_column(at, "record", pa.chunked_array([records])), path)
+    return f"{path}: row {len(records) - 1}"
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_a_bad_episode_after_several_write_batches_leaves_the_store_unchanged(
+        tmp_path: Path, suffix: str) -> None:
+    """Every record is checked before the first is written: nothing half imported."""
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    with ReplayStore(tmp_path / "a") as source:
+        run = source.create_run(RunRecord(policy="p"))
+        source.append([episode(run.run_id, group=g, size=1) for g in range(2 * _BATCH + 1)])
+        out = tmp_path / f"export{suffix}"
+        export_store(source, out)
+    where = _spoil_last_episode(out)
+    with ReplayStore(tmp_path / "b") as target:
+        with pytest.raises(WebResearchError) as caught:
+            import_store(target, out)
+        assert target.runs() == [] and len(target) == 0
+        assert str(caught.value) == (
+            f"{where}: expects a run, episode or verdict record, actual: field 'steps' is a "
+            "string, not an array; nothing was imported")

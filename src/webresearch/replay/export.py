@@ -44,13 +44,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class _Export:
-    """An export file read: its runs, its verdicts (each with where it is), the run of
-    each of its episodes (by episode id), and the episodes, parsed as they are written."""
+    """An export file read and every record in it checked: its runs, its verdicts (each
+    with where it is), the run of each of its episodes (by episode id), and the episodes,
+    read again from the file as they are written (a large export is not held whole)."""
 
     runs: list[RunRecord]
     verdicts: list[tuple[str, VerdictRecord]]
     episode_runs: dict[str, str]
-    episodes: Iterator[EpisodeRecord]
+    episodes: Callable[[], Iterator[EpisodeRecord]]
 
 
 def export_store(store: ReplayStore, path: str | Path, *, run_id: str | None = None) -> int:
@@ -167,9 +168,10 @@ def import_store(store: ReplayStore, path: str | Path) -> int:
     """Read an export into ``store``; return how many episodes were new (a verdict that
     ``store`` already holds, or that the file repeats, is recorded once).
 
-    A verdict on an episode of neither the file nor the store, or one that contradicts
+    Every record is checked before anything is written: one that cannot be read, a
+    verdict on an episode of neither the file nor the store, or one that contradicts
     another verdict of its judge on its episode, is an error naming its line (in Parquet:
-    its place in the file's metadata), and then nothing is written.
+    its row or its place in the file's metadata), and then nothing is written.
     """
     path = Path(path)
     if not path.is_file():
@@ -181,7 +183,7 @@ def import_store(store: ReplayStore, path: str | Path) -> int:
         if run.run_id not in known:
             store.create_run(run)
     added, batch = 0, []
-    for episode in found.episodes:
+    for episode in found.episodes():
         batch.append(episode)
         if len(batch) == _BATCH:
             added += store.append(batch)
@@ -237,30 +239,37 @@ def _read_jsonl(path: Path) -> _Export:
     runs: list[RunRecord] = []
     verdicts: list[tuple[str, VerdictRecord]] = []
     episode_runs: dict[str, str] = {}  # the first episode of an id is the one stored
-    lines = path.read_bytes().split(b"\n")
-    for number, line in enumerate(lines, 1):
-        data = _line(path, number, line)
-        if data is None:
-            continue
-        kind = data.pop("type", None)
+    for where, kind, data in _records(path):
         if kind == "run":
-            runs.append(_parse(RunRecord.from_json, data, f"{path}:{number}"))
+            runs.append(_parse(RunRecord.from_json, data, where))
         elif kind == "verdict":
-            where = f"{path}:{number}"
             verdicts.append((where, _parse(VerdictRecord.from_json, data, where)))
-        elif kind == "episode":
-            episode_runs.setdefault(str(data.get("episode_id")), str(data.get("run_id")))
+        elif kind == "episode":  # checked now, read again when written
+            episode = _parse(EpisodeRecord.from_json, data, where)
+            episode_runs.setdefault(episode.episode_id, episode.run_id)
         elif "steps" not in data:
-            raise WebResearchError(f"{path}:{number}: expects a run, episode or verdict "
+            raise WebResearchError(f"{where}: expects a run, episode or verdict "
                                    f"record, actual: keys {sorted(data)[:8]}")
 
     def episodes() -> Iterator[EpisodeRecord]:
-        for number, line in enumerate(lines, 1):
-            data = _line(path, number, line)
-            if data is not None and data.pop("type", None) == "episode":
-                yield _parse(EpisodeRecord.from_json, data, f"{path}:{number}")
+        for where, kind, data in _records(path):
+            if kind == "episode":
+                yield _parse(EpisodeRecord.from_json, data, where)
 
-    return _Export(runs, verdicts, episode_runs, episodes())
+    return _Export(runs, verdicts, episode_runs, episodes)
+
+
+def _records(path: Path) -> Iterator[tuple[str, object, dict[str, Any]]]:
+    """Each line's place, ``type`` and JSON object (blank lines skipped), one at a time."""
+    try:
+        with path.open("rb") as file:
+            for number, line in enumerate(file, 1):
+                data = _line(path, number, line)
+                if data is not None:
+                    yield f"{path}:{number}", data.pop("type", None), data
+    except OSError as exc:
+        raise WebResearchError(f"Expects a readable export file, actual: {str(path)!r}: "
+                               f"{exc.strerror or exc}") from exc
 
 
 def _line(path: Path, number: int, line: bytes) -> dict[str, Any] | None:
@@ -288,7 +297,32 @@ def _parse(read: Callable[[dict[str, Any]], T], data: dict[str, Any], where: str
     except (KeyError, TypeError, ValueError, AttributeError, RecursionError,
             WebResearchError) as exc:
         raise WebResearchError(f"{where}: expects a run, episode or verdict record, actual: "
-                               f"{reason(exc)}") from exc
+                               f"{_wrong(exc, data)}; nothing was imported") from exc
+
+
+_SHAPES = {"task": dict, "prompt": list, "steps": list, "leaks": list, "cost": dict}
+"""The JSON type of a record's fields that hold more than a scalar."""
+
+
+def _wrong(exc: BaseException, data: dict[str, Any]) -> str:
+    """What is wrong with ``data``, in the file's terms (JSON types), not Python's."""
+    for field, kind in _SHAPES.items():
+        if field in data and not isinstance(data[field], kind):
+            return f"field {field!r} is {_kind(data[field])}, not {_kind(kind())}"
+    steps = data.get("steps")
+    if isinstance(steps, list) and (odd := next(
+            (n for n, s in enumerate(steps) if not isinstance(s, dict)), None)) is not None:
+        return f"step {odd} is {_kind(steps[odd])}, not an object"
+    if isinstance(exc, (TypeError, AttributeError)):
+        return "a field of the wrong JSON type"
+    return reason(exc)
+
+
+def _kind(value: object) -> str:
+    """A JSON value's type, with its article: ``'a string'``, ``'an array'``."""
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+             type(None): "null", int: "a number", float: "a number"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _pyarrow() -> Any:
@@ -347,7 +381,9 @@ def _read_parquet(path: Path) -> _Export:
                                        f"in its columns, actual: {[i[row] for i in ids]!r:.80}")
             yield episode
 
+    for _ in episodes():  # every row checked before anything is written
+        pass
     first: dict[str, str] = {}  # the first episode of an id is the one stored
     for episode_id, run_id in zip(*ids, strict=True):
         first.setdefault(str(episode_id), str(run_id))
-    return _Export(runs, verdicts, first, episodes())
+    return _Export(runs, verdicts, first, episodes)
