@@ -9,6 +9,7 @@ import pytest
 
 from webresearch._lazy import require
 from webresearch.errors import DependencyNotInstalled
+from webresearch.policies.vllm import VLLMPolicy
 
 
 def test_a_missing_package_names_the_extra_to_install() -> None:
@@ -30,3 +31,13 @@ def test_an_installed_package_that_fails_to_import_is_dependency_not_installed(
     assert "webresearch_missing_dependency_of_it" in message
     assert "[train]" in message
     assert isinstance(caught.value.__cause__, ImportError)
+
+
+def test_a_vllm_of_another_api_is_dependency_not_installed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "vllm").mkdir()
+    (tmp_path / "vllm" / "__init__.py").write_text("AsyncLLMEngine = object\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "vllm", raising=False)
+    with pytest.raises(DependencyNotInstalled, match="a vllm without AsyncEngineArgs"):
+        VLLMPolicy("model")

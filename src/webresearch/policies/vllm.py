@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from webresearch._lazy import require
+from webresearch.errors import DependencyNotInstalled
 from webresearch.policies.policy import (
     Completion,
     Policy,
@@ -37,9 +38,14 @@ class VLLMPolicy(Policy):
 
     def __init__(self, model: str | Path, **engine_options: Any) -> None:
         vllm = require("vllm", "vllm")
+        try:
+            engine_args, engine = vllm.AsyncEngineArgs, vllm.AsyncLLMEngine
+        except AttributeError as exc:  # a vLLM of another API
+            raise DependencyNotInstalled(
+                "vllm", "vllm", f"a vllm without {exc.name} (another version)") from exc
         options = {"dtype": "auto", "logprobs_mode": "processed_logprobs", **engine_options}
-        args = vllm.AsyncEngineArgs(model=str(model), **options)
-        self.engine = vllm.AsyncLLMEngine.from_engine_args(args)
+        args = engine_args(model=str(model), **options)
+        self.engine = engine.from_engine_args(args)
         self.tokenizer = _tokenizer(self.engine, model)
 
     async def generate(self, prompts: Sequence[PromptLike],
