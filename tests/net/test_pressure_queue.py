@@ -98,7 +98,9 @@ def test_the_probe_reads_the_queue_caps_the_body_and_gives_up_on_a_server_withou
 def test_a_server_that_does_not_answer_yet_is_asked_less_often_never_given_up() -> None:
     """Timeouts, refused connections and server errors (a loaded or starting vLLM) are no
     miss: after ``patience`` in a row the probe asks every ``backoff`` polls, for ever."""
-    async def scenario() -> tuple[list[object], int, list[object], bool, object, object]:
+    Polls = list[ServerQueue | None]
+
+    async def scenario() -> tuple[Polls, int, Polls, bool, ServerQueue | None, ServerQueue | None]:
         async with metrics_server() as (base, hits, release):
             busy = QueueProbe(base + "/busy/metrics", patience=2, backoff=4)
             slow = QueueProbe(base + "/slow/metrics", timeout_s=0.05, patience=2, backoff=3)

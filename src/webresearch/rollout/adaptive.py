@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import math
 import time
 from collections import deque
@@ -54,10 +55,12 @@ from webresearch.net.pressure import (
 )
 from webresearch.policies.openai_compat import OpenAIPolicy
 from webresearch.policies.policy import Policy
-from webresearch.rollout.pacing import PaceController, TimedPolicy
+from webresearch.rollout.pacing import ConcurrencyGate, PaceController, TimedPolicy
 
 __all__ = ["AdaptiveConfig", "AdaptiveTrace", "ConcurrencyController", "ConcurrencyGate",
            "Signals", "Steering", "TimedPolicy", "Window"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -245,56 +248,6 @@ class ConcurrencyController:
         return ratio
 
 
-class ConcurrencyGate:
-    """Admits at most :attr:`limit` holders at once, first come first served; the limit can
-    change at any time (a lower one lets holders finish, it admits no one new)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.in_flight = 0
-        self._peak = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    async def acquire(self) -> None:
-        if self.in_flight < self.limit and not self._waiters:
-            self._enter()
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # admitted just as it was cancelled: hand the place on
-            elif waiter in self._waiters:
-                self._waiters.remove(waiter)
-            raise
-
-    def release(self) -> None:
-        self.in_flight -= 1
-        self._wake()
-
-    def set_limit(self, limit: int) -> None:
-        self.limit = limit
-        self._wake()
-
-    def take_peak(self) -> int:
-        """The most holders at once since the last call."""
-        peak, self._peak = self._peak, self.in_flight
-        return peak
-
-    def _enter(self) -> None:
-        self.in_flight += 1
-        self._peak = max(self._peak, self.in_flight)
-
-    def _wake(self) -> None:
-        while self._waiters and self.in_flight < self.limit:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                self._enter()
-                waiter.set_result(None)
-
-
 class Steering:
     """Runs a rollout's episodes through a gate whose limit the controller sets.
 
@@ -363,23 +316,32 @@ class Steering:
 
     async def _steer(self) -> None:
         last, then, waited = self.meter.snapshot(), time.monotonic(), 0.0
-        pacer = self.policy.pacer
         while True:
             await asyncio.sleep(self.config.interval_s)
-            queue = await self.probe.poll() if self.probe is not None else None
-            now, seen = time.monotonic(), self.meter.snapshot()
-            (latency, steps), held = self.policy.take(), pacer.waited_s - waited
-            signals = Signals(seen - last, latency, self.gate.take_peak(), queue)
-            seconds = now - then
-            waiting = held / seconds if seconds > 0 else 0.0  # steps held back, on average
-            if self.pace is not None:
-                pacer.rate = self.pace.update(seconds, signals.net, steps=steps,
-                                              held=waiting >= 0.5)
-            last, then, waited = seen, now, pacer.waited_s
-            paced = self._paced(signals, waiting)
-            self.gate.set_limit(self.controller.update(now, paced))
-            self.windows.append(Window(round(now - self.start, 3), signals.in_flight,
-                                       signals.net.throttled, self.gate.limit))
+            try:
+                last, then, waited = await self._window(last, then, waited)
+            except Exception:  # logged, and the next window steers again: never a silent freeze
+                logger.exception("adaptive concurrency: a window failed; the limit stays %d",
+                                 self.gate.limit)
+
+    async def _window(self, last: NetPressure, then: float,
+                      waited: float) -> tuple[NetPressure, float, float]:
+        """One decision from the window since ``then`` (meter at ``last``, pacer's wait at
+        ``waited``); return those of its end."""
+        pacer = self.policy.pacer
+        queue = await self.probe.poll() if self.probe is not None else None
+        now, seen = time.monotonic(), self.meter.snapshot()
+        (latency, steps), held = self.policy.take(), pacer.waited_s - waited
+        signals = Signals(seen - last, latency, self.gate.take_peak(), queue)
+        seconds = now - then
+        waiting = held / seconds if seconds > 0 else 0.0  # steps held back, on average
+        if self.pace is not None:
+            pacer.rate = self.pace.update(seconds, signals.net, steps=steps,
+                                          held=waiting >= 0.5)
+        self.gate.set_limit(self.controller.update(now, self._paced(signals, waiting)))
+        self.windows.append(Window(round(now - self.start, 3), signals.in_flight,
+                                   signals.net.throttled, self.gate.limit))
+        return seen, now, pacer.waited_s
 
     def _paced(self, signals: Signals, waiting: float) -> Signals:
         """What the concurrency controller reads while the pacer holds steps back

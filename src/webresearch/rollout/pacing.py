@@ -18,25 +18,82 @@ bursts, and a token bucket refuses what a burst takes past its depth. Once 429s 
   by without a 429 (a limit that was lifted is found again quickly).
 
 Steps wait here instead of being refused there; the episodes in flight stay the
-concurrency controller's business (:mod:`webresearch.rollout.adaptive`).
+concurrency controller's business (:mod:`webresearch.rollout.adaptive`), which sets the
+limit of the :class:`ConcurrencyGate` (here too) that admits them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 from webresearch.net.pressure import NetPressure
 from webresearch.policies.policy import Completion, Policy, PromptLike, SamplingParams
 
-__all__ = ["PaceController", "Pacer", "TimedPolicy"]
+__all__ = ["ConcurrencyGate", "PaceController", "Pacer", "TimedPolicy"]
+
+
+class ConcurrencyGate:
+    """Admits at most :attr:`limit` holders at once, first come first served; the limit can
+    change at any time (a lower one lets holders finish, it admits no one new)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+        self._peak = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> None:
+        if self.in_flight < self.limit and not self._waiters:
+            self._enter()
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # admitted just as it was cancelled: hand the place on
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        self.in_flight -= 1
+        self._wake()
+
+    def set_limit(self, limit: int) -> None:
+        self.limit = limit
+        self._wake()
+
+    def take_peak(self) -> int:
+        """The most holders at once since the last call."""
+        peak, self._peak = self._peak, self.in_flight
+        return peak
+
+    def _enter(self) -> None:
+        self.in_flight += 1
+        self._peak = max(self._peak, self.in_flight)
+
+    def _wake(self) -> None:
+        while self._waiters and self.in_flight < self.limit:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._enter()
+                waiter.set_result(None)
 
 
 class Pacer:
     """Spaces calls to :meth:`wait` at :attr:`rate` a second (``None``: no wait), owing
     at most ``burst`` starts (a pause does not buy a burst later).
+
+    Waiters queue, first come first served, and one timer serves them at the rate as it
+    is when each turn comes: a raised rate helps the queue at once, and a cancelled
+    waiter leaves its turn to the next.
 
     Example:
         >>> pacer = Pacer()
@@ -45,22 +102,74 @@ class Pacer:
     """
 
     def __init__(self, burst: float = 2.0) -> None:
-        self.rate: float | None = None
+        self._rate: float | None = None
         self.burst = burst
-        self.waited_s = 0.0
+        self._last = -math.inf  # the slot of the latest start
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._held_s, self._since = 0.0, 0.0
+
+    @property
+    def rate(self) -> float | None:
+        """Starts a second; ``None``: no wait."""
+        return self._rate
+
+    @rate.setter
+    def rate(self, rate: float | None) -> None:
+        self._rate = rate
+        if self._waiters:
+            self._serve()
+
+    @property
+    def waited_s(self) -> float:
         """Seconds that calls were held back, in all (subtract two reads for a window)."""
-        self._next = 0.0
+        return self._held_s + len(self._waiters) * (time.monotonic() - self._since)
 
     async def wait(self) -> None:
-        """Return at this call's slot (at once when unpaced or late)."""
-        if self.rate is None:
+        """Return at this call's turn (at once when unpaced or on time)."""
+        if not self._waiters and self._slot(time.monotonic()) is None:
             return
-        now = time.monotonic()
-        slot = max(self._next, now - self.burst / self.rate)
-        self._next = slot + 1.0 / self.rate
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._count()
+        self._waiters.append(waiter)
+        try:
+            self._serve()
+            await waiter
+        finally:
+            if waiter in self._waiters:  # cancelled: its turn goes to the next
+                self._count()
+                self._waiters.remove(waiter)
+                self._serve()
+
+    def _slot(self, now: float) -> float | None:
+        """Take the next start if it is due by ``now`` (``None``), else when it will be."""
+        if self._rate is None:
+            return None
+        slot = max(self._last + 1.0 / self._rate, now - self.burst / self._rate)
         if slot > now:
-            self.waited_s += slot - now
-            await asyncio.sleep(slot - now)
+            return slot
+        self._last = slot
+        return None
+
+    def _serve(self) -> None:
+        """Start the waiters whose turn has come; set the timer for the next."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        now = time.monotonic()
+        while self._waiters:
+            due = self._slot(now)
+            if due is not None:
+                self._timer = asyncio.get_running_loop().call_later(due - now, self._serve)
+                return
+            self._count()
+            self._waiters.popleft().set_result(None)
+
+    def _count(self) -> None:
+        """Add the time held so far, before the queue changes length."""
+        now = time.monotonic()
+        self._held_s += len(self._waiters) * (now - self._since)
+        self._since = now
 
 
 class PaceController:
@@ -91,7 +200,10 @@ class PaceController:
                held: bool) -> float | None:
         """One window of ``seconds``: its tries, the steps started and whether the pacer
         held steps back (half a step waiting on average, say); return the new rate
-        (``None``: not paced yet)."""
+        (``None``: not paced yet). A window under a millisecond says nothing. While held,
+        the rate grows from at most twice the steps the window started, plus one."""
+        if not seconds >= 1e-3:
+            return self.rate
         ok = net.tries - net.throttled
         if net.tries > 0 and steps > 0 and (net.throttled == 0 or self._steps_per_try is None):
             ratio = steps / net.tries  # from windows without 429s: their retries skew it
@@ -109,7 +221,8 @@ class PaceController:
             self._quiet += 1
             if held:
                 grow = self.probe_fast if self._quiet > self.patience else self.probe
-                self.rate = round(self.rate * (1.0 + grow), 4)
+                rate = min(self.rate, 2.0 * steps / seconds + 1.0)
+                self.rate = round(rate * (1.0 + grow), 4)
         return self.rate
 
 
