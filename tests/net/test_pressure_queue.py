@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -50,13 +51,19 @@ async def metrics_server() -> AsyncIterator[tuple[str, dict[str, int], asyncio.E
         hits["busy"] += 1
         return web.Response(text=VLLM) if hits["busy"] > 4 else web.Response(status=503)
 
+    async def bomb(request: web.Request) -> web.Response:
+        hits["identity"] = request.headers.get("Accept-Encoding") == "identity"
+        body = gzip.compress(VLLM.encode() + b"#" + b"x" * (64 << 20) + b"\n", 1)
+        return web.Response(body=body, headers={"Content-Encoding": "gzip"})
+
     async def latin(_: web.Request) -> web.Response:
         return web.Response(body=b'vllm:num_requests_waiting{m="caf\xe9"} 2\n')
 
     app = web.Application()
     app.add_routes([web.get("/ok/metrics", ok), web.get("/none/metrics", none),
                     web.get("/big/metrics", big), web.get("/slow/metrics", slow),
-                    web.get("/busy/metrics", busy), web.get("/latin/metrics", latin)])
+                    web.get("/busy/metrics", busy), web.get("/latin/metrics", latin),
+                    web.get("/bomb/metrics", bomb)])
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -133,6 +140,20 @@ def test_a_server_that_does_not_answer_yet_is_asked_less_often_never_given_up() 
 
     polls, alive, failures = asyncio.run(refused())
     assert polls == [None] * 6 and alive and failures == 3  # 3 asked, then backing off
+
+
+def test_a_compressed_answer_is_never_inflated() -> None:
+    """A few hundred kB of gzip may stand for gigabytes: the probe asks for identity and
+    reads what came on the wire (capped), which names no gauge."""
+    async def scenario() -> tuple[ServerQueue | None, int]:
+        async with metrics_server() as (base, hits, _):
+            probe = QueueProbe(base + "/bomb/metrics", timeout_s=30)
+            try:
+                return await probe.poll(), hits["identity"]
+            finally:
+                await probe.aclose()
+
+    assert asyncio.run(scenario()) == (None, True)
 
 
 def test_bad_lines_and_values_are_skipped() -> None:

@@ -251,8 +251,10 @@ class QueueProbe:
 
     async def _read(self) -> str:
         if self._session is None:
-            self._session = aiohttp.ClientSession(trust_env=False)
-        async with self._session.get(self.url, allow_redirects=False) as response:
+            # never inflated: a small gzip body may stand for gigabytes (the cap counts wire bytes)
+            self._session = aiohttp.ClientSession(trust_env=False, auto_decompress=False)
+        async with self._session.get(self.url, allow_redirects=False,
+                                     headers={"Accept-Encoding": "identity"}) as response:
             if response.status == 404:
                 return ""
             if response.status != 200:  # a server error, a redirect: no answer, not a miss
