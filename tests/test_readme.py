@@ -131,6 +131,7 @@ CHECKS: dict[str, Check] = {
         Check("parse"),  # needs serve-web running: tests/test_cli.py runs the printed command
     ".venv/bin/python benchmarks/corpus_first_query.py": Check("help"),
     ".venv/bin/python benchmarks/soak.py": Check("help"),
+    ".venv/bin/python benchmarks/soak.py --web sim --episodes 20000": Check("help"),
     # Learning the task
     ".venv/bin/python examples/train_sim.py": Check("help"),
     ".venv/bin/python examples/train_sim.py --seed 0": Check("help"),
@@ -203,6 +204,7 @@ CHECKS: dict[str, Check] = {
     ".venv/bin/python -m webresearch.corpus.synthetic data/synthetic.jsonl --passages 1000000 "
     "--seed 0": Check("run", {"--passages 1000000": "--passages 1000"}),
     ".venv/bin/python benchmarks/wiki_scale.py --passages 1000000": Check("help"),
+    ".venv/bin/python benchmarks/wiki_scale.py --passages 21000000": Check("help"),
     # Recording and replaying runs
     ".venv/bin/webresearch replay runs runs/store": Check("run"),
     ".venv/bin/webresearch replay episodes runs/store --status answered --min-reward 0.5":
