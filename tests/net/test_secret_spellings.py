@@ -57,7 +57,7 @@ def _unescape(text: str) -> str:
 
 
 def _b64_runs(text: str) -> Iterator[str]:
-    for found in re.findall(r"[A-Za-z0-9+/_=-]{8,}", text):
+    for found in re.findall(r"[A-Za-z0-9+/_-]{8,}=*", text):  # '=' pads a run's end only
         run = found.replace("-", "+").replace("_", "/").rstrip("=")
         for offset in range(4):
             chars = run[offset:]
